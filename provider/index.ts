@@ -1,0 +1,2 @@
+export { DiskLayout, type DiskLayoutArgs } from "./resources/disk-layout";
+export { NixosPulumiError, InputError } from "./errors";

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One idempotent setup step: Debian packages (Nix, sshd, QEMU, disk tools), Nix for root
+# without a daemon, Node >= 22 and the npm dependencies, the package linked into its own
+# node_modules, the Pulumi CLI + language host (cached outside the clone), and the build.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: must run as root (installs Debian packages, test hosts need namespaces and loop devices)" >&2
+  exit 1
+fi
+
+# Debian packages ---------------------------------------------------------------------------
+packages=(nix-bin openssh-server openssh-client qemu-system-x86 qemu-utils kexec-tools gdisk
+  dosfstools e2fsprogs xfsprogs btrfs-progs cryptsetup-bin lvm2 util-linux fdisk debootstrap
+  linux-image-amd64 busybox-static iproute2 cpio zstd procps psmisc)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+# Nix: root, no daemon, no sandbox, no binary cache (unreachable here) ------------------------
+mkdir -p /etc/nix
+nixconf='# written by nixos-pulumi scripts/setup.sh
+experimental-features = nix-command flakes
+build-users-group =
+substituters =
+sandbox = false'
+if [ "$(cat /etc/nix/nix.conf 2>/dev/null)" != "$nixconf" ]; then
+  log "configuring /etc/nix/nix.conf"
+  printf '%s\n' "$nixconf" >/etc/nix/nix.conf
+fi
+
+# npm dependencies (Node 24 among them) ------------------------------------------------------
+stamp="node_modules/.nixos-pulumi-lock.sha256"
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$want" >"$stamp"
+fi
+# The dynamic-provider process resolves the implementation by package name from the
+# program's node_modules: link the package into its own, as npm would for a user.
+ln -sfn .. node_modules/nixos-pulumi
+
+# Pulumi CLI, Node.js language host and dynamic-provider launcher -----------------------------
+bash scripts/build-pulumi-cli.sh >/dev/null
+mkdir -p "$PULUMI_HOME"
+
+# Build --------------------------------------------------------------------------------------
+log "tsc"
+node_modules/.bin/tsc -p tsconfig.json
