@@ -27,8 +27,15 @@ export class DiskLayout extends pulumi.dynamic.Resource {
   declare readonly spec: pulumi.Output<DiskLayoutSpec>;
   declare readonly hash: pulumi.Output<string>;
   declare readonly stateVersion: pulumi.Output<number>;
+  /**
+   * The layout as declared. NixosHost renders and hashes it itself in `check`, so that
+   * `pulumi preview` knows a host's layout changed (and shows a replace) even though this
+   * resource's outputs are unknown until it is updated.
+   */
+  declare readonly declared: DiskLayoutArgs;
 
   constructor(name: string, args: DiskLayoutArgs, opts?: pulumi.CustomResourceOptions) {
     super(diskLayoutProvider, name, { ...args, spec: undefined, hash: undefined, stateVersion: undefined }, opts, "nixos-pulumi", "DiskLayout");
+    Object.defineProperty(this, "declared", { value: args, enumerable: false });
   }
 }
