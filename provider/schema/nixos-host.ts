@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { connectionSchema } from "./connection";
+
+const storePathSchema = z
+  .string()
+  .regex(/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$/, {
+    message: "give a store path such as /nix/store/<hash>-nixos-system-<name>-<version>",
+  });
+
+export const systemSchema = z.union(
+  [
+    z.object({
+      flake: z.string().regex(/^[^#]+#[A-Za-z0-9_.'-]+$/, {
+        message: 'give "<flake path or ref>#<name>" for nixosConfigurations.<name>, e.g. ".#web1"',
+      }),
+    }).strict(),
+    z.object({
+      expression: z
+        .object({
+          file: z.string().min(1, "give the path of a .nix file"),
+          attr: z.string().min(1).optional(),
+          args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+        })
+        .strict(),
+    }).strict(),
+    z.object({ storePath: storePathSchema }).strict(),
+  ],
+  { error: () => "give exactly one of system.flake, system.expression or system.storePath" },
+);
+
+/** What NixosHost carries of a DiskLayout: its declared args, rendered again by check. */
+export const diskLayoutRefSchema = z.object({ declared: z.record(z.string(), z.unknown()) }).strict();
+
+const phaseSchema = z.enum(["kexec", "disko", "install", "reboot"], {
+  error: () => 'install.phases holds "kexec", "disko", "install" and/or "reboot"',
+});
+
+export const installSchema = z
+  .object({
+    phases: z.array(phaseSchema).min(1, "name at least one phase").default(["kexec", "disko", "install", "reboot"]),
+    kexecTarball: z.string().min(1, "give the path of a kexec tarball holding kexec/run").optional(),
+    extraFiles: z
+      .record(
+        z.string().regex(/^\/[^\0]*$/, { message: "extraFiles keys are absolute paths on the installed system" }),
+        z.object({ content: z.string(), mode: z.string().regex(/^0?[0-7]{3,4}$/).default("0644") }).strict(),
+      )
+      .default({}),
+    hostKeys: z
+      .object({ ed25519: z.object({ privateKey: z.string().min(1), publicKey: z.string().startsWith("ssh-ed25519 ") }).strict() })
+      .partial()
+      .optional(),
+    timeouts: z
+      .object({
+        kexecSeconds: z.number().int().positive().default(300),
+        rebootSeconds: z.number().int().positive().default(600),
+      })
+      .strict()
+      .default({ kexecSeconds: 300, rebootSeconds: 600 }),
+  })
+  .strict();
+
+export const switchSchema = z
+  .object({
+    action: z.enum(["switch", "boot", "test"], { error: () => 'switch.action is one of "switch", "boot", "test"' }).default("switch"),
+    rollback: z
+      .enum(["magic", "on-failure", "none"], { error: () => 'switch.rollback is one of "magic", "on-failure", "none"' })
+      .default("on-failure"),
+    confirmTimeoutSeconds: z.number().int().min(5, "give the watchdog at least 5 seconds").default(60),
+    healthChecks: z.array(z.string().min(1, "a health check is a shell command")).default([]),
+    rebootOnKernelChange: z.boolean().default(false),
+    timeoutSeconds: z.number().int().positive().default(600),
+  })
+  .strict();
+
+export const buildSchema = z
+  .object({
+    on: z.enum(["local", "target"], { error: () => 'build.on is "local" or "target"' }).default("local"),
+  })
+  .strict();
+
+export const nixosHostSchema = z
+  .object({
+    connection: connectionSchema,
+    system: systemSchema,
+    diskLayout: diskLayoutRefSchema.optional(),
+    install: installSchema.optional(),
+    switch: switchSchema.default({
+      action: "switch",
+      rollback: "on-failure",
+      confirmTimeoutSeconds: 60,
+      healthChecks: [],
+      rebootOnKernelChange: false,
+      timeoutSeconds: 600,
+    }),
+    build: buildSchema.default({ on: "local" }),
+    reinstallTriggers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict()
+  .refine((h) => !h.install || h.diskLayout || !h.install.phases.includes("disko"), {
+    message: "the disko phase needs a diskLayout: pass a DiskLayout, or drop \"disko\" from install.phases",
+    path: ["install", "phases"],
+  });
+
+export type NixosHostInput = z.input<typeof nixosHostSchema>;
+export type NixosHostSpec = z.output<typeof nixosHostSchema>;
+export type SystemSpec = z.output<typeof systemSchema>;
