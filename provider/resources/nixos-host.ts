@@ -1,0 +1,110 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { NixosHostInput } from "../schema/nixos-host";
+import type { DiskLayout } from "./disk-layout";
+import { markConnectionSecrets, markInstallSecrets } from "./secret-inputs";
+
+// Serialized into the Pulumi state: keep it to `require` calls by package name, so the
+// provider process loads the implementation from the program's node_modules.
+const nixosHostProvider: pulumi.dynamic.ResourceProvider = {
+  async check(olds, news) {
+    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").check(olds, news);
+  },
+  async diff(id, olds, news) {
+    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").diff(id, olds, news);
+  },
+  async create(inputs) {
+    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").create(inputs);
+  },
+  async update(id, olds, news) {
+    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").update(id, olds, news);
+  },
+  async read(id, props) {
+    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").read(id, props);
+  },
+  async delete(id, props) {
+    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").remove(id, props);
+  },
+};
+
+type Inputs<T> = pulumi.Input<{ [K in keyof T]: pulumi.Input<T[K]> }>;
+
+/** A jump host; the same fields as @pulumi/command's remote.ProxyConnectionArgs. */
+export interface ProxyConnectionArgs {
+  host: pulumi.Input<string>;
+  port?: pulumi.Input<number>;
+  user?: pulumi.Input<string>;
+  privateKey?: pulumi.Input<string>;
+  privateKeyPassword?: pulumi.Input<string>;
+  password?: pulumi.Input<string>;
+  agentSocketPath?: pulumi.Input<string>;
+  /** Expected host key ("ssh-ed25519 AAAA..."); when left out, the key seen first is pinned. */
+  hostKey?: pulumi.Input<string>;
+  dialErrorLimit?: pulumi.Input<number>;
+  perDialTimeout?: pulumi.Input<number>;
+}
+
+/** How to reach the machine; @pulumi/command's remote.ConnectionArgs plus `sudo`. */
+export interface ConnectionArgs extends ProxyConnectionArgs {
+  proxy?: pulumi.Input<ProxyConnectionArgs>;
+  /** Run privileged commands through `sudo -n` (needed when user is not root). */
+  sudo?: pulumi.Input<boolean>;
+}
+
+export interface NixosHostArgs {
+  /** How to reach the machine; the same shape as @pulumi/command's remote.ConnectionArgs. */
+  connection: pulumi.Input<ConnectionArgs>;
+  /** The NixOS system: { flake: ".#web1" }, { expression: { file, attr, args } } or { storePath }. */
+  system: Inputs<NixosHostInput["system"]>;
+  /** Install onto these disks on create. Leave out to adopt a machine that already runs NixOS. */
+  diskLayout?: DiskLayout;
+  install?: Inputs<NonNullable<NixosHostInput["install"]>>;
+  switch?: Inputs<NonNullable<NixosHostInput["switch"]>>;
+  build?: Inputs<NonNullable<NixosHostInput["build"]>>;
+  /** Any change of these values reinstalls the machine, e.g. { vm: server.id }. */
+  reinstallTriggers?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/** One machine running one NixOS system closure, installed and kept converged over SSH. */
+export class NixosHost extends pulumi.dynamic.Resource {
+  /** The toplevel store path the host should run (evaluated, not built, during preview). */
+  declare readonly toplevel: pulumi.Output<string>;
+  /** What /run/current-system pointed to when last read. */
+  declare readonly currentSystem: pulumi.Output<string>;
+  declare readonly bootedSystem: pulumi.Output<string>;
+  declare readonly generation: pulumi.Output<number>;
+  /** The SSH host key seen, pinned for every later connection. */
+  declare readonly hostKey: pulumi.Output<string>;
+  declare readonly kernel: pulumi.Output<string>;
+  declare readonly layoutHash: pulumi.Output<string>;
+  declare readonly stateVersion: pulumi.Output<number>;
+
+  constructor(name: string, args: NixosHostArgs, opts?: pulumi.CustomResourceOptions) {
+    const { diskLayout, ...rest } = args;
+    const props = {
+      ...rest,
+      connection: markConnectionSecrets(args.connection),
+      install: args.install === undefined ? undefined : markInstallSecrets(args.install),
+      diskLayout: diskLayout ? { declared: diskLayout.declared } : undefined,
+      resourceName: name,
+      toplevel: undefined,
+      currentSystem: undefined,
+      bootedSystem: undefined,
+      generation: undefined,
+      hostKey: undefined,
+      kernel: undefined,
+      layoutHash: undefined,
+      stateVersion: undefined,
+    };
+    const dependsOn = diskLayout ? [diskLayout] : [];
+    super(nixosHostProvider, name, props, { ...opts, dependsOn: mergeDependsOn(opts?.dependsOn, dependsOn) }, "nixos-pulumi", "NixosHost");
+  }
+}
+
+function mergeDependsOn(
+  given: pulumi.CustomResourceOptions["dependsOn"],
+  extra: pulumi.Resource[],
+): pulumi.CustomResourceOptions["dependsOn"] {
+  if (extra.length === 0) return given;
+  if (given === undefined) return extra;
+  return pulumi.output(given).apply((g) => [...(Array.isArray(g) ? g : [g]), ...extra]);
+}
