@@ -18,4 +18,5 @@ if [ "${#files[@]}" -eq 0 ]; then
   echo "no compiled tests found for: ${tiers[*]}" >&2
   exit 1
 fi
+node dist/test/harness/sweep.js
 exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

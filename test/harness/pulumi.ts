@@ -1,7 +1,7 @@
 // Runs Pulumi programs from tests through the Automation API with the real, pinned CLI:
 // a local file backend and a fresh work directory per stack, placed inside the repo so that
 // the dynamic-provider process resolves `nixos-pulumi` and `@pulumi/pulumi` from its node_modules.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import {
   LocalWorkspace,
@@ -35,7 +35,9 @@ export interface TestStack {
   destroy(): Promise<DestroyResult>;
   /** Replaces the program the next operation runs. */
   setProgram(program: PulumiFn): void;
-  /** The state file's resources, as `pulumi stack export` prints them. */
+  /** The state file exactly as the backend stored it (secrets encrypted). */
+  stateFile(): string;
+  /** The state's resources, decrypted (the Automation API exports with --show-secrets). */
   resources(): Promise<StateResource[]>;
   remove(): Promise<void>;
 }
@@ -91,6 +93,10 @@ export async function createTestStack(name: string, program: PulumiFn): Promise<
     destroy: () => withTranscript("destroy", () => stack.destroy({ onOutput, color: "never" })),
     setProgram(next) {
       currentProgram = next;
+    },
+    stateFile() {
+      const dir = path.join(backend, ".pulumi", "stacks", projectName);
+      return readFileSync(path.join(dir, "test.json"), "utf8");
     },
     async resources() {
       const exported = await stack.exportStack();

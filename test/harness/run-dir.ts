@@ -1,6 +1,7 @@
 // Everything the harness creates is recorded under one run directory per test process, so
 // teardown and the sweeper touch only what this harness made.
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 // Not under /tmp, /run, /root, /etc, /mnt or /boot: each host mounts its own over those.
@@ -13,13 +14,64 @@ export function currentRunDir(): string {
     runDir = path.join(HARNESS_ROOT, `run-${process.pid}-${Date.now()}`);
     mkdirSync(runDir, { recursive: true });
     writeFileSync(path.join(runDir, "owner.pid"), String(process.pid));
+    const dir = runDir;
+    // Hosts and VMs are separate process trees: end them with the test process, however it ends.
+    process.once("exit", () => cleanupRun(dir));
   }
   return runDir;
 }
 
-/** Appends a line ("pid 123", "loop /dev/loop4") to the run's record of what it created. */
+/** Appends a line ("pid 123", "vm 456", "loop /dev/loop4 <file>") to the run's record. */
 export function record(line: string): void {
   appendFileSync(path.join(currentRunDir(), "created"), line + "\n");
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Kills the recorded host inits and VMs (only if the pid still runs what we started),
+ * detaches the recorded loop devices (only if still backed by our file), removes the dir.
+ * Synchronous, so it can run in an exit handler. Returns what it removed.
+ */
+export function cleanupRun(dir: string): string[] {
+  const removed: string[] = [];
+  const file = path.join(dir, "created");
+  const lines = existsSync(file) ? readFileSync(file, "utf8").split("\n").map((l) => l.split(" ")) : [];
+  for (const [kind, pid] of lines) {
+    const marker = kind === "pid" ? "host-init.sh" : kind === "vm" ? "qemu-system" : undefined;
+    if (marker && pid && cmdline(Number(pid)).includes(marker)) {
+      process.kill(Number(pid), "SIGKILL");
+      removed.push(`${kind} ${pid}`);
+    }
+  }
+  for (const [kind, loop, backing] of lines) {
+    if (kind !== "loop" || !loop || !backing) continue;
+    let current = "";
+    try {
+      current = execFileSync("losetup", ["--noheadings", "--output", "BACK-FILE", loop], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      continue;
+    }
+    if (current === backing) {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        try {
+          execFileSync("losetup", ["-d", loop], { stdio: "ignore" });
+          removed.push(`loop ${loop}`);
+          break;
+        } catch {
+          execFileSync("sleep", ["0.1"]);
+        }
+      }
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return removed;
 }
 
 export function requireRoot(): void {

@@ -1,0 +1,92 @@
+// What each NixosHost operation does on the machine, as a short list of steps over one SSH
+// session: adopt (first switch, no wipe), switch (copy missing paths + activate), read.
+import type { NixosHostSpec } from "../schema/nixos-host";
+import type { Progress } from "../progress";
+import { NixosPulumiError } from "../errors";
+import { buildToplevel, copyClosure } from "../nix";
+import { activate, readHostState } from "../switch";
+import { openSession } from "./session";
+import { refuseDeployerMachine } from "./deployer-machine";
+
+/** What the outputs record of the machine after an operation. */
+export interface HostFacts {
+  currentSystem: string;
+  bootedSystem: string;
+  generation: number;
+  hostKey: string;
+  kernel: string;
+}
+
+/** Create without a disk layout: the machine already runs NixOS; switch it, wipe nothing. */
+export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<HostFacts> {
+  return switchHost(spec, toplevel, undefined, progress, { adopting: true });
+}
+
+/** Update: build, copy only the missing paths, set the profile and activate with rollback. */
+export async function switchHost(
+  spec: NixosHostSpec,
+  toplevel: string,
+  pinnedHostKey: string | undefined,
+  progress: Progress,
+  { adopting = false } = {},
+): Promise<HostFacts> {
+  progress(`build: ${toplevel}`);
+  const built = await buildToplevel(spec.system);
+  if (built !== toplevel) {
+    throw new NixosPulumiError(`the system built to ${built}, but preview evaluated ${toplevel}`, {
+      step: "build",
+      host: spec.connection.host,
+      hint: "the system changed between evaluation and build (an impure expression?); run `pulumi up` again",
+    });
+  }
+  const session = await openSession(spec, pinnedHostKey, progress);
+  try {
+    const before = await readHostState(session);
+    await refuseDeployerMachine(before, spec.connection.host);
+    if (adopting && !before.isNixos) {
+      throw new NixosPulumiError("the machine does not run NixOS (no /run/current-system), and no diskLayout was given", {
+        step: "adopt",
+        host: spec.connection.host,
+        hint: "pass diskLayout (and install options) to install NixOS on it, or point connection at a NixOS machine",
+      });
+    }
+    await copyClosure(session, toplevel, { progress });
+    await activate(session, {
+      toplevel,
+      action: spec.switch.action,
+      rollback: spec.switch.rollback === "none" ? "none" : "on-failure",
+      timeoutSeconds: spec.switch.timeoutSeconds,
+      healthChecks: spec.switch.healthChecks,
+      log: progress,
+      reconnect: () => openSession(spec, session.hostKey, progress),
+    });
+    const after = await readHostState(session);
+    return factsOf(after, session.hostKey);
+  } finally {
+    session.close();
+  }
+}
+
+/** Refresh: what the machine runs now, over a connection pinned to the recorded host key. */
+export async function readHost(spec: NixosHostSpec, pinnedHostKey: string | undefined): Promise<HostFacts> {
+  const session = await openSession(spec, pinnedHostKey, () => {});
+  try {
+    return factsOf(await readHostState(session), session.hostKey);
+  } finally {
+    session.close();
+  }
+}
+
+export async function installHost(_spec: NixosHostSpec, _toplevel: string, _progress: Progress): Promise<HostFacts> {
+  throw new NixosPulumiError("installing onto a disk layout is not available yet", { step: "install" });
+}
+
+function factsOf(state: Awaited<ReturnType<typeof readHostState>>, hostKey: string): HostFacts {
+  return {
+    currentSystem: state.currentSystem ?? "",
+    bootedSystem: state.bootedSystem ?? "",
+    generation: state.generation ?? 0,
+    hostKey,
+    kernel: state.kernel ?? "",
+  };
+}

@@ -1,0 +1,38 @@
+import { createHash } from "node:crypto";
+import { NixosPulumiError } from "../errors";
+
+/** "ssh-ed25519 AAAA..." from the raw key blob a server presents. */
+export function publicKeyLine(blob: Buffer): string {
+  const typeLength = blob.readUInt32BE(0);
+  const type = blob.subarray(4, 4 + typeLength).toString("ascii");
+  return `${type} ${blob.toString("base64")}`;
+}
+
+function blobOf(line: string): Buffer {
+  const [, base64] = line.trim().split(/\s+/);
+  return Buffer.from(base64 ?? "", "base64");
+}
+
+/** The fingerprint `ssh-keygen -lf` prints: SHA256:<unpadded base64>. */
+export function fingerprint(line: string): string {
+  return "SHA256:" + createHash("sha256").update(blobOf(line)).digest("base64").replace(/=+$/, "");
+}
+
+export function sameHostKey(a: string, b: string): boolean {
+  return blobOf(a).equals(blobOf(b));
+}
+
+export class HostKeyMismatchError extends NixosPulumiError {
+  constructor(host: string, expected: string, seen: string) {
+    super(
+      `host key mismatch: expected ${fingerprint(expected)} (${expected.split(" ")[0]}), the server presented ${fingerprint(seen)} (${seen.split(" ")[0]}); no command was run`,
+      {
+        step: "connect",
+        host,
+        hint:
+          "if the machine was reinstalled or its host key rotated on purpose, set connection.hostKey to the new key " +
+          "(or run `pulumi refresh` after checking it out of band); otherwise someone may be intercepting the connection",
+      },
+    );
+  }
+}

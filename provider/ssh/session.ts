@@ -1,0 +1,112 @@
+import { Client, type ClientChannel } from "ssh2";
+import type { Readable } from "node:stream";
+import { NixosPulumiError } from "../errors";
+import { shellQuote } from "./shell-quote";
+
+export interface ExecOptions {
+  stdin?: Readable | string | Buffer;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Keep at most this many characters of each stream in the result (default 1 MiB). */
+  keep?: number;
+  /** Run as root through sudo when the session's user is not root. */
+  privileged?: boolean;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** One authenticated SSH connection, reused for every command of an operation. */
+export class SshSession {
+  private closed = false;
+
+  constructor(
+    private readonly client: Client,
+    /** The host key the server presented ("ssh-ed25519 AAAA..."), verified or recorded. */
+    readonly hostKey: string,
+    /** host:port, for messages. */
+    readonly target: string,
+    private readonly useSudo: boolean,
+    private readonly jump?: Client,
+  ) {
+    client.on("close", () => (this.closed = true));
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Wraps a command so it runs as root (sudo -n for non-root users). */
+  privileged(command: string): string {
+    return this.useSudo ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
+  }
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const full = options.privileged === false ? command : this.privileged(command);
+    const keep = options.keep ?? 1024 * 1024;
+    return new Promise((resolve, reject) => {
+      this.client.exec(full, (err, channel: ClientChannel) => {
+        if (err) return reject(new NixosPulumiError(`could not start a command: ${err.message}`, { step: "exec", host: this.target }));
+        let stdout = "";
+        let stderr = "";
+        channel.on("data", (chunk: Buffer) => {
+          options.onStdout?.(chunk);
+          if (stdout.length < keep) stdout += chunk.toString("utf8");
+        });
+        channel.stderr.on("data", (chunk: Buffer) => {
+          options.onStderr?.(chunk);
+          if (stderr.length < keep) stderr += chunk.toString("utf8");
+        });
+        let exit: { code: number | null; signal?: string } = { code: null };
+        channel.on("exit", (code: number | null, signal?: string) => {
+          exit = signal ? { code, signal } : { code };
+        });
+        channel.on("close", () => resolve({ ...exit, stdout, stderr }));
+        channel.on("error", (e: Error) => reject(new NixosPulumiError(`command channel failed: ${e.message}`, { step: "exec", host: this.target })));
+        const { stdin } = options;
+        if (stdin === undefined) channel.end();
+        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) channel.end(stdin);
+        else {
+          stdin.on("error", () => channel.destroy());
+          stdin.pipe(channel);
+        }
+      });
+    });
+  }
+
+  /** Runs a command and throws, with its output, unless it exits 0. */
+  async execOk(command: string, step: string, options: ExecOptions = {}): Promise<string> {
+    const result = await this.exec(command, options);
+    if (result.code !== 0) {
+      throw new NixosPulumiError(`\`${command.length > 200 ? command.slice(0, 200) + "…" : command}\` exited ${result.code ?? result.signal}`, {
+        step,
+        host: this.target,
+        output: tail(result.stderr || result.stdout),
+      });
+    }
+    return result.stdout;
+  }
+
+  /** Writes a file on the target (as root with sudo), creating its directory. */
+  async upload(remotePath: string, content: string | Buffer, mode = "0600"): Promise<void> {
+    const dir = remotePath.replace(/\/[^/]*$/, "") || "/";
+    await this.execOk(
+      `mkdir -p ${shellQuote(dir)} && umask 077 && cat > ${shellQuote(remotePath)}.tmp && chmod ${mode} ${shellQuote(remotePath)}.tmp && mv -f ${shellQuote(remotePath)}.tmp ${shellQuote(remotePath)}`,
+      "upload",
+      { stdin: content },
+    );
+  }
+
+  close(): void {
+    this.client.end();
+    this.jump?.end();
+  }
+}
+
+export function tail(text: string, lines = 40): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}

@@ -1,0 +1,3 @@
+export { activate, type ActivateOptions, type ActivationResult } from "./activate";
+export { readHostState, type HostState } from "./host-state";
+export { activationScript } from "./activation-script";

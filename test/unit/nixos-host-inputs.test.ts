@@ -1,0 +1,94 @@
+// The catalogue of bad NixosHost inputs: each is answered by `check` (before any connection)
+// with an error naming the field and saying what to do.
+import { test, before } from "node:test";
+import * as assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { check } from "../../provider/resources/nixos-host-impl";
+import { generateKeyPair, type KeyPair } from "../harness/keys";
+
+let key: KeyPair;
+let encryptedKey: KeyPair;
+let storePath: string;
+let brokenFlake: string;
+
+before(async () => {
+  key = await generateKeyPair("catalogue");
+  encryptedKey = await generateKeyPair("catalogue-encrypted", "correct horse");
+  const { execa } = await import("execa");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "catalogue-"));
+  writeFileSync(path.join(dir, "ok.nix"), 'derivation { name = "catalogue-ok"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }');
+  storePath = (await execa("nix-build", ["--no-out-link", path.join(dir, "ok.nix")])).stdout.trim();
+  brokenFlake = path.join(dir, "broken");
+  await execa("mkdir", ["-p", brokenFlake]);
+  writeFileSync(path.join(brokenFlake, "flake.nix"), '{ outputs = { self }: { nixosConfigurations.web = throw "web: option fileSystems is used but not defined"; }; }');
+});
+
+const good = () => ({
+  connection: { host: "127.0.0.1", privateKey: key.privateKey },
+  system: { storePath },
+});
+
+type Case = [name: string, mutate: (i: any) => void, field: RegExp, fix?: RegExp];
+
+const cases: Case[] = [
+  ["connection missing", (i) => delete i.connection, /connection/],
+  ["empty host", (i) => (i.connection.host = " "), /connection\.host/, /address/],
+  ["port 0", (i) => (i.connection.port = 0), /connection\.port/, /1 to 65535/],
+  ["port 70000", (i) => (i.connection.port = 70000), /connection\.port/, /65535/],
+  ["port as a string", (i) => (i.connection.port = "22"), /connection\.port/],
+  ["empty user", (i) => (i.connection.user = ""), /connection\.user/],
+  ["private key given as a path", (i) => (i.connection.privateKey = "/root/.ssh/id_ed25519"), /connection\.privateKey/, /contents/],
+  ["unreadable private key", (i) => (i.connection.privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n"), /connection\.privateKey/, /cannot be read/],
+  ["encrypted key without its passphrase", (i) => (i.connection.privateKey = encryptedKey.privateKey), /connection\.privateKeyPassword/, /encrypted/],
+  ["encrypted key with a wrong passphrase", (i) => { i.connection.privateKey = encryptedKey.privateKey; i.connection.privateKeyPassword = "wrong"; }, /connection\.privateKeyPassword/],
+  ["malformed host key", (i) => (i.connection.hostKey = "AAAAC3NzaC1lZDI1NTE5"), /connection\.hostKey/, /ssh-ed25519 AAAA/],
+  ["non-root user without sudo", (i) => (i.connection.user = "deploy"), /connection\.sudo/, /sudo: true/],
+  ["misspelled connection field", (i) => (i.connection.hostname = "x"), /connection/, /hostname/],
+  ["bad jump host port", (i) => (i.connection.proxy = { host: "bastion", port: -1 }), /connection\.proxy\.port/],
+  ["system missing", (i) => delete i.system, /system/],
+  ["both flake and storePath", (i) => (i.system = { flake: ".#web", storePath }), /system/, /exactly one/],
+  ["storePath outside the store", (i) => (i.system = { storePath: "/tmp/result" }), /system/, /store path/],
+  ["flake without a configuration name", (i) => (i.system = { flake: "./infra" }), /system/],
+  ["expression without a file", (i) => (i.system = { expression: { attr: "web" } }), /system/],
+  ["unknown switch action", (i) => (i.switch = { action: "restart" }), /switch\.action/, /"switch", "boot", "test"/],
+  ["unknown rollback policy", (i) => (i.switch = { rollback: "always" }), /switch\.rollback/, /magic/],
+  ["empty health check", (i) => (i.switch = { healthChecks: [""] }), /switch\.healthChecks\[0\]/],
+  ["unknown install phase", (i) => (i.install = { phases: ["format"] }), /install\.phases\[0\]/, /kexec/],
+  ["disko phase without a layout", (i) => (i.install = { phases: ["disko"] }), /install\.phases/, /DiskLayout/],
+  ["non-string reinstall trigger", (i) => (i.reinstallTriggers = { vm: 5 }), /reinstallTriggers\.vm/],
+  ["unknown build location", (i) => (i.build = { on: "cloud" }), /build\.on/, /"local" or "target"/],
+];
+
+for (const [name, mutate, field, fix] of cases) {
+  test(`bad input: ${name}`, async () => {
+    const inputs: any = good();
+    mutate(inputs);
+    await assert.rejects(check({}, inputs), (err: Error) => {
+      assert.match(err.message, field);
+      if (fix) assert.match(err.message, fix);
+      assert.ok(!err.message.includes("PRIVATE KEY-----\n"), "no key material in the error");
+      assert.ok(!err.message.includes("correct horse"));
+      return true;
+    });
+  });
+}
+
+test("bad input: a store path that does not exist", async () => {
+  const missing = "/nix/store/00000000000000000000000000000000-nixos-system-missing";
+  await assert.rejects(check({}, { ...good(), system: { storePath: missing } }), /system\.storePath[\s\S]*(not|does not exist|valid)/);
+});
+
+test("bad input: a flake that fails to evaluate", async () => {
+  await assert.rejects(check({}, { ...good(), system: { flake: `path:${brokenFlake}#web` } }), (err: Error) => {
+    assert.match(err.message, /system\.flake/);
+    assert.match(err.message, /fileSystems is used but not defined/);
+    return true;
+  });
+});
+
+test("good input passes check and gets its toplevel", async () => {
+  const result = await check({}, good());
+  assert.equal(result.inputs?.["toplevel"], storePath);
+});
