@@ -98,16 +98,18 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump?
     const agent = endpoint.agentSocketPath ?? (!endpoint.privateKey && !endpoint.password ? process.env["SSH_AUTH_SOCK"] : undefined);
     if (agent) config.agent = agent;
 
-    const fail = (err: Error) => {
+    let settled = false;
+    // ssh2 may emit more than one error for a failed dial; the first one decides.
+    client.on("error", (err: Error) => {
+      if (settled) return;
+      settled = true;
       client.end();
       reject(mismatch ?? err);
-    };
+    });
     client.once("ready", () => {
-      client.removeListener("error", fail);
-      client.on("error", () => {});
+      settled = true;
       resolve({ client, hostKey: seen });
     });
-    client.once("error", fail);
 
     if (!jump) return client.connect(config);
     jump.forwardOut("127.0.0.1", 0, endpoint.host, endpoint.port, (err, stream) => {

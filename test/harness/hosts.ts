@@ -40,6 +40,11 @@ export interface TestHost {
   loopDevices: Record<string, string>;
   /** PID (in the deployer's namespace) of the host's init; all host processes die with it. */
   initPid: number;
+  /**
+   * There is no udev in a test host: after partitioning, create the /dev/<disk>N nodes
+   * for the partitions the kernel now reports in sysfs (the disk script does the same).
+   */
+  syncPartitionNodes(): Promise<void>;
   /** Runs a shell command inside the host's namespaces, as root. */
   exec(command: string, stdin?: string | Buffer): Promise<ExecResult>;
   /** Like exec, but throws with the output when the command fails. */
@@ -163,6 +168,15 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
       const r = await host.exec(command, stdin);
       if (r.code !== 0) throw new Error(`${name}: \`${command}\` exited ${r.code}\n${r.stdout}\n${r.stderr}`);
       return r.stdout;
+    },
+    async syncPartitionNodes() {
+      for (const [disk, loop] of Object.entries(loopDevices)) {
+        const base = path.basename(loop);
+        await host.run(
+          `for p in /sys/class/block/${base}/${base}p*; do [ -e "$p/partition" ] || continue; ` +
+            `n=$(cat "$p/partition"); [ -e /dev/${disk}$n ] || mknod -m 660 /dev/${disk}$n b $(cut -d: -f1 "$p/dev") $(cut -d: -f2 "$p/dev"); done`,
+        );
+      }
     },
     async stop() {
       await stopHost(initPid, child, loopDevices, stateDir);
