@@ -49,6 +49,9 @@ export class SshSession {
     const full = options.privileged === false ? command : this.privileged(command);
     const keep = options.keep ?? 1024 * 1024;
     return new Promise((resolve, reject) => {
+      if (this.closed) {
+        return reject(new NixosPulumiError("the SSH connection is closed", { step: "exec", host: this.target }));
+      }
       this.client.exec(full, (err, channel: ClientChannel) => {
         if (err) return reject(new NixosPulumiError(`could not start a command: ${err.message}`, { step: "exec", host: this.target }));
         let stdout = "";

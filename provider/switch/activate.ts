@@ -67,6 +67,7 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
       if (done.code === 0) return await verdict(session, dir, options, done.stdout.split("\n"));
     } catch (err) {
       if (err instanceof NixosPulumiError && err.details.step !== "exec") throw err;
+      log("activate: connection dropped; reconnecting to read the verdict");
       session = await options.reconnect();
     }
     await new Promise((r) => setTimeout(r, 300));

@@ -39,6 +39,8 @@ if [ -n "${DISKS:-}" ]; then
   done
 fi
 
+# The command is kept so a test system's "cut-ssh" activation can restart sshd.
+echo "/usr/sbin/sshd -D -f $STATE/sshd_config -E $STATE/sshd.log" > /run/sshd.cmd
 /usr/sbin/sshd -D -f "$STATE/sshd_config" -E "$STATE/sshd.log" &
 echo ready > "$STATE/ready"
 # Reap children forever; the harness ends the host by killing this process (PID 1).

@@ -1,0 +1,93 @@
+// Copy and activation against real test hosts: only missing paths are copied; activation
+// runs detached, survives SSH being cut, and rolls back on failure (exit 1, exit 4, health).
+import { test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { connect, type SshSession } from "../../provider/ssh";
+import { copyClosure } from "../../provider/nix";
+import { activate, readHostState } from "../../provider/switch";
+import { connectionSchema } from "../../provider/schema/connection";
+import { startHost, type TestHost } from "../harness/hosts";
+import { buildTestSystem } from "../harness/systems";
+
+let host: TestHost;
+let base: string;
+before(async () => {
+  base = await buildTestSystem({ label: "sw-base" });
+  host = await startHost({ name: "sw", state: "nixos", system: base });
+});
+after(async () => host?.stop());
+
+const open = () => connect(connectionSchema.parse({ host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey }));
+
+async function switchTo(session: SshSession, toplevel: string, extra: Partial<Parameters<typeof activate>[1]> = {}) {
+  await copyClosure(session, toplevel);
+  return activate(session, { toplevel, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, ...extra });
+}
+
+const current = async () => (await host.run("readlink /run/current-system")).trim();
+
+test("copy sends only the paths the target lacks, and they verify there", async () => {
+  const next = await buildTestSystem({ label: "sw-copy", fillerCount: 5, fillerBytes: 500_000 });
+  const session = await open();
+  try {
+    const lines: string[] = [];
+    const first = await copyClosure(session, next, { progress: (l) => lines.push(l) });
+    assert.equal(first.pathsTotal, 3 + 5, "busybox, kernel, toplevel and 5 fillers");
+    assert.equal(first.pathsCopied, 6, "busybox and the kernel were already there");
+    assert.ok(first.bytesCopied >= 500_000);
+    assert.ok(lines.some((l) => /copy: 6\/6 paths/.test(l)), lines.join("\n"));
+    await host.run(`nix-store --verify-path $(nix-store -qR ${next})`);
+    const again = await copyClosure(session, next);
+    assert.equal(again.pathsCopied, 0);
+  } finally {
+    session.close();
+  }
+});
+
+test("exit 4 (some units failed) counts as a failure and rolls back", async () => {
+  const before = await current();
+  const broken = await buildTestSystem({ label: "sw-units", variant: "units-failed" });
+  const session = await open();
+  try {
+    await assert.rejects(switchTo(session, broken), (err: Error) => {
+      assert.match(err.message, /some units failed \(exit 4\)/);
+      assert.match(err.message, /test-broken\.service/);
+      assert.match(err.message, /rolled back/);
+      return true;
+    });
+    assert.equal(await current(), before);
+    assert.equal((await readHostState(session)).currentSystem, before);
+    assert.equal((await host.run("readlink -f /nix/var/nix/profiles/system")).trim(), before, "profile rolled back too");
+  } finally {
+    session.close();
+  }
+});
+
+test("a failing health check rolls back; with rollback none the host stays on the new system", async () => {
+  const before = await current();
+  const next = await buildTestSystem({ label: "sw-health" });
+  const session = await open();
+  try {
+    await assert.rejects(switchTo(session, next, { healthChecks: ["test -e /etc/no-such-file"] }), /health check failed[\s\S]*rolled back/);
+    assert.equal(await current(), before);
+    const failing = await buildTestSystem({ label: "sw-none", variant: "fail" });
+    await assert.rejects(switchTo(session, failing, { rollback: "none" }), /NOT rolled back/);
+    assert.equal((await host.run("readlink -f /nix/var/nix/profiles/system")).trim(), failing);
+    await switchTo(session, next, { healthChecks: [`${next}/bin/health`] });
+    assert.equal(await current(), next);
+  } finally {
+    session.close();
+  }
+});
+
+// Last: the cut-ssh system stays current, and rolling back to it would cut SSH again.
+test("an activation that cuts SSH off still finishes, and its verdict is read over a new connection", async () => {
+  const cutter = await buildTestSystem({ label: "sw-cut", variant: "cut-ssh" });
+  const session = await open();
+  const logs: string[] = [];
+  const result = await switchTo(session, cutter, { log: (l) => logs.push(l) });
+  session.close();
+  assert.equal(await current(), cutter);
+  assert.ok(result.generation >= 2);
+  assert.ok(logs.some((l) => /reconnecting/.test(l)), logs.join("\n"));
+});
