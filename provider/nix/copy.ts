@@ -22,6 +22,7 @@ export interface CopyResult {
 }
 
 const MiB = 1024 * 1024;
+const BATCH_BYTES = MiB;
 
 function storeFlag(storeRoot?: string): string {
   return storeRoot ? ` --store ${shellQuote(storeRoot)}` : "";
@@ -81,14 +82,26 @@ function progressCounter(paths: ClosurePath[], started: number, progress?: Progr
         `${(bytes / MiB / Math.max(seconds, 0.001)).toFixed(1)} MiB/s, ${seconds.toFixed(1)}s`,
     );
   };
+  // ssh2 handles a few large writes much faster than many 64 KiB pipe reads: batch them.
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
   const stream = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
+      batch.push(chunk);
+      batchBytes += chunk.length;
       if (Date.now() - lastReport >= 1000) {
         lastReport = Date.now();
         report();
       }
-      done(null, chunk);
+      if (batchBytes < BATCH_BYTES) return done();
+      const out = Buffer.concat(batch, batchBytes);
+      batch = [];
+      batchBytes = 0;
+      done(null, out);
+    },
+    flush(done) {
+      done(null, batchBytes > 0 ? Buffer.concat(batch, batchBytes) : undefined);
     },
   });
   return { stream, bytes: () => bytes, finish: report };

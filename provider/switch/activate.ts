@@ -41,37 +41,56 @@ function detachedStart(script: string, args: string[], unit: string): string {
 export async function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
   const id = `${Date.now()}-${randomBytes(4).toString("hex")}`;
   const dir = `${RUN_ROOT}/${id}`;
-  const script = `${dir}/activate.sh`;
   const log = options.log ?? (() => {});
-  await first.upload(script, activationScript(), "0700");
-  await first.upload(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n", "0600");
   log(`activate: ${options.action} ${options.toplevel} (rollback: ${options.rollback})`);
-  await first.execOk(detachedStart(script, [dir, options.toplevel, options.action, options.rollback], `nixos-pulumi-switch-${id}`), "activate");
+  // One command writes the script, starts it detached and waits for its verdict; if the
+  // connection drops meanwhile, a new connection runs only the wait again.
+  const start = [
+    `mkdir -p ${dir} && chmod 700 ${dir}`,
+    heredoc(`${dir}/activate.sh`, activationScript()),
+    heredoc(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
+    detachedStart(`${dir}/activate.sh`, [dir, options.toplevel, options.action, options.rollback], `nixos-pulumi-switch-${id}`),
+    waitForVerdict(dir, options.timeoutSeconds),
+  ].join("\n");
 
   let session = first;
-  const deadline = Date.now() + options.timeoutSeconds * 1000;
+  let command = start;
   for (;;) {
-    if (Date.now() > deadline) {
-      throw new NixosPulumiError(`activation did not finish within ${options.timeoutSeconds}s`, {
-        step: "activate",
-        host: first.target,
-        hint: `look at ${dir}/output on the machine; raise switch.timeoutSeconds for slow activations`,
-      });
-    }
     try {
-      if (!session.isOpen) {
-        log("activate: connection dropped; reconnecting to read the verdict");
-        session = await options.reconnect();
+      if (!session.isOpen) throw new NixosPulumiError("connection closed", { step: "exec" });
+      const result = await session.exec(command);
+      if (result.code === 0) return await verdict(session, dir, options, result.stdout.split("\n"));
+      if (result.code === 124) {
+        throw new NixosPulumiError(`activation did not finish within ${options.timeoutSeconds}s`, {
+          step: "activate",
+          host: first.target,
+          hint: `look at ${dir}/output on the machine; raise switch.timeoutSeconds for slow activations`,
+        });
       }
-      const done = await session.exec(`test -e ${dir}/done && cat ${dir}/result ${dir}/status ${dir}/previous ${dir}/generation`);
-      if (done.code === 0) return await verdict(session, dir, options, done.stdout.split("\n"));
+      if (result.code !== null) {
+        throw new NixosPulumiError(`could not start the activation (exit ${result.code})`, { step: "activate", host: first.target, output: tail(result.stderr) });
+      }
     } catch (err) {
       if (err instanceof NixosPulumiError && err.details.step !== "exec") throw err;
-      log("activate: connection dropped; reconnecting to read the verdict");
-      session = await options.reconnect();
     }
-    await new Promise((r) => setTimeout(r, 300));
+    log("activate: connection dropped; reconnecting to read the verdict");
+    session = await options.reconnect();
+    command = waitForVerdict(dir, options.timeoutSeconds);
   }
+}
+
+function heredoc(file: string, content: string): string {
+  const marker = `NIXOS_PULUMI_EOF_${randomBytes(6).toString("hex")}`;
+  return `cat > ${shellQuote(file)} <<'${marker}'\n${content.replace(/\n?$/, "\n")}${marker}`;
+}
+
+/** Waits on the target for the `done` file (exit 124 on timeout), then prints the verdict. */
+function waitForVerdict(dir: string, timeoutSeconds: number): string {
+  const ticks = timeoutSeconds * 20;
+  return [
+    `i=0; while [ ! -e ${dir}/done ]; do i=$((i+1)); [ $i -le ${ticks} ] || exit 124; sleep 0.05; done`,
+    `cat ${dir}/result ${dir}/status ${dir}/previous ${dir}/generation`,
+  ].join("\n");
 }
 
 async function verdict(session: SshSession, dir: string, options: ActivateOptions, lines: string[]): Promise<ActivationResult> {

@@ -1,0 +1,29 @@
+// Shared bits of the benchmarks: timing, the OpenSSH baseline's options, result tables.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { TestHost } from "../test/harness/hosts";
+
+export async function timed<T>(run: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = performance.now();
+  const value = await run();
+  return { seconds: (performance.now() - started) / 1000, value };
+}
+
+/** NIX_SSHOPTS for the OpenSSH baseline: the test key and a pinned known_hosts file. */
+export function opensshOptions(host: TestHost): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-ssh-"));
+  const knownHosts = path.join(dir, "known_hosts");
+  writeFileSync(knownHosts, `${host.address} ${host.hostPublicKey}\n`);
+  return `-i ${host.clientPrivateKeyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes`;
+}
+
+export function table(rows: (string | number)[][]): string {
+  return rows.map((r) => r.join(" | ")).join("\n");
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

@@ -1,0 +1,67 @@
+// Benchmark (not a test): a NixosHost update end to end (build check, copy of the missing
+// paths, profile, switch-to-configuration, state read) against `nix-copy-closure --to`
+// plus `ssh … switch-to-configuration switch`, measured in the same run on fresh hosts.
+// Run: node dist/bench/update.js   (results also in bench/results-update.json)
+import { writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { execa } from "execa";
+import { switchHost } from "../provider/host/operations";
+import { nixosHostSchema } from "../provider/schema/nixos-host";
+import { startHost, type TestHost } from "../test/harness/hosts";
+import { buildTestSystem } from "../test/harness/systems";
+import { median, opensshOptions, table, timed } from "./lib";
+
+const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
+
+async function ours(host: TestHost, toplevel: string) {
+  const spec = nixosHostSchema.parse({
+    connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+    system: { storePath: toplevel },
+  });
+  return switchHost(spec, toplevel, undefined, () => {});
+}
+
+async function baseline(host: TestHost, toplevel: string) {
+  const sshOpts = opensshOptions(host);
+  await execa("nix-copy-closure", ["--to", `root@${host.address}`, toplevel], { env: { NIX_SSHOPTS: sshOpts } });
+  await execa("sh", [
+    "-c",
+    `ssh ${sshOpts} root@${host.address} 'nix-env -p /nix/var/nix/profiles/system --set ${toplevel} && ${toplevel}/bin/switch-to-configuration switch'`,
+  ]);
+}
+
+async function main() {
+  const [v1, v2] = await Promise.all([
+    buildTestSystem({ label: "upd-v1", fillerCount: 100, fillerBytes: 20 * 1024 * 1024 }),
+    buildTestSystem({ label: "upd-v2", fillerCount: 100, fillerBytes: 20 * 1024 * 1024 }),
+  ]);
+  const samples = { ours: [] as number[], baseline: [] as number[] };
+  for (let rep = 0; rep < REPEAT; rep++) {
+    const a = await startHost({ name: `upd-ours${rep}`, state: "nixos", system: v1 });
+    const b = await startHost({ name: `upd-base${rep}`, state: "nixos", system: v1 });
+    try {
+      samples.ours.push((await timed(() => ours(a, v2))).seconds);
+      samples.baseline.push((await timed(() => baseline(b, v2))).seconds);
+      for (const h of [a, b]) {
+        const current = (await h.run("readlink /run/current-system")).trim();
+        if (current !== v2) throw new Error(`${h.name} did not switch (runs ${current})`);
+      }
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }
+  const results = { oursSeconds: median(samples.ours), baselineSeconds: median(samples.baseline), repeat: REPEAT };
+  console.log(
+    table([
+      ["update (one changed path)", "ours (s)", "nix-copy-closure + ssh switch (s)", "ratio ours/baseline"],
+      ["---", "---", "---", "---"],
+      ["median", results.oursSeconds.toFixed(3), results.baselineSeconds.toFixed(3), (results.oursSeconds / results.baselineSeconds).toFixed(2)],
+    ]),
+  );
+  writeFileSync(path.resolve(__dirname, "../../bench/results-update.json"), JSON.stringify(results, null, 2) + "\n");
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
