@@ -1,29 +1,26 @@
-import { z } from "zod";
-import { canonicalJson, sha256Hex } from "../resources/canonical-json";
+import type { z } from "zod";
+import { parseInputs } from "../schema/zod-errors";
+import { readDiskoFile } from "./disko-file";
+import { layoutShape, type LayoutShape } from "./schema";
+import { addLayoutIssues } from "./validate";
 
-// Foundation version: validates the outer disko shape and hashes it. The per-node
-// modules (gpt, filesystem, swap, luks, lvm) replace the loose `content` below.
-export const diskLayoutSchema = z
-  .object({
-    disk: z.record(
-      z.string().regex(/^[A-Za-z0-9_-]+$/, "disk names may hold letters, digits, '-' and '_'"),
-      z.object({
-        type: z.literal("disk").default("disk"),
-        device: z.string().startsWith("/dev/", "give the block device path, e.g. /dev/vda"),
-        content: z.record(z.string(), z.unknown()),
-      }).strict(),
-    ).refine((d) => Object.keys(d).length > 0, "declare at least one disk"),
-  })
-  .strict();
+export { renderLayout, type RenderedLayout } from "./render";
+export { normalizePartitions, type NormalizedPartition } from "./gpt";
 
-export type DiskLayoutInput = z.input<typeof diskLayoutSchema>;
-export type DiskLayoutSpec = z.output<typeof diskLayoutSchema>;
+/** disko's devices schema with the rules across nodes (one "100%" per disk, a "/", ...). */
+export const diskLayoutSchema = layoutShape.superRefine(addLayoutIssues);
 
-export interface RenderedLayout {
-  spec: DiskLayoutSpec;
-  hash: string;
-}
+export type DiskLayoutInput = z.input<typeof layoutShape>;
+export type DiskLayoutSpec = LayoutShape;
 
-export function renderLayout(spec: DiskLayoutSpec): RenderedLayout {
-  return { spec, hash: sha256Hex(canonicalJson(spec)) };
+/** The layout a DiskLayout declares: inline (disk, lvm_vg) or read from a disko .nix file. */
+export async function resolveLayout(declared: Record<string, unknown>, resource = "DiskLayout"): Promise<LayoutShape> {
+  const { diskoFile, disk, lvm_vg } = declared;
+  if (typeof diskoFile === "string") {
+    if (disk !== undefined || lvm_vg !== undefined) {
+      parseInputs(resource, layoutShape.refine(() => false, { message: "give either diskoFile or disk/lvm_vg, not both", path: ["diskoFile"] }), {});
+    }
+    return parseInputs(`${resource} (from ${diskoFile})`, diskLayoutSchema, await readDiskoFile(diskoFile));
+  }
+  return parseInputs(resource, diskLayoutSchema, lvm_vg === undefined ? { disk } : { disk, lvm_vg });
 }

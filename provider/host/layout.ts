@@ -1,12 +1,11 @@
-import { diskLayoutSchema, renderLayout, type RenderedLayout } from "../disk";
-import { parseInputs } from "../schema/zod-errors";
+import { renderLayout, resolveLayout, type RenderedLayout } from "../disk";
 
 /** Renders the layout a NixosHost was given (the DiskLayout's declared args). */
-export function renderHostLayout(ref: unknown): RenderedLayout {
-  const declared = (ref as { declared?: unknown } | undefined)?.declared;
-  return renderLayout(parseInputs("DiskLayout (as NixosHost.diskLayout)", diskLayoutSchema, declared));
+export async function renderHostLayout(ref: unknown): Promise<RenderedLayout> {
+  const declared = (ref as { declared?: Record<string, unknown> } | undefined)?.declared ?? {};
+  return renderLayout(await resolveLayout(declared, "DiskLayout (as NixosHost.diskLayout)"));
 }
 
-export function hostLayoutHash(ref: unknown): string {
-  return renderHostLayout(ref).hash;
+export async function hostLayoutHash(ref: unknown): Promise<string> {
+  return (await renderHostLayout(ref)).hash;
 }

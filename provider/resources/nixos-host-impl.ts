@@ -20,7 +20,7 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
   const known = !containsUnknown(news);
   const spec = known ? parseHostInputs(news) : undefined;
   delete inputs["layoutHash"];
-  if (news["diskLayout"] !== undefined) inputs["layoutHash"] = containsUnknown(news["diskLayout"]) ? news["diskLayout"] : hostLayoutHash(news["diskLayout"]);
+  if (news["diskLayout"] !== undefined) inputs["layoutHash"] = containsUnknown(news["diskLayout"]) ? news["diskLayout"] : await hostLayoutHash(news["diskLayout"]);
   if (!containsUnknown(news["system"])) {
     inputs["toplevel"] = await evalToplevel(spec?.system ?? systemSchema.parse(news["system"]));
   }

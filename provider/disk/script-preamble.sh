@@ -1,0 +1,26 @@
+set -eu
+# No udev on rescue systems and test hosts: LVM and device-mapper make their own nodes.
+[ -d /run/udev ] || export DM_DISABLE_UDEV=1
+
+# Makes the kernel re-read a disk's partition table.
+reread_partitions() {
+  partx -u "$1" 2>/dev/null || blockdev --rereadpt "$1" 2>/dev/null || partprobe "$1" 2>/dev/null || true
+  if command -v udevadm >/dev/null 2>&1; then udevadm settle 2>/dev/null || true; fi
+}
+
+# Prints the device node of partition N of a disk (/dev/vda 2 -> /dev/vda2, /dev/nvme0n1 2 ->
+# /dev/nvme0n1p2). Without udev the node may be missing: find the partition in sysfs and mknod it.
+partition_device() {
+  disk=$(readlink -f "$1"); n=$2
+  case "$disk" in *[0-9]) node="${disk}p$n" ;; *) node="$disk$n" ;; esac
+  if [ -b "$node" ]; then echo "$node"; return 0; fi
+  majmin=$(printf '%d:%d' "0x$(stat -L -c %t "$disk")" "0x$(stat -L -c %T "$disk")")
+  for part in /sys/dev/block/"$majmin"/*/partition; do
+    [ -e "$part" ] && [ "$(cat "$part")" = "$n" ] || continue
+    dev=$(cat "${part%/partition}/dev")
+    mknod "$node" b "${dev%%:*}" "${dev#*:}"
+    echo "$node"; return 0
+  done
+  echo "partition $n of $1 not found (is the partition table written?)" >&2
+  return 1
+}
