@@ -2,13 +2,14 @@
 # PID 1 of a test host's namespaces (mount, PID, UTS). Gives the host its own /nix, /run,
 # /etc (overlay on the real one), /root, /tmp, /mnt, /boot and, with disks, its own /dev;
 # then runs sshd on the host's loopback address until the harness kills this process.
-# Environment: STATE (per-host dir), NAME, HOST_STATE (rescue|installer|nixos), DISKS ("vda:7:3 ...")
+# Environment: STATE (per-host dir), NAME, ADDRESS, HOST_STATE (rescue|installer|nixos), DISKS ("vda:7:3 ...")
 set -eu
 mount --make-rprivate /
 mkdir -p "$STATE/nix" "$STATE/etc-upper" "$STATE/etc-work" "$STATE/mnt" "$STATE/boot"
 mount --bind "$STATE/nix" /nix
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd
+echo "$ADDRESS" > /run/test-host-address
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$STATE/etc-upper,workdir=$STATE/etc-work" /etc
 mount -t tmpfs -o mode=0700 tmpfs /root
 mount -t tmpfs -o mode=1777 tmpfs /tmp
@@ -43,5 +44,6 @@ fi
 echo "/usr/sbin/sshd -D -f $STATE/sshd_config -E $STATE/sshd.log" > /run/sshd.cmd
 /usr/sbin/sshd -D -f "$STATE/sshd_config" -E "$STATE/sshd.log" &
 echo ready > "$STATE/ready"
-# Reap children forever; the harness ends the host by killing this process (PID 1).
-while :; do wait || sleep 1; done
+# Reap children (also orphans: dash's wait reaps any child) forever, without spinning when
+# sshd is gone; the harness ends the host by killing this process (PID 1).
+while :; do sleep 3600 & wait; done

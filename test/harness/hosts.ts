@@ -189,7 +189,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
       diskSpecs.push(`${disk.name}:${await deviceNumbers(loopDevices[disk.name]!)}`);
     }
     child = spawn("unshare", ["--mount", "--pid", "--uts", "--fork", "--mount-proc", "--propagation", "private", "/bin/sh", INIT_SCRIPT], {
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", STATE: stateDir, NAME: name, HOST_STATE: state, DISKS: diskSpecs.join(" ") },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", STATE: stateDir, NAME: name, ADDRESS: address, HOST_STATE: state, DISKS: diskSpecs.join(" ") },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let initErrors = "";

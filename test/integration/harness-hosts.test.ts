@@ -14,6 +14,19 @@ after(async () => {
   await Promise.all(started.map((h) => h.stop()));
 });
 
+/** The test service's answer on the host's address, port 8080 (read from the deployer). */
+async function httpGet(host: TestHost): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      const response = await fetch(`http://${host.address}:8080/`);
+      return (await response.text()).trim();
+    } catch (err) {
+      if (i >= 30) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** Logs in with ssh2 and the test key, verifying the host key, and runs one command. */
 function sshRun(host: TestHost, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -85,15 +98,53 @@ test("switching a test system changes /run/current-system, /etc and the running 
   const [v1, v2] = await Promise.all([buildTestSystem({ label: "h-v1" }), buildTestSystem({ label: "h-v2" })]);
   const host = await startHost({ name: "sw", state: "nixos", system: v1 });
   started.push(host);
+  assert.equal(await httpGet(host), "h-v1");
   const pid1 = (await host.run("cat /run/test-service.pid")).trim();
   await installSystemDirectly(host, v2);
   assert.equal((await host.run("readlink /run/current-system")).trim(), v2);
   assert.equal((await host.run("cat /etc/nixos-test-release")).trim(), "h-v2");
+  assert.equal((await host.run("readlink /etc/static")).trim(), `${v2}/etc`);
   assert.equal((await host.run("readlink /nix/var/nix/profiles/system")).trim(), "system-2-link");
   const pid2 = (await host.run("cat /run/test-service.pid")).trim();
   assert.notEqual(pid1, pid2);
   assert.match(await host.run(`cat /proc/${pid2}/cmdline | tr '\\0' ' '`), /test-service-h-v2/);
   assert.notEqual((await host.exec(`kill -0 ${pid1}`)).code, 0, "the old service was stopped");
+  assert.equal((await host.exec(`${v2}/bin/health`)).code, 0, "the new system is healthy");
+  assert.equal(await httpGet(host), "h-v2", "the service answers with the new label");
+  assert.equal((await host.exec(`${v1}/bin/health`)).code, 1, "the old system's health check fails");
+  assert.equal((await host.run("ps -o stat | grep -c '^Z' || true")).trim(), "0", "no zombies: the host's init reaps");
+
+  // boot only changes the bootloader stand-in; test does not touch it.
+  const v3 = await buildTestSystem({ label: "h-v3", kernelVersion: "6.2.0-test" });
+  await copyToHostStore(host, v3);
+  await host.run(`${v3}/bin/switch-to-configuration boot`);
+  assert.equal((await host.run("readlink /boot/default-system")).trim(), v3);
+  assert.equal((await host.run("readlink /run/current-system")).trim(), v2);
+  assert.notEqual((await host.run(`readlink -f ${v3}/kernel`)).trim(), (await host.run(`readlink -f ${v2}/kernel`)).trim(), "a changed kernel");
+  await host.run(`${v3}/bin/switch-to-configuration test`);
+  assert.equal((await host.run("readlink /run/current-system")).trim(), v3);
+  assert.equal(await httpGet(host), "h-v3");
+});
+
+test("failing variants exit like NixOS: 1 on a failed activation, 4 when units failed", async () => {
+  const host = started.find((h) => h.name === "sw")!;
+  const [fail, units] = await Promise.all([
+    buildTestSystem({ label: "h-fail", variant: "fail" }),
+    buildTestSystem({ label: "h-units", variant: "units-failed" }),
+  ]);
+  const before = (await host.run("readlink /run/current-system")).trim();
+  await copyToHostStore(host, fail);
+  await copyToHostStore(host, units);
+  const failed = await host.exec(`${fail}/bin/switch-to-configuration test`);
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /activation script snippet 'etc' failed/);
+  assert.equal((await host.run("readlink /run/current-system")).trim(), before, "a failed activation changes nothing");
+  const partly = await host.exec(`${units}/bin/switch-to-configuration test`);
+  assert.equal(partly.code, 4);
+  assert.match(partly.stderr, /test-broken\.service/);
+  assert.equal((await host.run("readlink /run/current-system")).trim(), units);
+  assert.equal((await host.exec(`${units}/bin/switch-to-configuration dry-activate`)).code, 0);
+  assert.equal((await host.exec(`${units}/bin/switch-to-configuration bogus`)).code, 1);
 });
 
 test("teardown leaves no loop device, mount or process behind", async () => {
