@@ -57,3 +57,36 @@ test("latency slows every exchange down", async () => {
   proxy.setLatency(0);
   assert.ok(slow >= fast + 250, `with latency ${slow}ms vs ${fast}ms`);
 });
+
+test("a byte rate slows a transfer down and keeps every byte in order", async () => {
+  const session = await connect(via(proxy));
+  try {
+    proxy.setRate(50_000);
+    const t = Date.now();
+    const out = await session.execOk("seq 1 20000", "t"); // ~109 kB
+    const elapsed = Date.now() - t;
+    assert.equal(out, Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join(""));
+    assert.ok(elapsed >= 1500, `109 kB at 50 kB/s took ${elapsed} ms`);
+  } finally {
+    proxy.setRate(0);
+    session.close();
+  }
+});
+
+test("a stall holds an open session's bytes until resume, without closing it", async () => {
+  const session = await connect(via(proxy));
+  try {
+    assert.equal(proxy.openConnections() >= 1, true);
+    proxy.stall();
+    let done = false;
+    const result = session.execOk("echo still-here", "t").then((out) => ((done = true), out));
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(done, false, "nothing came through while stalled");
+    assert.equal(session.isOpen, true);
+    proxy.resume();
+    assert.equal((await result).trim(), "still-here");
+  } finally {
+    proxy.resume();
+    session.close();
+  }
+});
