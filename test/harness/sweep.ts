@@ -21,7 +21,7 @@ export function sweepLeftovers(): string[] {
     const dir = path.join(HARNESS_ROOT, run);
     const ownerFile = path.join(dir, "owner.pid");
     const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, "utf8").trim() || 0) : 0;
-    if (owner && owner !== process.pid && alive(owner)) continue;
+    if (owner && alive(owner)) continue; // a live test process (maybe this one) owns it
     removed.push(...cleanupRun(dir), `run ${run}`);
   }
   return removed;
