@@ -62,5 +62,5 @@ export function renderFilesystem(fs: Filesystem, ctx: NodeContext): Rendered {
 
 function mountCommand(fsType: string, device: string, mountpoint: string, options: string[]): string {
   const target = `/mnt${mountpoint === "/" ? "" : mountpoint}`;
-  return `mkdir -p ${shellQuote(target)} && mount -t ${fsType} -o ${shellQuote(options.join(","))} ${device} ${shellQuote(target)}`;
+  return `ensure_filesystem ${fsType} && mkdir -p ${shellQuote(target)} && mount -t ${fsType} -o ${shellQuote(options.join(","))} ${device} ${shellQuote(target)}`;
 }

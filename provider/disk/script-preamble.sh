@@ -9,18 +9,31 @@ reread_partitions() {
 }
 
 # Prints the device node of partition N of a disk (/dev/vda 2 -> /dev/vda2, /dev/nvme0n1 2 ->
-# /dev/nvme0n1p2). Without udev the node may be missing: find the partition in sysfs and mknod it.
+# /dev/nvme0n1p2). Without udev the node may be missing or stale (re-reading a table can give
+# a partition new numbers): take its numbers from sysfs and (re)create the node when needed.
 partition_device() {
   disk=$(readlink -f "$1"); n=$2
   case "$disk" in *[0-9]) node="${disk}p$n" ;; *) node="$disk$n" ;; esac
-  if [ -b "$node" ]; then echo "$node"; return 0; fi
   majmin=$(printf '%d:%d' "0x$(stat -L -c %t "$disk")" "0x$(stat -L -c %T "$disk")")
   for part in /sys/dev/block/"$majmin"/*/partition; do
     [ -e "$part" ] && [ "$(cat "$part")" = "$n" ] || continue
     dev=$(cat "${part%/partition}/dev")
+    if [ -b "$node" ] && [ "$(printf '%d:%d' "0x$(stat -L -c %t "$node")" "0x$(stat -L -c %T "$node")")" = "$dev" ]; then
+      echo "$node"; return 0
+    fi
+    rm -f "$node"
     mknod "$node" b "${dev%%:*}" "${dev#*:}"
     echo "$node"; return 0
   done
+  if [ -b "$node" ]; then echo "$node"; return 0; fi
   echo "partition $n of $1 not found (is the partition table written?)" >&2
+  return 1
+}
+
+# Loads a filesystem driver the kernel lacks, or says clearly that it cannot mount it.
+ensure_filesystem() {
+  grep -qw "$1" /proc/filesystems && return 0
+  modprobe "$1" 2>/dev/null && return 0
+  echo "this kernel cannot mount $1 filesystems (no driver, and modprobe $1 failed)" >&2
   return 1
 }

@@ -7,6 +7,9 @@ import { buildToplevel, copyClosure } from "../nix";
 import { activate, readHostState } from "../switch";
 import { openSession } from "./session";
 import { refuseDeployerMachine } from "./deployer-machine";
+import { renderHostLayout } from "./layout";
+import { connect } from "../ssh";
+import { installedHostKey, runInstall, type InstallContext } from "../install";
 
 /** What the outputs record of the machine after an operation. */
 export interface HostFacts {
@@ -77,8 +80,31 @@ export async function readHost(spec: NixosHostSpec, pinnedHostKey: string | unde
   }
 }
 
-export async function installHost(_spec: NixosHostSpec, _toplevel: string, _progress: Progress): Promise<HostFacts> {
-  throw new NixosPulumiError("installing onto a disk layout is not available yet", { step: "install" });
+/** Create with a disk layout: the nixos-anywhere-style install, phase by phase. */
+export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<HostFacts> {
+  progress(`build: ${toplevel}`);
+  await buildToplevel(spec.system);
+  const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
+  const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
+  // The pin is chosen per phase: `hostKey` here, not connection.hostKey.
+  const unpinned = { ...spec.connection, hostKey: undefined };
+  const connectTo = (hostKey: string | undefined) => connect(unpinned, { pinnedHostKey: hostKey, log: progress });
+  // Before the reboot the machine shows its rescue or installer key, not the installed one.
+  const firstKey = phases.includes("kexec") || phases.includes("reboot") ? undefined : installedHostKey(spec);
+  const ctx: InstallContext = {
+    spec,
+    toplevel,
+    layout,
+    progress,
+    session: await connectTo(firstKey),
+    connect: connectTo,
+  };
+  try {
+    await runInstall(ctx, phases);
+    return factsOf(await readHostState(ctx.session), ctx.session.hostKey);
+  } finally {
+    ctx.session.close();
+  }
 }
 
 function factsOf(state: Awaited<ReturnType<typeof readHostState>>, hostKey: string): HostFacts {

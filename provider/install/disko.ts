@@ -1,0 +1,41 @@
+import { NixosPulumiError } from "../errors";
+import type { InstallContext } from "./context";
+
+const SCRIPT = "/tmp/nixos-pulumi-disko.sh";
+const MOUNT_SCRIPT = "/tmp/nixos-pulumi-mount.sh";
+/** Written onto the new root once the layout is formatted: lets a retried install resume. */
+export const LAYOUT_MARKER = "/mnt/etc/nixos-pulumi/layout-hash";
+
+/**
+ * Partitions, formats and mounts the layout under /mnt. If the disks already carry this
+ * exact layout (an earlier install of the same layout was interrupted), they are mounted
+ * instead of wiped again.
+ */
+export async function diskoPhase(ctx: InstallContext): Promise<void> {
+  const layout = ctx.layout;
+  if (!layout) {
+    throw new NixosPulumiError("the disko phase needs a diskLayout", { step: "disko", host: ctx.spec.connection.host, hint: "pass a DiskLayout as diskLayout" });
+  }
+  await ctx.session.upload(SCRIPT, layout.script, "0700");
+  await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");
+  const resumed = await ctx.session.exec(
+    `umount -R /mnt 2>/dev/null; sh ${MOUNT_SCRIPT} >/dev/null 2>&1 && [ "$(cat ${LAYOUT_MARKER} 2>/dev/null)" = ${layout.hash} ] || { umount -R /mnt 2>/dev/null; exit 1; }`,
+  );
+  if (resumed.code === 0) {
+    ctx.progress("disko: the disks already hold this layout (an earlier install was interrupted); mounted them, nothing wiped");
+    return;
+  }
+  ctx.progress("disko: partitioning, formatting and mounting");
+  const result = await ctx.session.exec(`sh ${SCRIPT}`, {
+    onStdout: (chunk) => chunk.toString().split("\n").filter(Boolean).forEach((l) => ctx.progress(`disko: ${l}`)),
+  });
+  if (result.code !== 0) {
+    throw new NixosPulumiError(`the disk layout script failed (exit ${result.code})`, {
+      step: "disko",
+      host: ctx.spec.connection.host,
+      output: (result.stderr || result.stdout).trim().split("\n").slice(-30).join("\n"),
+      hint: "check the layout's device names against `lsblk` on the machine",
+    });
+  }
+  await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.hash} > ${LAYOUT_MARKER}`, "disko");
+}

@@ -1,0 +1,26 @@
+// The install, as nixos-anywhere runs it: facts first, then the chosen phases in order.
+import type { InstallContext, Phase } from "./context";
+import { diskoPhase } from "./disko";
+import { gatherFacts } from "./facts";
+import { installPhase } from "./install";
+import { kexecPhase } from "./kexec";
+import { rebootPhase } from "./reboot";
+
+const PHASES: Record<Phase, (ctx: InstallContext) => Promise<void>> = {
+  kexec: kexecPhase,
+  disko: diskoPhase,
+  install: installPhase,
+  reboot: rebootPhase,
+};
+const ORDER: Phase[] = ["kexec", "disko", "install", "reboot"];
+
+export async function runInstall(ctx: InstallContext, phases: Phase[]): Promise<void> {
+  const selected = ORDER.filter((p) => phases.includes(p));
+  await gatherFacts(ctx, selected);
+  for (const phase of selected) {
+    const started = Date.now();
+    ctx.progress(`${phase}: start`);
+    await PHASES[phase](ctx);
+    ctx.progress(`${phase}: done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  }
+}
