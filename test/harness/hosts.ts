@@ -2,7 +2,7 @@
 // real sshd on its own loopback address, with its own /nix, /run, /etc, /root, /mnt, /boot,
 // host key and optional loop-device disks visible as /dev/<name>.
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes, randomInt } from "node:crypto";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -41,8 +41,10 @@ export interface TestHost {
   /** PID (in the deployer's namespace) of the host's init; all host processes die with it. */
   initPid: number;
   /**
-   * There is no udev in a test host: after partitioning, create the /dev/<disk>N nodes
-   * for the partitions the kernel now reports in sysfs (the disk script does the same).
+   * There is no udev in a test host: after partitioning, tell the kernel the new table
+   * (`partx -u /dev/<disk>`; this machine's kernel does not parse GPT itself) and create
+   * the /dev/<disk>N nodes for the partitions it reports under /sys/class/block/<loop>/,
+   * removing nodes of partitions that are gone (the disk script does the same itself).
    */
   syncPartitionNodes(): Promise<void>;
   /** Runs a shell command inside the host's namespaces, as root. */
@@ -98,6 +100,27 @@ async function createDisk(stateDir: string, disk: { name: string; sizeMiB: numbe
   return loop;
 }
 
+/**
+ * Shell code run inside a host: makes /dev/<disk><N> (or <disk>p<N> when the disk name ends
+ * in a digit, as Linux names them) for every partition the kernel reports under
+ * /sys/class/block/<loop>/, and removes nodes of partitions that are gone.
+ */
+function partitionNodesScript(disk: string, loop: string): string {
+  const node = `/dev/${disk}${/[0-9]$/.test(disk) ? "p" : ""}`;
+  return [
+    `for p in /sys/class/block/${loop}/${loop}p*; do`,
+    `  [ -e "$p/partition" ] || continue`,
+    `  n=$(cat "$p/partition"); dev=$(cat "$p/dev")`,
+    `  if [ -e ${node}$n ] && [ "$(stat -c '%t:%T' ${node}$n)" != "$(printf '%x:%x' \${dev%%:*} \${dev#*:})" ]; then rm -f ${node}$n; fi`,
+    `  [ -e ${node}$n ] || mknod -m 660 ${node}$n b \${dev%%:*} \${dev#*:}`,
+    `done`,
+    `for d in ${node}[0-9]*; do`,
+    `  [ -b "$d" ] || continue`,
+    `  [ -e /sys/class/block/${loop}/${loop}p\${d#${node}}/partition ] || rm -f "$d"`,
+    `done`,
+  ].join("\n");
+}
+
 async function deviceNumbers(device: string): Promise<string> {
   const { stdout } = await execa("stat", ["-L", "-c", "%t:%T", device]);
   const [major, minor] = stdout.trim().split(":").map((h) => parseInt(h, 16));
@@ -132,8 +155,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
   mkdirSync(stateDir, { recursive: true });
   const address = await freeLoopbackAddress();
   const client = await testClientKey();
-  const hostKey = await generateKeyPair(`${name}-host`);
-  copyFileSync(hostKey.privateKeyPath, path.join(stateDir, "ssh_host_ed25519_key"));
+  const hostKey = await generateKeyPair(`${name}-host`, "", stateDir, "ssh_host_ed25519_key");
   writeFileSync(path.join(stateDir, "authorized_keys"), client.publicKey + "\n");
   writeFileSync(path.join(stateDir, "machine-id"), randomBytes(16).toString("hex") + "\n");
   writeFileSync(path.join(stateDir, "sshd_config"), sshdConfig(address, stateDir, options.rootPassword !== undefined));
@@ -171,11 +193,10 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
     },
     async syncPartitionNodes() {
       for (const [disk, loop] of Object.entries(loopDevices)) {
-        const base = path.basename(loop);
-        await host.run(
-          `for p in /sys/class/block/${base}/${base}p*; do [ -e "$p/partition" ] || continue; ` +
-            `n=$(cat "$p/partition"); [ -e /dev/${disk}$n ] || mknod -m 660 /dev/${disk}$n b $(cut -d: -f1 "$p/dev") $(cut -d: -f2 "$p/dev"); done`,
-        );
+        // This machine's kernel parses no partition tables (CONFIG_EFI_PARTITION and
+        // CONFIG_MSDOS_PARTITION unset): partx reads the table and tells the kernel.
+        await host.run(`partx -u /dev/${disk} 2>/dev/null || partx -a /dev/${disk} 2>/dev/null || true`);
+        await host.run(partitionNodesScript(disk, path.basename(loop)));
       }
     },
     async stop() {
@@ -236,8 +257,11 @@ async function stopHost(initPid: number, child: ChildProcess | undefined, loops:
   }
   if (child && child.exitCode === null && child.signalCode === null) {
     await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      setTimeout(resolve, 5000);
+      const timer = setTimeout(resolve, 5000);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
   for (const loop of Object.values(loops)) {
@@ -246,13 +270,25 @@ async function stopHost(initPid: number, child: ChildProcess | undefined, loops:
   rmSync(stateDir, { recursive: true, force: true });
 }
 
-export async function startHosts(count: number, options: HostOptions = {}): Promise<TestHost[]> {
+/** Starts `count` hosts (a few at a time); names are `${options.name}${i}` or host<N>. */
+export async function startHosts(count: number, options: HostOptions = {}, concurrency = 4): Promise<TestHost[]> {
   const hosts: TestHost[] = [];
-  try {
-    for (let i = 0; i < count; i++) hosts.push(await startHost({ ...options, name: options.name ? `${options.name}${i + 1}` : undefined }));
-    return hosts;
-  } catch (err) {
-    await Promise.all(hosts.map((h) => h.stop()));
-    throw err;
+  const failures: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count && failures.length === 0) {
+      const i = next++;
+      try {
+        hosts[i] = await startHost({ ...options, name: options.name ? `${options.name}${i + 1}` : undefined });
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  if (failures.length > 0) {
+    await Promise.all(hosts.filter(Boolean).map((h) => h.stop()));
+    throw failures[0];
   }
+  return hosts;
 }

@@ -80,7 +80,6 @@ test("a loop disk inside a host can be partitioned and formatted, and its partit
   const host = await startHost({ name: "disk", state: "installer", disks: [{ name: "vda", sizeMiB: 128 }] });
   started.push(host);
   await host.run("sgdisk --zap-all /dev/vda >/dev/null && sgdisk -n 1:0:+32M -t 1:EF00 -c 1:esp -n 2:0:0 -t 2:8300 -c 2:root /dev/vda >/dev/null");
-  await host.run("partx -u /dev/vda 2>/dev/null || blockdev --rereadpt /dev/vda");
   await host.syncPartitionNodes();
   await host.run("mkfs.vfat -n ESP /dev/vda1 >/dev/null && mkfs.ext4 -q -L root /dev/vda2");
   const table = await host.run("sgdisk -p /dev/vda");
@@ -92,6 +91,10 @@ test("a loop disk inside a host can be partitioned and formatted, and its partit
   const loop = host.loopDevices["vda"]!;
   const { stdout } = await execa("lsblk", ["-no", "NAME", loop]);
   assert.equal(stdout.trim().split("\n").length, 3, "loop device has two partitions");
+  // Repartitioned to one partition: the node of the partition that is gone disappears.
+  await host.run("sgdisk --zap-all /dev/vda >/dev/null && sgdisk -n 1:0:0 /dev/vda >/dev/null");
+  await host.syncPartitionNodes();
+  assert.equal((await host.run("ls /dev | grep '^vda' | sort | tr '\\n' ' '")).trim(), "vda vda1");
 });
 
 test("switching a test system changes /run/current-system, /etc and the running service", async () => {
