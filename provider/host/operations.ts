@@ -8,8 +8,8 @@ import { activate, readHostState } from "../switch";
 import { openSession } from "./session";
 import { refuseDeployerMachine } from "./deployer-machine";
 import { renderHostLayout } from "./layout";
-import { connect } from "../ssh";
-import { installedHostKey, runInstall, type InstallContext } from "../install";
+import { connect, fingerprint } from "../ssh";
+import { runInstall, type InstallContext } from "../install";
 
 /** What the outputs record of the machine after an operation. */
 export interface HostFacts {
@@ -89,8 +89,10 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   // The pin is chosen per phase: `hostKey` here, not connection.hostKey.
   const unpinned = { ...spec.connection, hostKey: undefined };
   const connectTo = (hostKey: string | undefined) => connect(unpinned, { pinnedHostKey: hostKey, log: progress });
-  // Before the reboot the machine shows its rescue or installer key, not the installed one.
-  const firstKey = phases.includes("kexec") || phases.includes("reboot") ? undefined : installedHostKey(spec);
+  // Before the reboot the machine shows its rescue or installer key. connection.hostKey pins
+  // it, unless it is the pre-generated key of the system being installed.
+  const declared = spec.connection.hostKey;
+  const firstKey = declared && declared !== spec.install?.hostKeys?.ed25519?.publicKey ? declared : undefined;
   const ctx: InstallContext = {
     spec,
     toplevel,
@@ -99,6 +101,7 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
     session: await connectTo(firstKey),
     connect: connectTo,
   };
+  progress(`connect: ${spec.connection.host} presented ${fingerprint(ctx.session.hostKey)}${firstKey ? " (pinned)" : " (rescue/installer key, not pinned)"}`);
   try {
     await runInstall(ctx, phases);
     return factsOf(await readHostState(ctx.session), ctx.session.hostKey);

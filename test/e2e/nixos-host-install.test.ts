@@ -9,11 +9,13 @@ import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
 import { tutorialLayout } from "../fixtures/layouts";
+import { generateKeyPair, type KeyPair } from "../harness/keys";
 
 let host: TestHost;
 let v1: string;
 let v2: string;
 let stack: TestStack;
+let hostKey: KeyPair;
 
 function program(system: string, rootFormat = "ext4") {
   return async () => {
@@ -22,13 +24,18 @@ function program(system: string, rootFormat = "ext4") {
       connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
       system: { storePath: system },
       diskLayout: layout,
-      install: { phases: ["disko", "install"], extraFiles: { "/etc/motd": { content: "installed by pulumi\n", mode: "0644" } } },
+      install: {
+        phases: ["disko", "install"],
+        extraFiles: { "/etc/motd": { content: "installed by pulumi\n", mode: "0644" } },
+        hostKeys: { ed25519: { privateKey: hostKey.privateKey, publicKey: hostKey.publicKey } },
+      },
     });
     return { toplevel: h.toplevel, layoutHash: h.layoutHash };
   };
 }
 
 before(async () => {
+  hostKey = await generateKeyPair("installed-host-key");
   [v1, v2] = await Promise.all([buildTestSystem({ label: "inst-v1" }), buildTestSystem({ label: "inst-v2" })]);
   host = await startHost({ name: "fresh", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }] });
   stack = await createTestStack("install", program(v1));
@@ -54,6 +61,12 @@ test("up partitions the disk per the layout and installs the system under /mnt",
   assert.equal((await host.run("readlink /mnt/boot/default-system")).trim(), v1, "bootloader entry written by switch-to-configuration boot");
   assert.equal((await host.run("readlink -f /mnt/nix/var/nix/profiles/system")).trim(), v1);
   assert.equal(await host.run("cat /mnt/etc/motd; echo '|'; stat -c %a /mnt/etc/motd"), "installed by pulumi\n|\n644");
+  assert.equal(await host.run("stat -c %a /mnt/etc/ssh/ssh_host_ed25519_key"), "600");
+  assert.equal(await host.run("cat /mnt/etc/ssh/ssh_host_ed25519_key"), hostKey.privateKey.trimEnd());
+  assert.equal(await host.run("cat /mnt/etc/ssh/ssh_host_ed25519_key.pub"), hostKey.publicKey);
+  const keyBody = hostKey.privateKey.split("\n")[1]!;
+  assert.ok(!stack.stateFile().includes(keyBody), "the pre-generated host key is not in the state in plain text");
+  assert.ok(!stack.output().includes(keyBody), "nor in the engine output");
 });
 
 test("a changed system previews an update; a changed layout previews a replace", async () => {

@@ -1,0 +1,65 @@
+// The install phases on a test host in the "installer" state with a loop disk: an install
+// interrupted after the disko phase resumes on the same layout instead of wiping it again.
+import { test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { renderLayout, resolveLayout } from "../../provider/disk";
+import { runInstall, type InstallContext } from "../../provider/install";
+import { connect } from "../../provider/ssh";
+import { nixosHostSchema } from "../../provider/schema/nixos-host";
+import { startHost, type TestHost } from "../harness/hosts";
+import { buildTestSystem } from "../harness/systems";
+import { tutorialLayout } from "../fixtures/layouts";
+
+let host: TestHost;
+before(async () => {
+  host = await startHost({ name: "resume", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }] });
+});
+after(async () => {
+  await host?.run("umount -R /mnt 2>/dev/null; true").catch(() => undefined);
+  await host?.stop();
+});
+
+async function context(toplevel: string, rootFormat = "ext4", lines: string[] = []): Promise<InstallContext> {
+  const spec = nixosHostSchema.parse({
+    connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+    system: { storePath: toplevel },
+    diskLayout: { declared: tutorialLayout("/dev/vda", rootFormat, "ext4") },
+  });
+  const open = () => connect(spec.connection);
+  return {
+    spec,
+    toplevel,
+    layout: renderLayout(await resolveLayout(tutorialLayout("/dev/vda", rootFormat, "ext4"))),
+    progress: (l) => lines.push(l),
+    session: await open(),
+    connect: open,
+  };
+}
+
+test("a retried install of the same layout mounts the disks again instead of wiping them", async () => {
+  const toplevel = await buildTestSystem({ label: "resume-v1" });
+  const first = await context(toplevel);
+  await runInstall(first, ["disko"]);
+  first.session.close();
+  await host.run("echo precious > /mnt/survivor && umount -R /mnt");
+
+  const lines: string[] = [];
+  const retry = await context(toplevel, "ext4", lines);
+  await runInstall(retry, ["disko", "install"]);
+  retry.session.close();
+  assert.ok(lines.some((l) => /already hold this layout/.test(l)), lines.join("\n"));
+  assert.equal(await host.run("cat /mnt/survivor"), "precious");
+  assert.equal((await host.run("readlink -f /mnt/nix/var/nix/profiles/system")).trim(), toplevel);
+  await host.run("umount -R /mnt");
+});
+
+test("a different layout is wiped and formatted anew", async () => {
+  const toplevel = await buildTestSystem({ label: "resume-v1" });
+  const lines: string[] = [];
+  const other = await context(toplevel, "xfs", lines);
+  await runInstall(other, ["disko"]);
+  other.session.close();
+  assert.ok(!lines.some((l) => /already hold this layout/.test(l)));
+  assert.equal((await host.run("findmnt -no FSTYPE /mnt")).trim(), "xfs");
+  assert.notEqual((await host.exec("test -e /mnt/survivor")).code, 0, "the old root filesystem is gone");
+});
