@@ -3,7 +3,7 @@
 import type { NixosHostSpec } from "../schema/nixos-host";
 import type { Progress } from "../progress";
 import { NixosPulumiError } from "../errors";
-import { buildToplevel, copyClosure } from "../nix";
+import { buildOnTarget, buildToplevel, copyClosure } from "../nix";
 import { activate, readHostState } from "../switch";
 import { openSession } from "./session";
 import { refuseDeployerMachine } from "./deployer-machine";
@@ -33,15 +33,7 @@ export async function switchHost(
   progress: Progress,
   { adopting = false } = {},
 ): Promise<HostFacts> {
-  progress(`build: ${toplevel}`);
-  const built = await buildToplevel(spec.system);
-  if (built !== toplevel) {
-    throw new NixosPulumiError(`the system built to ${built}, but preview evaluated ${toplevel}`, {
-      step: "build",
-      host: spec.connection.host,
-      hint: "the system changed between evaluation and build (an impure expression?); run `pulumi up` again",
-    });
-  }
+  if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
   const session = await openSession(spec, pinnedHostKey, progress);
   try {
     const before = await readHostState(session);
@@ -53,7 +45,8 @@ export async function switchHost(
         hint: "pass diskLayout (and install options) to install NixOS on it, or point connection at a NixOS machine",
       });
     }
-    await copyClosure(session, toplevel, { progress });
+    if (spec.build.on === "target") await buildOnTarget(session, spec.system, toplevel, progress);
+    else await copyClosure(session, toplevel, { progress });
     await activate(session, {
       toplevel,
       action: spec.switch.action,
@@ -70,6 +63,18 @@ export async function switchHost(
   }
 }
 
+async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<void> {
+  progress(`build: ${toplevel}`);
+  const built = await buildToplevel(spec.system);
+  if (built !== toplevel) {
+    throw new NixosPulumiError(`the system built to ${built}, but preview evaluated ${toplevel}`, {
+      step: "build",
+      host: spec.connection.host,
+      hint: "the system changed between evaluation and build (an impure expression?); run `pulumi up` again",
+    });
+  }
+}
+
 /** Refresh: what the machine runs now, over a connection pinned to the recorded host key. */
 export async function readHost(spec: NixosHostSpec, pinnedHostKey: string | undefined): Promise<HostFacts> {
   const session = await openSession(spec, pinnedHostKey, () => {});
@@ -82,8 +87,7 @@ export async function readHost(spec: NixosHostSpec, pinnedHostKey: string | unde
 
 /** Create with a disk layout: the nixos-anywhere-style install, phase by phase. */
 export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<HostFacts> {
-  progress(`build: ${toplevel}`);
-  await buildToplevel(spec.system);
+  await buildLocally(spec, toplevel, progress);
   const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
   const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
   // The pin is chosen per phase: `hostKey` here, not connection.hostKey.

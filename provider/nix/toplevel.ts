@@ -64,3 +64,13 @@ export function buildToplevel(system: SystemSpec): Promise<string> {
     return out.split("\n").pop()!.trim();
   });
 }
+
+/** The toplevel's derivation (.drv) path, or undefined for a prebuilt store path. */
+export async function derivationOf(system: SystemSpec): Promise<string | undefined> {
+  if ("storePath" in system) return undefined;
+  if ("flake" in system) {
+    return runNix("nix", ["eval", "--raw", `${flakeAttr(system.flake)}.drvPath`], "system.flake", "fix the evaluation error above");
+  }
+  const out = await runNix("nix-instantiate", expressionArgs(system.expression, ""), "system.expression", "fix the evaluation error above");
+  return out.split("\n").pop()!.trim();
+}
