@@ -16,6 +16,9 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   if (!layout) {
     throw new NixosPulumiError("the disko phase needs a diskLayout", { step: "disko", host: ctx.spec.connection.host, hint: "pass a DiskLayout as diskLayout" });
   }
+  for (const [keyFile, key] of Object.entries(ctx.spec.install?.diskKeys ?? {})) {
+    await ctx.session.upload(keyFile, key, "0600");
+  }
   await ctx.session.upload(SCRIPT, layout.script, "0700");
   await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");
   const resumed = await ctx.session.exec(

@@ -34,6 +34,7 @@ export function markInstallSecrets<T>(install: pulumi.Input<T>): pulumi.Input<T>
     const out: Obj = { ...i };
     if (out["hostKeys"] !== undefined) out["hostKeys"] = pulumi.secret(out["hostKeys"]);
     if (out["extraFiles"] !== undefined) out["extraFiles"] = pulumi.secret(out["extraFiles"]);
+    if (out["diskKeys"] !== undefined) out["diskKeys"] = pulumi.secret(out["diskKeys"]);
     return out;
   });
 }

@@ -49,6 +49,10 @@ export const installSchema = z
       .object({ ed25519: z.object({ privateKey: z.string().min(1), publicKey: z.string().startsWith("ssh-ed25519 ") }).strict() })
       .partial()
       .optional(),
+    /** LUKS keys by the keyFile path the layout names; uploaded (0600) before the disko phase. */
+    diskKeys: z
+      .record(z.string().regex(/^\/[^\0]+$/, { message: "diskKeys keys are the absolute keyFile paths of the layout's luks nodes" }), z.string().min(1, "a disk key cannot be empty"))
+      .default({}),
     timeouts: z
       .object({
         kexecSeconds: z.number().int().positive().default(300),

@@ -2,6 +2,11 @@
 // a jump host, sudo for a non-root user, and dialing a host that comes up late.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execa } from "execa";
 import { connect, fingerprint } from "../../provider/ssh";
 import { connectionSchema, type ConnectionInput } from "../../provider/schema/connection";
 import { startHost, type TestHost } from "../harness/hosts";
@@ -29,6 +34,22 @@ test("key with a passphrase", async () => {
   const session = await connect(conn(target, { privateKey: key.privateKey, privateKeyPassword: "s3cret phrase" }));
   assert.equal((await session.execOk("hostname", "t")).trim(), "target");
   session.close();
+});
+
+test("SSH agent authentication", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "agent-"));
+  const socket = path.join(dir, "agent.sock");
+  const agent = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+    await execa("ssh-add", ["-q", target.clientPrivateKeyPath], { env: { SSH_AUTH_SOCK: socket } });
+    const session = await connect(conn(target, { privateKey: undefined, agentSocketPath: socket }));
+    assert.equal((await session.execOk("hostname", "t")).trim(), "target");
+    session.close();
+  } finally {
+    agent.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("password authentication", async () => {
