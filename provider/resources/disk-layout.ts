@@ -1,22 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import { serializedProvider } from "./serialized-provider";
 import type { DiskLayoutInput, DiskLayoutSpec } from "../disk";
 
-// Serialized into the Pulumi state: keep it to `require` calls by package name, so the
-// provider process loads the implementation from the program's node_modules.
-const diskLayoutProvider: pulumi.dynamic.ResourceProvider = {
-  async check(olds, news) {
-    return require("nixos-pulumi/dist/provider/resources/disk-layout-impl").check(olds, news);
-  },
-  async diff(id, olds, news) {
-    return require("nixos-pulumi/dist/provider/resources/disk-layout-impl").diff(id, olds, news);
-  },
-  async create(inputs) {
-    return require("nixos-pulumi/dist/provider/resources/disk-layout-impl").create(inputs);
-  },
-  async update(id, olds, news) {
-    return require("nixos-pulumi/dist/provider/resources/disk-layout-impl").update(id, olds, news);
-  },
-};
+const diskLayoutProvider = serializedProvider("nixos-pulumi/dist/provider/resources/disk-layout-impl");
 
 export type DiskLayoutArgs =
   | { [K in keyof DiskLayoutInput]: pulumi.Input<DiskLayoutInput[K]> }

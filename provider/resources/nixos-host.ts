@@ -1,30 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
+import { serializedProvider } from "./serialized-provider";
 import type { NixosHostInput } from "../schema/nixos-host";
 import type { DiskLayout } from "./disk-layout";
 import { markConnectionSecrets, markInstallSecrets } from "./secret-inputs";
 
-// Serialized into the Pulumi state: keep it to `require` calls by package name, so the
-// provider process loads the implementation from the program's node_modules.
-const nixosHostProvider: pulumi.dynamic.ResourceProvider = {
-  async check(olds, news) {
-    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").check(olds, news);
-  },
-  async diff(id, olds, news) {
-    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").diff(id, olds, news);
-  },
-  async create(inputs) {
-    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").create(inputs);
-  },
-  async update(id, olds, news) {
-    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").update(id, olds, news);
-  },
-  async read(id, props) {
-    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").read(id, props);
-  },
-  async delete(id, props) {
-    return require("nixos-pulumi/dist/provider/resources/nixos-host-impl").remove(id, props);
-  },
-};
+const nixosHostProvider = serializedProvider("nixos-pulumi/dist/provider/resources/nixos-host-impl");
 
 type Inputs<T> = pulumi.Input<{ [K in keyof T]: pulumi.Input<T[K]> }>;
 

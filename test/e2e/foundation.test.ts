@@ -6,22 +6,8 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { DiskLayout } from "nixos-pulumi";
 import { createTestStack } from "../harness/pulumi";
+import { tutorialLayout } from "../fixtures/layouts";
 
-const tutorialLayout = (rootFormat: string) => ({
-  disk: {
-    main: {
-      device: "/dev/vda",
-      content: {
-        type: "gpt",
-        partitions: {
-          MBR: { priority: 0, size: "1M", type: "EF02" },
-          ESP: { priority: 1, size: "500M", type: "EF00", content: { type: "filesystem", format: "vfat", mountpoint: "/boot" } },
-          root: { priority: 2, size: "100%", content: { type: "filesystem", format: rootFormat, mountpoint: "/" } },
-        },
-      },
-    },
-  },
-});
 
 test("pulumi version is the pinned CLI, with the language host and launcher next to it", async () => {
   const { stdout } = await execa("pulumi", ["version"], { env: { PULUMI_SKIP_UPDATE_CHECK: "true" } });
@@ -35,7 +21,7 @@ test("pulumi version is the pinned CLI, with the language host and launcher next
 
 test("DiskLayout: up creates, preview is empty, a changed layout previews an update, destroy removes", async (t) => {
   const s = await createTestStack("foundation", async () => {
-    const layout = new DiskLayout("main", tutorialLayout("ext4") as never);
+    const layout = new DiskLayout("main", tutorialLayout("/dev/vda", "ext4") as never);
     return { hash: layout.hash };
   });
   t.after(() => s.remove());
@@ -49,7 +35,7 @@ test("DiskLayout: up creates, preview is empty, a changed layout previews an upd
   assert.deepEqual(again.changeSummary, { same: 2 }, s.output());
 
   s.setProgram(async () => {
-    const layout = new DiskLayout("main", tutorialLayout("xfs") as never);
+    const layout = new DiskLayout("main", tutorialLayout("/dev/vda", "xfs") as never);
     return { hash: layout.hash };
   });
   const changed = await s.preview();
@@ -61,7 +47,8 @@ test("DiskLayout: up creates, preview is empty, a changed layout previews an upd
   const layout = resources.find((r) => r.type.endsWith("DiskLayout"));
   assert.ok(layout, "DiskLayout is in the state");
   const serialized = String(layout.inputs?.["__provider"] ?? "");
-  assert.match(serialized, /require\("nixos-pulumi\/dist\/provider\/resources\/disk-layout-impl"\)/);
+  assert.match(serialized, /require\(implementation\)/);
+  assert.match(serialized, /"nixos-pulumi\/dist\/provider\/resources\/disk-layout-impl"/);
   for (const local of [path.resolve(__dirname, "../../.."), os.homedir(), s.workDir, os.tmpdir()]) {
     assert.ok(!serialized.includes(local), `serialized provider mentions ${local}`);
   }
