@@ -50,7 +50,8 @@ export async function switchHost(
     await activate(session, {
       toplevel,
       action: spec.switch.action,
-      rollback: spec.switch.rollback === "none" ? "none" : "on-failure",
+      rollback: spec.switch.rollback,
+      confirmTimeoutSeconds: spec.switch.confirmTimeoutSeconds,
       timeoutSeconds: spec.switch.timeoutSeconds,
       healthChecks: spec.switch.healthChecks,
       log: progress,

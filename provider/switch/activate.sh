@@ -4,12 +4,16 @@
 #   output  - everything switch-to-configuration (and the rollback) printed
 #   status  - the exit code of switch-to-configuration (or of the failed health check)
 #   result  - ok | failed | rolled-back | rollback-failed | profile-failed
+#   awaiting-confirm - magic rollback: the new system is active and waits for RUN_DIR/confirm
 #   previous, generation - the system before, the profile generation after
 #   done    - written last
-# usage: activate.sh RUN_DIR TOPLEVEL ACTION(switch|boot|test) ROLLBACK(on-failure|none)
+# usage: activate.sh RUN_DIR TOPLEVEL ACTION(switch|boot|test) ROLLBACK(magic|on-failure|none) [CONFIRM_SECONDS]
+# magic: after a successful activation, roll back unless the deployer creates RUN_DIR/confirm
+# (over a new connection) within CONFIRM_SECONDS; a deployer that cannot reach the new
+# system cannot confirm it.
 # RUN_DIR/health-checks may hold one shell command per line, run after activation.
 set -u
-dir="$1"; toplevel="$2"; action="$3"; rollback="$4"
+dir="$1"; toplevel="$2"; action="$3"; rollback="$4"; confirm_seconds="${5:-60}"
 profile=/nix/var/nix/profiles/system
 exec >"$dir/output" 2>&1 </dev/null
 
@@ -41,6 +45,16 @@ if [ "$code" -eq 0 ] && [ -s "$dir/health-checks" ]; then
       break
     fi
   done < "$dir/health-checks"
+fi
+if [ "$code" -eq 0 ] && [ "$rollback" = magic ]; then
+  : > "$dir/awaiting-confirm"
+  waited=0
+  while [ ! -e "$dir/confirm" ] && [ "$waited" -lt $((confirm_seconds * 10)) ]; do
+    sleep 0.1; waited=$((waited + 1))
+  done
+  if [ -e "$dir/confirm" ]; then finish ok 0; fi
+  echo "no confirmation from the deployer within ${confirm_seconds}s"
+  code=101
 fi
 [ "$code" -eq 0 ] && finish ok 0
 

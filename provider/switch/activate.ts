@@ -10,7 +10,9 @@ import { activationScript } from "./activation-script";
 export interface ActivateOptions {
   toplevel: string;
   action: "switch" | "boot" | "test";
-  rollback: "on-failure" | "none";
+  rollback: "magic" | "on-failure" | "none";
+  /** magic: how long the new system waits for the deployer's confirmation. */
+  confirmTimeoutSeconds?: number;
   timeoutSeconds: number;
   healthChecks?: string[];
   log?: Progress;
@@ -49,7 +51,11 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     `mkdir -p ${dir} && chmod 700 ${dir}`,
     heredoc(`${dir}/activate.sh`, activationScript()),
     heredoc(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
-    detachedStart(`${dir}/activate.sh`, [dir, options.toplevel, options.action, options.rollback], `nixos-pulumi-switch-${id}`),
+    detachedStart(
+      `${dir}/activate.sh`,
+      [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? 60)],
+      `nixos-pulumi-switch-${id}`,
+    ),
     waitForVerdict(dir, options.timeoutSeconds),
   ].join("\n");
 
@@ -59,6 +65,17 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     try {
       if (!session.isOpen) throw new NixosPulumiError("connection closed", { step: "exec" });
       const result = await session.exec(command);
+      if (result.code === 0 && result.stdout.startsWith(AWAITING)) {
+        // Magic rollback: confirm over a NEW connection (new TCP connection, new handshake),
+        // so a host whose network or sshd broke cannot be confirmed through an old session.
+        log("activate: new system active; confirming over a new connection");
+        const fresh = await options.reconnect();
+        session.close();
+        session = fresh;
+        await session.execOk(`touch ${dir}/confirm`, "activate: confirm");
+        command = waitForVerdict(dir, options.timeoutSeconds);
+        continue;
+      }
       if (result.code === 0) return await verdict(session, dir, options, result.stdout.split("\n"));
       if (result.code === 124) {
         throw new NixosPulumiError(`activation did not finish within ${options.timeoutSeconds}s`, {
@@ -71,7 +88,9 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
         throw new NixosPulumiError(`could not start the activation (exit ${result.code})`, { step: "activate", host: first.target, output: tail(result.stderr) });
       }
     } catch (err) {
-      if (err instanceof NixosPulumiError && err.details.step !== "exec") throw err;
+      // A dropped connection, or no way back in to confirm: the verdict is still read below.
+      if (err instanceof NixosPulumiError && !["exec", "connect"].includes(err.details.step)) throw err;
+      command = waitForVerdict(dir, options.timeoutSeconds);
     }
     log("activate: connection dropped; reconnecting to read the verdict");
     session = await options.reconnect();
@@ -84,11 +103,19 @@ function heredoc(file: string, content: string): string {
   return `cat > ${shellQuote(file)} <<'${marker}'\n${content.replace(/\n?$/, "\n")}${marker}`;
 }
 
-/** Waits on the target for the `done` file (exit 124 on timeout), then prints the verdict. */
+const AWAITING = "awaiting-confirm";
+
+/**
+ * Waits on the target for the verdict (`done`, exit 124 on timeout) and prints it; under
+ * magic rollback it returns earlier with AWAITING when the new system waits for a confirmation.
+ */
 function waitForVerdict(dir: string, timeoutSeconds: number): string {
   const ticks = timeoutSeconds * 20;
   return [
-    `i=0; while [ ! -e ${dir}/done ]; do i=$((i+1)); [ $i -le ${ticks} ] || exit 124; sleep 0.05; done`,
+    `i=0; while [ ! -e ${dir}/done ]; do`,
+    `  if [ -e ${dir}/awaiting-confirm ] && [ ! -e ${dir}/confirm ]; then echo ${AWAITING}; exit 0; fi`,
+    `  i=$((i+1)); [ $i -le ${ticks} ] || exit 124; sleep 0.05`,
+    `done`,
     `cat ${dir}/result ${dir}/status ${dir}/previous ${dir}/generation`,
   ].join("\n");
 }
@@ -102,7 +129,13 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
     return { generation: Number(generation || 0), previousToplevel: previous, output };
   }
   const meaning =
-    status === "4" ? "some units failed (exit 4)" : status === "100" ? "a health check failed" : `switch-to-configuration exited ${status}`;
+    status === "4"
+      ? "some units failed (exit 4)"
+      : status === "100"
+        ? "a health check failed"
+        : status === "101"
+          ? "the deployer could not confirm the new system over a new connection in time (magic rollback)"
+          : `switch-to-configuration exited ${status}`;
   const outcome: Record<string, string> = {
     "rolled-back": `the host was rolled back to ${previous}`,
     failed: "the host was NOT rolled back (rollback: none, or no previous generation)",
