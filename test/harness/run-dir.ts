@@ -17,6 +17,13 @@ export function currentRunDir(): string {
     const dir = runDir;
     // Hosts and VMs are separate process trees: end them with the test process, however it ends.
     process.once("exit", () => cleanupRun(dir));
+    // Interrupted (Ctrl-C, a runner's timeout): clean up, then die of the same signal.
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      process.once(signal, () => {
+        cleanupRun(dir);
+        process.kill(process.pid, signal);
+      });
+    }
   }
   return runDir;
 }
