@@ -64,6 +64,14 @@ test("each host answers SSH on its own address with its own host key, hostname a
   }
 });
 
+test("a rescue host has no /nix content; an installer host has an empty, working store", async () => {
+  const rescue = await startHost({ name: "resc", state: "rescue" });
+  started.push(rescue);
+  assert.equal(await sshRun(rescue, "cat /etc/test-host-state; ls -A /nix | wc -l"), "rescue\n0");
+  const installer = started.find((h) => h.name === "iso1")!;
+  assert.equal(await sshRun(installer, "nix-store -q --references /nix/var/nix/profiles/system 2>/dev/null || echo none; ls /nix/store | wc -l"), "none\n0");
+});
+
 test("a file and a store path written on one host are absent on another", async () => {
   const [a, b] = started as [TestHost, TestHost];
   const system = await buildTestSystem({ label: "isolation" });
