@@ -1,0 +1,162 @@
+// Tier-2 test machines: QEMU (software emulation) booting the test images of
+// scripts/build-vm-images.sh, one raw virtual disk, user networking with SSH forwarded to a
+// loopback port only (restrict=on: the guest reaches nothing else), the serial console in a
+// log file. Every VM is recorded for the sweeper and stopped by the pid we started.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { execa } from "execa";
+import { currentRunDir, record, requireRoot } from "./run-dir";
+
+const ROOT = path.resolve(__dirname, "../../..");
+
+export interface VmImages {
+  dir: string;
+  kernel: string;
+  rescueInitrd: string;
+  kexecTarball: string;
+  clientPrivateKey: string;
+  rescueHostKey: string;
+  installerHostKey: string;
+}
+
+let images: Promise<VmImages> | undefined;
+
+/** Builds (or finds in the cache) the VM images. */
+export function vmImages(): Promise<VmImages> {
+  images ??= execa("bash", [path.join(ROOT, "scripts/build-vm-images.sh")]).then(({ stdout }) => {
+    const dir = stdout.trim().split("\n").pop()!;
+    const pub = (name: string) => readFileSync(path.join(dir, `${name}.pub`), "utf8").trim().split(" ").slice(0, 2).join(" ");
+    return {
+      dir,
+      kernel: path.join(dir, "bzImage"),
+      rescueInitrd: path.join(dir, "rescue.cpio.gz"),
+      kexecTarball: path.join(dir, "nixos-kexec-installer-test.tar.gz"),
+      clientPrivateKey: readFileSync(path.join(dir, "client_ed25519"), "utf8"),
+      rescueHostKey: pub("rescue_host_ed25519"),
+      installerHostKey: pub("installer_host_ed25519"),
+    };
+  });
+  return images;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Boot {
+  kernel: string;
+  initrd: string;
+  append: string;
+}
+
+export interface TestVm {
+  address: "127.0.0.1";
+  sshPort: number;
+  images: VmImages;
+  disk: string;
+  consoleLog: string;
+  consoleText(): string;
+  waitForConsole(pattern: RegExp, timeoutMs: number): Promise<void>;
+  /** Runs a command over the OpenSSH client with the test key (host key not checked: test plumbing). */
+  ssh(command: string): Promise<{ stdout: string; code: number }>;
+  waitForSsh(timeoutMs: number): Promise<void>;
+  /** Powers the VM on again (same disk), e.g. after a guest reboot or kill(). */
+  boot(how: Boot): Promise<void>;
+  /** Hard power-off, like pulling the plug. */
+  kill(): Promise<void>;
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: number } = {}): Promise<TestVm> {
+  requireRoot();
+  const imgs = await vmImages();
+  const dir = path.join(currentRunDir(), `vm-${Date.now()}`);
+  mkdirSync(dir, { recursive: true });
+  const disk = path.join(dir, "vda.img");
+  await execa("truncate", ["-s", `${options.diskSizeMiB ?? 2048}M`, disk]);
+  const sshPort = await freePort();
+  const consoleLog = path.join(dir, "console.log");
+  let child: ChildProcess | undefined;
+  let consoleBefore = "";
+
+  const vm: TestVm = {
+    address: "127.0.0.1",
+    sshPort,
+    images: imgs,
+    disk,
+    consoleLog,
+    consoleText: () => {
+      try {
+        return consoleBefore + readFileSync(consoleLog, "utf8");
+      } catch {
+        return consoleBefore;
+      }
+    },
+    async waitForConsole(pattern, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if (pattern.test(vm.consoleText())) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`console did not show ${pattern} within ${timeoutMs / 1000}s:\n${vm.consoleText().slice(-3000)}`);
+    },
+    async ssh(command) {
+      const keyFile = path.join(dir, "client_ed25519");
+      await execa("install", ["-m", "0600", path.join(imgs.dir, "client_ed25519"), keyFile]);
+      const r = await execa(
+        "ssh",
+        ["-i", keyFile, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3", "-p", String(sshPort), "root@127.0.0.1", command],
+        { reject: false },
+      );
+      return { stdout: String(r.stdout), code: r.exitCode ?? -1 };
+    },
+    async waitForSsh(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if ((await vm.ssh("true")).code === 0) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      throw new Error(`SSH did not come up within ${timeoutMs / 1000}s:\n${vm.consoleText().slice(-3000)}`);
+    },
+    async boot(how) {
+      if (vm.running()) throw new Error("the VM is already running");
+      consoleBefore = vm.consoleText();
+      child = spawn(
+        "qemu-system-x86_64",
+        [
+          "-accel", "tcg", "-m", String(options.memoryMiB ?? 1536), "-smp", "1", "-no-reboot",
+          "-kernel", how.kernel, "-initrd", how.initrd, "-append", how.append,
+          "-drive", `file=${disk},format=raw,if=virtio`,
+          "-netdev", `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
+          "-device", "virtio-net-pci,netdev=n0",
+          "-serial", `file:${consoleLog}`, "-monitor", "none", "-display", "none",
+        ],
+        { stdio: "ignore" },
+      );
+      record(`vm ${child.pid}`);
+    },
+    async kill() {
+      if (child && vm.running()) {
+        child.kill("SIGKILL");
+        await new Promise((r) => child!.once("exit", r));
+      }
+    },
+    running: () => !!child && child.exitCode === null && child.signalCode === null,
+    async stop() {
+      await vm.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await vm.boot({ kernel: imgs.kernel, initrd: imgs.rescueInitrd, append: "console=ttyS0 panic=10" });
+  return vm;
+}
