@@ -2,7 +2,7 @@
 // real sshd on its own loopback address, with its own /nix, /run, /etc, /root, /mnt, /boot,
 // host key and optional loop-device disks visible as /dev/<name>.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes, randomInt } from "node:crypto";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -219,8 +219,11 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
     initPid = await childPid(child.pid!);
     record(`pid ${initPid}`);
     await waitFor(() => existsSync(path.join(stateDir, "ready")) || child!.exitCode !== null, `${name} to set up`);
-    if (child.exitCode !== null) throw new Error(`${name}: host init failed: ${initErrors}`);
-    await waitFor(() => addressInUse(address, 22), `${name}'s sshd on ${address}:22`);
+    if (child.exitCode !== null) throw new Error(`${name}: host-init.sh failed while setting up the host's mounts and sshd: ${initErrors.trim()}`);
+    await waitFor(() => addressInUse(address, 22), `${name}'s sshd on ${address}:22`).catch((err: Error) => {
+      const log = existsSync(path.join(stateDir, "sshd.log")) ? readFileSync(path.join(stateDir, "sshd.log"), "utf8").trim() : "(no sshd.log)";
+      throw new Error(`${err.message}; sshd said: ${log || "nothing"}; host init said: ${initErrors.trim() || "nothing"}`);
+    });
     if (state !== "rescue") await host.run("nix-store --init");
     if (state === "rescue") await host.run("rm -rf /nix/* 2>/dev/null; true");
     if (state === "nixos") {
