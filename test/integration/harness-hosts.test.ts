@@ -158,6 +158,31 @@ test("failing variants exit like NixOS: 1 on a failed activation, 4 when units f
   assert.equal((await host.exec(`${units}/bin/switch-to-configuration bogus`)).code, 1);
 });
 
+test("the cut-ssh variant drops open SSH sessions and sshd answers again a few seconds later", async () => {
+  const host = started.find((h) => h.name === "sw")!;
+  const cut = await buildTestSystem({ label: "h-cut", variant: "cut-ssh" });
+  await copyToHostStore(host, cut);
+  const client = new Client();
+  const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
+  await new Promise<void>((resolve, reject) =>
+    client.on("ready", () => resolve()).on("error", reject).connect({ host: host.address, port: 22, username: "root", privateKey: host.clientPrivateKey }),
+  );
+  const result = await host.exec(`${cut}/bin/switch-to-configuration test`);
+  assert.equal(result.code, 0, result.stderr);
+  await closed; // the open session was cut
+  assert.equal((await host.run("readlink /run/current-system")).trim(), cut);
+  const t = Date.now();
+  for (;;) {
+    try {
+      assert.equal(await sshRun(host, "hostname"), "sw");
+      break;
+    } catch (err) {
+      if (Date.now() - t > 10_000) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+});
+
 test("teardown leaves no loop device, mount or process behind", async () => {
   const host = await startHost({ name: "gone", state: "installer", disks: [{ name: "vda", sizeMiB: 64 }] });
   const loop = host.loopDevices["vda"]!;
