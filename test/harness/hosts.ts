@@ -30,6 +30,8 @@ export interface ExecResult {
 
 export interface TestHost {
   name: string;
+  /** The state it was started in (also in /etc/test-host-state inside it). */
+  state: HostState;
   address: string;
   port: number;
   hostPublicKey: string;
@@ -166,6 +168,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
   let initPid = 0;
   const host: TestHost = {
     name,
+    state,
     address,
     port: 22,
     hostPublicKey: hostKey.publicKey.split(" ").slice(0, 2).join(" "),
