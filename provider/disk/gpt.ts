@@ -62,7 +62,7 @@ export function normalizePartitions(diskName: string, gpt: Gpt): NormalizedParti
 
 export function renderGpt(diskName: string, gpt: Gpt, ctx: NodeContext, addPv: PvCollector): Rendered {
   const out = emptyRendered();
-  out.create.push(`sgdisk --zap-all ${ctx.deviceVar} >/dev/null`);
+  out.create.push(`release_disk ${ctx.deviceVar}`, `sgdisk --zap-all ${ctx.deviceVar} >/dev/null`);
   for (const p of normalizePartitions(diskName, gpt)) {
     const end = p.size === "100%" ? "-0" : `+${p.size}`;
     out.create.push(

@@ -37,3 +37,20 @@ ensure_filesystem() {
   echo "this kernel cannot mount $1 filesystems (no driver, and modprobe $1 failed)" >&2
   return 1
 }
+
+# Unmounts (and swaps off) what lives on a disk before it is wiped (a retried or repeated
+# install may have left its partitions mounted under /mnt). Matched by device number, never
+# by name: on a test host or a container, another machine's disk can have the same name.
+release_disk() {
+  disk=$(readlink -f "$1")
+  majmin=$(printf '%d:%d' "0x$(stat -L -c %t "$disk")" "0x$(stat -L -c %T "$disk")")
+  devices=" $majmin "
+  for dev in /sys/dev/block/"$majmin"/*/dev; do [ -e "$dev" ] && devices="$devices$(cat "$dev") "; done
+  awk -v devs="$devices" 'index(devs, " " $3 " ") > 0 {print $5}' /proc/self/mountinfo | sort -r | while read -r mp; do
+    umount "$mp" 2>/dev/null || umount -l "$mp"
+  done
+  for sw in $(awk 'NR > 1 {print $1}' /proc/swaps 2>/dev/null); do
+    [ -b "$sw" ] || continue
+    case "$devices" in *" $(printf '%d:%d' "0x$(stat -L -c %t "$sw")" "0x$(stat -L -c %T "$sw")") "*) swapoff "$sw" ;; esac
+  done
+}

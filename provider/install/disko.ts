@@ -40,5 +40,6 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
       hint: "check the layout's device names against `lsblk` on the machine",
     });
   }
-  await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.hash} > ${LAYOUT_MARKER}`, "disko");
+  // Synced: a machine that loses power right after this must still find the marker.
+  await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.hash} > ${LAYOUT_MARKER} && sync`, "disko");
 }
