@@ -11,6 +11,8 @@ KERNEL="/boot/vmlinuz-$KVER"
 key="$( (cat "$0" "$ROOT"/test/vm/image/*; echo "$KVER"; dpkg-query -W openssh-server nix-bin busybox-static kexec-tools gdisk) | sha256sum | cut -c1-16)"
 OUT="$CACHE/$key"
 if [ -f "$OUT/ready" ]; then echo "$OUT"; exit 0; fi
+# Older images (other inputs) are dropped: one set is kept.
+mkdir -p "$CACHE" && find "$CACHE" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +
 rm -rf "$OUT.partial" && mkdir -p "$OUT.partial"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -77,6 +79,24 @@ cp "$KERNEL" "$work/tar/kexec/bzImage"
 cp "$work/installer.cpio.gz" "$work/tar/kexec/initrd"
 install -m 0755 "$ROOT/test/vm/image/kexec-run.sh" "$work/tar/kexec/run"
 tar -C "$work/tar" -czf "$OUT.partial/nixos-kexec-installer-test.tar.gz" kexec
+
+# Stage 1 of the installed test system: drivers, mount root=, switch_root to init=.
+s1="$work/stage1"
+mkdir -p "$s1"/{bin,modules,proc,sys,dev,sysroot}
+cp /bin/busybox "$s1/bin/busybox"; ln -s busybox "$s1/bin/sh"
+install -m 0755 "$ROOT/test/vm/image/stage1-init.sh" "$s1/init"
+cp "$i/modules/"* "$s1/modules/"
+pack "$s1" "$OUT.partial/stage1.cpio.gz"
+
+# The userland of the installed test system (linked in as /usr, /lib, ... by its init).
+rt="$OUT.partial/runtime"
+mkdir -p "$rt/bin" "$rt/sbin"
+cp /bin/busybox "$rt/bin/busybox"
+for a in $(/bin/busybox --list); do [ -e "$rt/bin/$a" ] || ln -s busybox "$rt/bin/$a"; done
+add_bin "$rt" /usr/sbin/sshd /usr/bin/nix /usr/sbin/kexec /usr/sbin/sgdisk
+for n in nix-store nix-env nix-instantiate nix-build; do ln -s nix "$rt/usr/bin/$n"; done
+mv "$rt/lib" "$rt/lib.tmp" 2>/dev/null && mkdir -p "$rt/usr" && cp -a "$rt/lib.tmp/." "$rt/usr/lib/" 2>/dev/null; rm -rf "$rt/lib.tmp"
+ln -sfn usr/lib "$rt/lib"
 
 touch "$OUT.partial/ready"
 rm -rf "$OUT" && mv "$OUT.partial" "$OUT"

@@ -10,6 +10,8 @@ export interface TestSystemOptions {
   initrdFile?: string;
   fillerCount?: number;
   fillerBytes?: number;
+  /** QEMU guests: the runtime directory of the VM images (sshd, Nix). */
+  vmRuntime?: string;
 }
 
 export const SYSTEM_NIX = path.resolve(__dirname, "../../../test/fixtures/system.nix");
@@ -22,6 +24,7 @@ export function testSystemArgs(options: TestSystemOptions): string[] {
   if (options.initrdFile) args.push("--arg", "initrdFile", options.initrdFile);
   if (options.fillerCount) args.push("--arg", "fillerCount", String(options.fillerCount));
   if (options.fillerBytes) args.push("--arg", "fillerBytes", String(options.fillerBytes));
+  if (options.vmRuntime) args.push("--arg", "vmRuntime", options.vmRuntime);
   return args;
 }
 

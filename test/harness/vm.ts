@@ -3,7 +3,7 @@
 // loopback port only (restrict=on: the guest reaches nothing else), the serial console in a
 // log file. Every VM is recorded for the sweeper and stopped by the pid we started.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -71,6 +71,10 @@ export interface TestVm {
   waitForSsh(timeoutMs: number): Promise<void>;
   /** Powers the VM on again (same disk), e.g. after a guest reboot or kill(). */
   boot(how: Boot): Promise<void>;
+  /** Where a guest reboot boots from: the installed disk, found like a bootloader would. */
+  bootFromDisk(): Promise<Boot>;
+  /** Number of times the VM was powered on. */
+  boots(): number;
   /** Hard power-off, like pulling the plug. */
   kill(): Promise<void>;
   running(): boolean;
@@ -88,6 +92,8 @@ export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: numbe
   const consoleLog = path.join(dir, "console.log");
   let child: ChildProcess | undefined;
   let consoleBefore = "";
+  let stopping = false;
+  let bootCount = 0;
 
   const vm: TestVm = {
     address: "127.0.0.1",
@@ -130,6 +136,7 @@ export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: numbe
     },
     async boot(how) {
       if (vm.running()) throw new Error("the VM is already running");
+      stopping = false;
       consoleBefore = vm.consoleText();
       child = spawn(
         "qemu-system-x86_64",
@@ -144,8 +151,25 @@ export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: numbe
         { stdio: "ignore" },
       );
       record(`vm ${child.pid}`);
+      bootCount++;
+      // -no-reboot makes a guest reboot end QEMU (exit 0); power it on again from its disk,
+      // as the firmware and bootloader of a real machine would.
+      child.once("exit", (code) => {
+        if (code !== 0 || stopping) return;
+        vm.bootFromDisk()
+          .then((how) => {
+            appendFileSync(consoleLog, `\n[harness] guest rebooted; booting from disk: ${how.append}\n`);
+            return vm.boot(how);
+          })
+          .catch((err) => appendFileSync(consoleLog, `\n[harness] could not boot from disk: ${(err as Error).message}\n`));
+      });
     },
+    async bootFromDisk() {
+      return readBootEntry(disk, dir);
+    },
+    boots: () => bootCount,
     async kill() {
+      stopping = true;
       if (child && vm.running()) {
         child.kill("SIGKILL");
         await new Promise((r) => child!.once("exit", r));
@@ -159,4 +183,33 @@ export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: numbe
   };
   await vm.boot({ kernel: imgs.kernel, initrd: imgs.rescueInitrd, append: "console=ttyS0 panic=10" });
   return vm;
+}
+
+/**
+ * The bootloader stand-in: reads the disk like GRUB would — the root partition (by its
+ * partition label), the system profile on it, that system's kernel and initrd — and gives
+ * the kernel command line for stage 1 (root=, init=).
+ */
+async function readBootEntry(disk: string, dir: string, rootLabel = "disk-main-root"): Promise<Boot> {
+  // The partition table is read from the image itself (no udev, no kernel partition scan).
+  const { stdout: table } = await execa("partx", ["-g", "-o", "NR,START,SECTORS,NAME", disk]);
+  const row = table.split("\n").map((l) => l.trim().split(/\s+/)).find((cols) => cols[3] === rootLabel);
+  if (!row) throw new Error(`no partition labelled ${rootLabel} on the disk:\n${table}`);
+  const [partNumber, start, sectors] = row;
+  const mnt = path.join(dir, "boot-read");
+  mkdirSync(mnt, { recursive: true });
+  await execa("mount", ["-o", `ro,noload,offset=${Number(start) * 512},sizelimit=${Number(sectors) * 512}`, disk, mnt]);
+  try {
+    const inside = (p: string) => path.join(mnt, p);
+    const generation = (await execa("readlink", [inside("nix/var/nix/profiles/system")])).stdout.trim();
+    const toplevel = (await execa("readlink", [inside(`nix/var/nix/profiles/${generation}`)])).stdout.trim();
+    const kernelLink = (await execa("readlink", [inside(`${toplevel}/kernel`)])).stdout.trim();
+    const kernel = path.join(dir, `kernel-${Date.now()}`);
+    const initrd = path.join(dir, `initrd-${Date.now()}`);
+    await execa("cp", [inside(kernelLink.startsWith("/") ? kernelLink : `${toplevel}/${kernelLink}`), kernel]);
+    await execa("cp", [inside(`${toplevel}/initrd`), initrd]);
+    return { kernel, initrd, append: `console=ttyS0 panic=10 root=/dev/vda${partNumber} init=${toplevel}/init` };
+  } finally {
+    await execa("umount", [mnt]);
+  }
 }
