@@ -54,8 +54,10 @@ after(async (t) => {
   await vm?.stop();
 });
 
-test("pulumi up takes the VM from rescue mode to the installed system, booted from its disk", async () => {
+test("pulumi up takes the VM from rescue mode to the installed system, booted from its disk", async (t) => {
+  const started = Date.now();
   const up = await stack.up();
+  t.diagnostic(`install phases: ${(stack.output().match(/(kexec|disko|install|reboot): done in [\d.]+s/g) ?? []).join(", ")}; whole up ${((Date.now() - started) / 1000).toFixed(0)}s`);
   const v1 = systems["vm-v1"]!;
   assert.equal(up.outputs["currentSystem"]?.value, v1, stack.output());
   assert.match(vm.consoleText(), /kexec_core: Starting new kernel/);
