@@ -34,7 +34,7 @@ export async function switchHost(
   { adopting = false } = {},
 ): Promise<HostFacts> {
   if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
-  const session = await openSession(spec, pinnedHostKey, progress);
+  let session = await openSession(spec, pinnedHostKey, progress);
   try {
     const before = await readHostState(session);
     await refuseDeployerMachine(before, spec.connection.host);
@@ -47,7 +47,7 @@ export async function switchHost(
     }
     if (spec.build.on === "target") await buildOnTarget(session, spec.system, toplevel, progress);
     else await copyClosure(session, toplevel, { progress });
-    await activate(session, {
+    ({ session } = await activate(session, {
       toplevel,
       action: spec.switch.action,
       rollback: spec.switch.rollback,
@@ -56,7 +56,8 @@ export async function switchHost(
       healthChecks: spec.switch.healthChecks,
       log: progress,
       reconnect: () => openSession(spec, session.hostKey, progress),
-    });
+    }));
+    // Read over the session the verdict came on: the first may have dropped.
     const after = await readHostState(session);
     return factsOf(after, session.hostKey);
   } finally {

@@ -24,6 +24,8 @@ export interface ActivationResult {
   generation: number;
   previousToplevel: string;
   output: string;
+  /** The open session the verdict was read over (a new one if the first dropped). */
+  session: SshSession;
 }
 
 const RUN_ROOT = "/run/nixos-pulumi";
@@ -126,7 +128,7 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
   await session.exec(`rm -rf ${dir}`);
   if (result === "ok") {
     options.log?.(`activate: ${options.action} ok, generation ${generation}`);
-    return { generation: Number(generation || 0), previousToplevel: previous, output };
+    return { generation: Number(generation || 0), previousToplevel: previous, output, session };
   }
   const meaning =
     status === "4"

@@ -7,6 +7,8 @@ import { connect } from "../../provider/ssh";
 import { copyClosure } from "../../provider/nix";
 import { activate } from "../../provider/switch";
 import { connectionSchema } from "../../provider/schema/connection";
+import { nixosHostSchema } from "../../provider/schema/nixos-host";
+import { switchHost } from "../../provider/host/operations";
 import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";
 import { buildTestSystem } from "../harness/systems";
@@ -59,4 +61,17 @@ test("a new system that loses SSH cannot be confirmed and rolls itself back", as
   session.close();
   assert.equal(await current(), before);
   assert.equal((await host.run("readlink -f /nix/var/nix/profiles/system")).trim(), before);
+});
+
+test("a NixosHost switch with magic rollback through an activation that cuts SSH ends with complete facts", async () => {
+  const cutter = await buildTestSystem({ label: "magic-cut", variant: "cut-ssh" });
+  const spec = nixosHostSchema.parse({
+    connection: { host: proxy.address, port: proxy.port, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey, dialErrorLimit: 30 },
+    system: { storePath: cutter },
+    switch: { rollback: "magic", confirmTimeoutSeconds: 15 },
+  });
+  const facts = await switchHost(spec, cutter, undefined, () => {});
+  assert.equal(facts.currentSystem, cutter);
+  assert.equal(facts.hostKey, host.hostPublicKey);
+  assert.ok(facts.generation >= 2);
 });
