@@ -10,9 +10,12 @@ KVER="$(ls /lib/modules | sort -V | tail -1)"
 KERNEL="/boot/vmlinuz-$KVER"
 key="$( (cat "$0" "$ROOT"/test/vm/image/*; echo "$KVER"; dpkg-query -W openssh-server nix-bin busybox-static kexec-tools gdisk) | sha256sum | cut -c1-16)"
 OUT="$CACHE/$key"
-if [ -f "$OUT/ready" ]; then echo "$OUT"; exit 0; fi
-# Older images (other inputs) are dropped: one set is kept.
-mkdir -p "$CACHE" && find "$CACHE" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +
+mkdir -p "$CACHE"
+# One builder per set at a time (several checkouts and test processes share the cache).
+exec 9>"$CACHE/.lock-$key"; flock 9
+if [ -f "$OUT/ready" ]; then touch "$OUT"; echo "$OUT"; exit 0; fi
+# Sets of other inputs unused for two days are dropped (several checkouts may share the cache).
+mkdir -p "$CACHE" && find "$CACHE" -mindepth 1 -maxdepth 1 ! -name "$key" ! -name ".lock-*" -mtime +2 -exec rm -rf {} +
 rm -rf "$OUT.partial" && mkdir -p "$OUT.partial"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { shellQuote } from "../ssh/shell-quote";
+import { shellQuote } from "../util/shell-quote";
 import type { NodeContext, Rendered } from "./node";
 
 export const luksBaseSchema = z

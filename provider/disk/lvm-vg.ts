@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { shellQuote } from "../ssh/shell-quote";
+import { shellQuote } from "../util/shell-quote";
 import { contentSchema, renderContent, type PvCollector } from "./content";
 import { emptyRendered, merge, type Rendered } from "./node";
 

@@ -2,8 +2,8 @@
 // each node module renders itself; this file orders the pieces into the scripts.
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { canonicalJson, sha256Hex } from "../resources/canonical-json";
-import { shellQuote } from "../ssh/shell-quote";
+import { canonicalJson, sha256Hex } from "../util/canonical-json";
+import { shellQuote } from "../util/shell-quote";
 import { renderDisk } from "./disk";
 import { renderLvmVg } from "./lvm-vg";
 import { emptyRendered, merge, type FileSystemConfig } from "./node";

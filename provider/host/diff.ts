@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { canonicalJson } from "../resources/canonical-json";
-import { containsUnknown } from "../resources/unknown";
+import { canonicalJson } from "../util/canonical-json";
+import { containsUnknown } from "../util/unknown";
 
 /** Inputs whose change alters nothing on the machine or only how we reach it. */
 const CONFIG_KEYS = ["connection", "switch", "build", "install", "system"] as const;

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { InputError } from "../errors";
 import { fieldIssues } from "../schema/zod-errors";
 import { nixosHostSchema, type NixosHostSpec } from "../schema/nixos-host";
-import { containsUnknown } from "../resources/unknown";
+import { containsUnknown } from "../util/unknown";
 
 const RESOURCE = "NixosHost";
 const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "reinstallTriggers"] as const;

@@ -1,6 +1,6 @@
 // The NixOS system a host should run: its toplevel store path evaluated without building
 // (for `pulumi preview`), and built (for `pulumi up`). Cached per system for the whole run.
-import { canonicalJson } from "../resources/canonical-json";
+import { canonicalJson } from "../util/canonical-json";
 import type { SystemSpec } from "../schema/nixos-host";
 import { runNix } from "./run-nix";
 

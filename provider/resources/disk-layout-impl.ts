@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { renderLayout, resolveLayout } from "../disk";
-import { containsUnknown } from "./unknown";
+import { containsUnknown } from "../util/unknown";
 
 /** Bump when the shape of the outputs changes; `read`/`update` migrate older state. */
 export const DISK_LAYOUT_STATE_VERSION = 1;

@@ -6,7 +6,7 @@ import { adoptHost, installHost, readHost, switchHost, type HostFacts } from "..
 import { evalToplevel } from "../nix";
 import { progressFor } from "../progress";
 import { systemSchema } from "../schema/nixos-host";
-import { containsUnknown } from "./unknown";
+import { containsUnknown } from "../util/unknown";
 
 /** Bump when the shape of the outputs changes; `read`/`update` migrate older state. */
 export const NIXOS_HOST_STATE_VERSION = 1;

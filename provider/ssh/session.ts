@@ -1,7 +1,7 @@
 import { Client, type ClientChannel } from "ssh2";
 import type { Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
-import { shellQuote } from "./shell-quote";
+import { shellQuote } from "../util/shell-quote";
 
 export interface ExecOptions {
   stdin?: Readable | string | Buffer;

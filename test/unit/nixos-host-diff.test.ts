@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { diffHost } from "../../provider/host/diff";
-import { UNKNOWN } from "../../provider/resources/unknown";
+import { UNKNOWN } from "../../provider/util/unknown";
 
 const A = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-a";
 const B = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-b";
