@@ -4,6 +4,9 @@ import { canonicalJson } from "../util/canonical-json";
 import type { SystemSpec } from "../schema/nixos-host";
 import { runNix } from "./run-nix";
 
+/** The `nix` command's flake support is experimental: a default Nix refuses it without this. */
+export const NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"];
+
 const evaluated = new Map<string, Promise<string>>();
 const built = new Map<string, Promise<string>>();
 
@@ -43,7 +46,7 @@ export function evalToplevel(system: SystemSpec): Promise<string> {
       return system.storePath;
     }
     if ("flake" in system) {
-      return runNix("nix", ["eval", "--raw", `${flakeAttr(system.flake)}.outPath`], "system.flake",
+      return runNix("nix", [...NIX_FEATURES, "eval", "--raw", `${flakeAttr(system.flake)}.outPath`], "system.flake",
         `fix the evaluation error above, or check that nixosConfigurations.${system.flake.split("#")[1]} exists in the flake`);
     }
     const out = await runNix("nix-instantiate", ["--eval", "--json", ...expressionArgs(system.expression, "outPath")], "system.expression",
@@ -57,7 +60,7 @@ export function buildToplevel(system: SystemSpec): Promise<string> {
   return cached(built, system, async () => {
     if ("storePath" in system) return evalToplevel(system);
     if ("flake" in system) {
-      const json = await runNix("nix", ["build", "--no-link", "--json", flakeAttr(system.flake)], "system.flake", "fix the build error above");
+      const json = await runNix("nix", [...NIX_FEATURES, "build", "--no-link", "--json", flakeAttr(system.flake)], "system.flake", "fix the build error above");
       return (JSON.parse(json) as { outputs: { out: string } }[])[0]!.outputs.out;
     }
     const out = await runNix("nix-build", ["--no-out-link", ...expressionArgs(system.expression, "")], "system.expression", "fix the build error above");
@@ -69,7 +72,7 @@ export function buildToplevel(system: SystemSpec): Promise<string> {
 export async function derivationOf(system: SystemSpec): Promise<string | undefined> {
   if ("storePath" in system) return undefined;
   if ("flake" in system) {
-    return runNix("nix", ["eval", "--raw", `${flakeAttr(system.flake)}.drvPath`], "system.flake", "fix the evaluation error above");
+    return runNix("nix", [...NIX_FEATURES, "eval", "--raw", `${flakeAttr(system.flake)}.drvPath`], "system.flake", "fix the evaluation error above");
   }
   const out = await runNix("nix-instantiate", expressionArgs(system.expression, ""), "system.expression", "fix the evaluation error above");
   return out.split("\n").pop()!.trim();
