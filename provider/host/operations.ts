@@ -10,6 +10,7 @@ import { refuseDeployerMachine } from "./deployer-machine";
 import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
 import { runInstall, type InstallContext } from "../install";
+import { lockHost } from "./lock";
 
 /** What the outputs record of the machine after an operation. */
 export interface HostFacts {
@@ -21,8 +22,8 @@ export interface HostFacts {
 }
 
 /** Create without a disk layout: the machine already runs NixOS; switch it, wipe nothing. */
-export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<HostFacts> {
-  return switchHost(spec, toplevel, undefined, progress, { adopting: true });
+export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who?: string): Promise<HostFacts> {
+  return switchHost(spec, toplevel, undefined, progress, { adopting: true, ...(who ? { who } : {}) });
 }
 
 /** Update: build, copy only the missing paths, set the profile and activate with rollback. */
@@ -31,10 +32,14 @@ export async function switchHost(
   toplevel: string,
   pinnedHostKey: string | undefined,
   progress: Progress,
-  { adopting = false } = {},
+  { adopting = false, who = spec.connection.host } = {},
 ): Promise<HostFacts> {
   if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
   let session = await openSession(spec, pinnedHostKey, progress);
+  const lock = await lockHost(spec, session.hostKey, who, progress).catch((err: unknown) => {
+    session.close();
+    throw err;
+  });
   try {
     const before = await readHostState(session);
     await refuseDeployerMachine(before, spec.connection.host);
@@ -62,6 +67,7 @@ export async function switchHost(
     return factsOf(after, session.hostKey);
   } finally {
     session.close();
+    await lock.release();
   }
 }
 
@@ -88,7 +94,7 @@ export async function readHost(spec: NixosHostSpec, pinnedHostKey: string | unde
 }
 
 /** Create with a disk layout: the nixos-anywhere-style install, phase by phase. */
-export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<HostFacts> {
+export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who = spec.connection.host): Promise<HostFacts> {
   await buildLocally(spec, toplevel, progress);
   const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
   const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
@@ -108,11 +114,17 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
     connect: connectTo,
   };
   progress(`connect: ${spec.connection.host} presented ${fingerprint(ctx.session.hostKey)}${firstKey ? " (pinned)" : " (rescue/installer key, not pinned)"}`);
+  // Held until the kexec phase replaces the machine's kernel (the lock lives in its /run).
+  const lock = await lockHost({ ...spec, connection: unpinned }, ctx.session.hostKey, who, progress).catch((err: unknown) => {
+    ctx.session.close();
+    throw err;
+  });
   try {
     await runInstall(ctx, phases);
     return factsOf(await readHostState(ctx.session), ctx.session.hostKey);
   } finally {
     ctx.session.close();
+    await lock.release();
   }
 }
 

@@ -36,8 +36,8 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
   const progress = progressFor(String(inputs["resourceName"] ?? spec.connection.host));
   const toplevel = String(inputs["toplevel"]);
   const facts = spec.diskLayout || spec.install
-    ? await installHost(spec, toplevel, progress)
-    : await adoptHost(spec, toplevel, progress);
+    ? await installHost(spec, toplevel, progress, deployer(inputs))
+    : await adoptHost(spec, toplevel, progress, deployer(inputs));
   return { id: `${spec.connection.host}:${spec.connection.port}`, outs: outputs(inputs, facts) };
 }
 
@@ -50,7 +50,7 @@ export async function update(_id: string, olds: Props, news: Props): Promise<pul
     // Only how we connect (or switch settings for next time) changed: nothing runs on the machine.
     return { outs: outputs(news, factsFromOutputs(olds)) };
   }
-  const facts = await switchHost(spec, toplevel, pinned, progress);
+  const facts = await switchHost(spec, toplevel, pinned, progress, { who: deployer(news) });
   return { outs: outputs(news, facts) };
 }
 
@@ -60,6 +60,11 @@ export async function read(id: string, props: Props): Promise<pulumi.dynamic.Rea
   const pinned = typeof props["hostKey"] === "string" ? props["hostKey"] : undefined;
   const facts = await readHost(spec, pinned);
   return { id, props: { ...outputs(props, facts), toplevel: facts.currentSystem || props["toplevel"] } };
+}
+
+/** Who deploys, as the deploy lock names it to a second deployer of the same machine. */
+function deployer(inputs: Props): string {
+  return `stack ${String(inputs["stack"] ?? "?")}, resource ${String(inputs["resourceName"] ?? "?")}`;
 }
 
 /** Forgetting a host never wipes or stops it. */

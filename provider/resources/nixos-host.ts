@@ -66,6 +66,8 @@ export class NixosHost extends pulumi.dynamic.Resource {
       install: args.install === undefined ? undefined : markInstallSecrets(args.install),
       diskLayout: diskLayout ? { declared: diskLayout.declared } : undefined,
       resourceName: name,
+      // Named by the target's deploy lock when another deployer finds the machine busy.
+      stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
       toplevel: undefined,
       currentSystem: undefined,
       bootedSystem: undefined,
