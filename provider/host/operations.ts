@@ -72,7 +72,7 @@ export async function switchHost(
 }
 
 async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<void> {
-  progress(`build: ${toplevel}`);
+  progress(`build: realising ${toplevel}`);
   const built = await buildToplevel(spec.system);
   if (built !== toplevel) {
     throw new NixosPulumiError(`the system built to ${built}, but preview evaluated ${toplevel}`, {

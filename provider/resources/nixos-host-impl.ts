@@ -3,7 +3,7 @@ import { diffHost } from "../host/diff";
 import { hostLayoutHash } from "../host/layout";
 import { checkKnownFields, parseHostInputs } from "../host/validate";
 import { adoptHost, installHost, readHost, switchHost, type HostFacts } from "../host/operations";
-import { evalToplevel } from "../nix";
+import { acceptEvaluation, evaluateSystem, rememberChecked } from "../nix";
 import { progressFor } from "../progress";
 import { systemSchema } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
@@ -21,8 +21,15 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
   const spec = known ? parseHostInputs(news) : undefined;
   delete inputs["layoutHash"];
   if (news["diskLayout"] !== undefined) inputs["layoutHash"] = containsUnknown(news["diskLayout"]) ? news["diskLayout"] : await hostLayoutHash(news["diskLayout"]);
+  // The program hands in its evaluation (see NixosHost's constructor); evaluate here only
+  // when it did not (a failed or skipped evaluation there, or another program).
+  delete inputs["evaluation"];
+  delete inputs["derivation"];
   if (!containsUnknown(news["system"])) {
-    inputs["toplevel"] = await evalToplevel(spec?.system ?? systemSchema.parse(news["system"]));
+    const system = spec?.system ?? systemSchema.parse(news["system"]);
+    const evaluation = acceptEvaluation(system, news["evaluation"]) ?? (await evaluateSystem(system));
+    inputs["toplevel"] = evaluation.toplevel;
+    if (evaluation.derivation) inputs["derivation"] = evaluation.derivation;
   }
   return { inputs };
 }
@@ -35,6 +42,7 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
   const spec = parseHostInputs(inputs);
   const progress = progressFor(String(inputs["resourceName"] ?? spec.connection.host));
   const toplevel = String(inputs["toplevel"]);
+  rememberChecked(spec.system, toplevel, inputs["derivation"]);
   const facts = spec.diskLayout || spec.install
     ? await installHost(spec, toplevel, progress, deployer(inputs))
     : await adoptHost(spec, toplevel, progress, deployer(inputs));
@@ -45,6 +53,7 @@ export async function update(_id: string, olds: Props, news: Props): Promise<pul
   const spec = parseHostInputs(news);
   const progress = progressFor(String(news["resourceName"] ?? spec.connection.host));
   const toplevel = String(news["toplevel"]);
+  rememberChecked(spec.system, toplevel, news["derivation"]);
   const pinned = typeof olds["hostKey"] === "string" ? olds["hostKey"] : undefined;
   if (olds["toplevel"] === toplevel && olds["stateVersion"] === NIXOS_HOST_STATE_VERSION) {
     // Only how we connect (or switch settings for next time) changed: nothing runs on the machine.

@@ -3,6 +3,7 @@ import { serializedProvider } from "./serialized-provider";
 import type { NixosHostInput } from "../schema/nixos-host";
 import type { DiskLayout } from "./disk-layout";
 import { markConnectionSecrets, markInstallSecrets } from "./secret-inputs";
+import { evaluateInProgram } from "../nix/evaluation-input";
 
 const nixosHostProvider = serializedProvider("nixos-pulumi/dist/provider/resources/nixos-host-impl");
 
@@ -68,6 +69,9 @@ export class NixosHost extends pulumi.dynamic.Resource {
       resourceName: name,
       // Named by the target's deploy lock when another deployer finds the machine busy.
       stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
+      // Started now, while the program constructs the other hosts: the evaluations overlap,
+      // and the engine's one-at-a-time `check` calls answer from them.
+      evaluation: pulumi.output(args.system).apply(evaluateInProgram),
       toplevel: undefined,
       currentSystem: undefined,
       bootedSystem: undefined,

@@ -1,0 +1,59 @@
+// Evaluation handed from the Pulumi program to the provider's `check`. The engine calls
+// `check` one resource at a time, so evaluating there is serial; the program constructs all
+// hosts before any registers, so evaluations it starts run together (bounded by the cores).
+// `check` accepts a handed-in result only when it is for exactly the system it checks.
+import { sha256Hex } from "../util/canonical-json";
+import { systemSchema, type SystemSpec } from "../schema/nixos-host";
+import { derivationOutput, evaluateSystem, rememberEvaluation, systemKey, type Evaluation } from "./toplevel";
+
+/** The `evaluation` input of a NixosHost: for which system, and what evaluating it gave. */
+export interface EvaluationInput {
+  systemHash: string;
+  toplevel: string;
+  derivation?: string;
+}
+
+function systemHash(system: SystemSpec): string {
+  return sha256Hex(systemKey(system));
+}
+
+/**
+ * Program side: evaluates a resolved `system` input. Never throws: on bad input or a failed
+ * evaluation it gives undefined, and `check` evaluates itself and reports the error there,
+ * naming the resource and field.
+ */
+export async function evaluateInProgram(rawSystem: unknown): Promise<EvaluationInput | undefined> {
+  const parsed = systemSchema.safeParse(rawSystem);
+  if (!parsed.success) return undefined;
+  try {
+    const { toplevel, derivation } = await evaluateSystem(parsed.data);
+    return { systemHash: systemHash(parsed.data), toplevel, ...(derivation ? { derivation } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Provider side: the handed-in evaluation if it is for `system` and consistent (the .drv
+ * exists and builds that toplevel), remembered for `update`/`create`; else undefined.
+ */
+export function acceptEvaluation(system: SystemSpec, given: unknown): Evaluation | undefined {
+  if (!given || typeof given !== "object") return undefined;
+  const { systemHash: hash, toplevel, derivation } = given as Partial<EvaluationInput>;
+  if (hash !== systemHash(system) || typeof toplevel !== "string") return undefined;
+  if ("storePath" in system) {
+    if (toplevel !== system.storePath || derivation !== undefined) return undefined;
+  } else if (typeof derivation !== "string" || derivationOutput(derivation) !== toplevel) {
+    return undefined;
+  }
+  const evaluation = { toplevel, derivation };
+  rememberEvaluation(system, evaluation);
+  return evaluation;
+}
+
+/** `create`/`update`: the toplevel and .drv `check` found, reused so building does not evaluate again. */
+export function rememberChecked(system: SystemSpec, toplevel: unknown, derivation: unknown): void {
+  if (typeof toplevel !== "string") return;
+  if ("storePath" in system) return;
+  if (typeof derivation === "string" && derivationOutput(derivation) === toplevel) rememberEvaluation(system, { toplevel, derivation });
+}

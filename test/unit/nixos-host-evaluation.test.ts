@@ -1,0 +1,105 @@
+// Evaluation once: the program evaluates a host's system and hands the result to `check`,
+// which answers from it without evaluating again; building realises the .drv found then.
+import { test, before } from "node:test";
+import * as assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execa } from "execa";
+import { check } from "../../provider/resources/nixos-host-impl";
+import { buildToplevel, evaluateInProgram, evaluateSystem } from "../../provider/nix";
+import { generateKeyPair, type KeyPair } from "../harness/keys";
+
+let key: KeyPair;
+let dir: string;
+const unique = `${process.pid}-${Date.now()}`;
+
+/** A system expression whose toplevel is not built yet (a fresh name every run). */
+function writeSystem(name: string, body = `derivation { name = "eval-${name}-${unique}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo ${name} > $out" ]; }`): string {
+  const file = path.join(dir, `${name}.nix`);
+  writeFileSync(file, body);
+  return file;
+}
+
+const inputs = (system: unknown, evaluation?: unknown) => ({
+  connection: { host: "127.0.0.1", privateKey: key.privateKey },
+  system,
+  ...(evaluation === undefined ? {} : { evaluation }),
+});
+
+before(async () => {
+  key = await generateKeyPair("evaluation");
+  dir = mkdtempSync(path.join(os.tmpdir(), "evaluation-"));
+});
+
+test("evaluating finds the toplevel and its .drv without building it", async () => {
+  const file = writeSystem("unbuilt");
+  const { toplevel, derivation } = await evaluateSystem({ expression: { file } });
+  assert.match(toplevel, /^\/nix\/store\/[a-z0-9]{32}-eval-unbuilt-/);
+  assert.ok(derivation && existsSync(derivation), "the .drv is in the store, ready to realise");
+  assert.ok(!existsSync(toplevel), "evaluation built nothing");
+  const expected = (await execa("nix-instantiate", ["--eval", "--json", file, "-A", "outPath"])).stdout;
+  assert.equal(JSON.stringify(toplevel), expected);
+});
+
+test("check answers from the program's evaluation: it does not evaluate again", async () => {
+  const file = writeSystem("handed");
+  const handed = await evaluateInProgram({ expression: { file } });
+  assert.ok(handed, "the program evaluated the system");
+  // Were check to evaluate, this file would now fail.
+  writeFileSync(file, 'throw "evaluated twice"');
+  const { inputs: checked } = await check({}, inputs({ expression: { file } }, handed));
+  assert.equal(checked!["toplevel"], handed.toplevel);
+  assert.equal(checked!["derivation"], handed.derivation);
+  assert.equal(checked!["evaluation"], undefined, "the handed-in evaluation is not kept in the state");
+});
+
+test("check evaluates itself when the handed-in evaluation is for another system or inconsistent", async () => {
+  const a = writeSystem("a");
+  const b = writeSystem("b");
+  const forA = (await evaluateInProgram({ expression: { file: a } }))!;
+  const forB = (await evaluateInProgram({ expression: { file: b } }))!;
+  const truth = await evaluateSystem({ expression: { file: b } });
+  for (const wrong of [forA, { ...forB, toplevel: forA.toplevel }, { ...forB, derivation: forA.derivation }, "junk"]) {
+    const { inputs: checked } = await check({}, inputs({ expression: { file: b } }, wrong));
+    assert.equal(checked!["toplevel"], truth.toplevel);
+  }
+});
+
+test("a failed evaluation in the program is reported by check, naming the field", async () => {
+  const file = writeSystem("broken", '{ }: throw "option fileSystems is used but not defined"');
+  assert.equal(await evaluateInProgram({ expression: { file } }), undefined);
+  await assert.rejects(check({}, inputs({ expression: { file } }, undefined)), (err: Error) => {
+    assert.match(err.message, /system\.expression/);
+    assert.match(err.message, /fileSystems is used but not defined/);
+    return true;
+  });
+});
+
+test("building realises the .drv found at evaluation, without evaluating again", async () => {
+  const file = writeSystem("realise");
+  const { toplevel } = await evaluateSystem({ expression: { file } });
+  writeFileSync(file, 'throw "evaluated twice"');
+  assert.equal(await buildToplevel({ expression: { file } }), toplevel);
+  assert.ok(existsSync(toplevel));
+});
+
+test("hosts sharing a system share one evaluation", async () => {
+  const file = writeSystem("shared");
+  const first = evaluateSystem({ expression: { file, args: { n: 1 } } });
+  const second = evaluateSystem({ expression: { args: { n: 1 }, file } });
+  assert.equal(first, second);
+  assert.notEqual(first, evaluateSystem({ expression: { file, args: { n: 2 } } }));
+  await Promise.all([first, evaluateSystem({ expression: { file, args: { n: 2 } } })].map((p) => p.catch(() => undefined)));
+});
+
+test("a flake system evaluates to its toplevel and .drv in one nix process, and realises", async () => {
+  const flake = path.join(dir, "flake");
+  mkdirSync(flake);
+  writeFileSync(path.join(flake, "flake.nix"), `{ outputs = { self }: { nixosConfigurations.web.config.system.build.toplevel =
+    derivation { name = "eval-flake-${unique}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo flake > $out" ]; }; }; }`);
+  const { toplevel, derivation } = await evaluateSystem({ flake: `${flake}#web` });
+  assert.match(toplevel, /-eval-flake-/);
+  assert.ok(derivation && existsSync(derivation));
+  assert.equal(await buildToplevel({ flake: `${flake}#web` }), toplevel);
+});
