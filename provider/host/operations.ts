@@ -4,6 +4,7 @@ import type { NixosHostSpec } from "../schema/nixos-host";
 import type { Progress } from "../progress";
 import { NixosPulumiError } from "../errors";
 import { buildOnTarget, buildToplevel, copyClosure } from "../nix";
+import { substituteFromCache } from "../nix/binary-cache";
 import { activate, readHostState } from "../switch";
 import { openSession } from "./session";
 import { refuseDeployerMachine } from "./deployer-machine";
@@ -51,6 +52,7 @@ export async function switchHost(
       });
     }
     if (spec.build.on === "target") await buildOnTarget(session, spec.system, toplevel, progress);
+    else if (spec.binaryCache) await substituteFromCache(session, spec.binaryCache, toplevel, progress);
     else await copyClosure(session, toplevel, { progress });
     ({ session } = await activate(session, {
       toplevel,

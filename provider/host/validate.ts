@@ -6,7 +6,7 @@ import { nixosHostSchema, type NixosHostSpec } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
 
 const RESOURCE = "NixosHost";
-const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "reinstallTriggers"] as const;
+const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "reinstallTriggers"] as const;
 
 function inputFields(inputs: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

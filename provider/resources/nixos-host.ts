@@ -41,6 +41,8 @@ export interface NixosHostArgs {
   install?: Inputs<NonNullable<NixosHostInput["install"]>>;
   switch?: Inputs<NonNullable<NixosHostInput["switch"]>>;
   build?: Inputs<NonNullable<NixosHostInput["build"]>>;
+  /** Targets substitute the closure from this Nix binary cache; the deployer pushes it there once per run. */
+  binaryCache?: Inputs<NonNullable<NixosHostInput["binaryCache"]>>;
   /** Any change of these values reinstalls the machine, e.g. { vm: server.id }. */
   reinstallTriggers?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }

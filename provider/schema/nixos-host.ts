@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { binaryCacheSchema } from "./binary-cache";
 import { connectionSchema } from "./connection";
 
 const storePathSchema = z
@@ -97,9 +98,14 @@ export const nixosHostSchema = z
       timeoutSeconds: 600,
     }),
     build: buildSchema.default({ on: "local" }),
+    binaryCache: binaryCacheSchema.optional(),
     reinstallTriggers: z.record(z.string(), z.string()).default({}),
   })
   .strict()
+  .refine((h) => !h.binaryCache || h.build.on === "local", {
+    message: 'binaryCache feeds targets what this machine built: set build.on to "local", or drop binaryCache',
+    path: ["binaryCache"],
+  })
   .refine((h) => !h.install || h.diskLayout || !h.install.phases.includes("disko"), {
     message: "the disko phase needs a diskLayout: pass a DiskLayout, or drop \"disko\" from install.phases",
     path: ["install", "phases"],
