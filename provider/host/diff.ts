@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { canonicalJson } from "../util/canonical-json";
-import { containsUnknown } from "../util/unknown";
+import { containsUnknown, UNKNOWN } from "../util/unknown";
 
 /** Inputs whose change alters nothing on the machine or only how we reach it. */
 const CONFIG_KEYS = ["connection", "switch", "build", "binaryCache", "install", "system"] as const;
@@ -15,16 +15,78 @@ export function diffHost(olds: Record<string, unknown>, news: Record<string, unk
   if (containsUnknown(news["layoutHash"]) || (olds["layoutHash"] ?? "") !== (news["layoutHash"] ?? "")) {
     replaces.push("diskLayout");
   }
-  if (containsUnknown(news["reinstallTriggers"]) || !same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {})) {
-    replaces.push("reinstallTriggers");
-  }
+  if (changedTriggers(olds["reinstallTriggers"], news["reinstallTriggers"]).length > 0) replaces.push("reinstallTriggers");
   if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
 
   const changed = containsUnknown(news["toplevel"]) || olds["toplevel"] !== news["toplevel"] ||
-    CONFIG_KEYS.some((key) => !same(olds[key], news[key]));
+    CONFIG_KEYS.some((key) => !same(olds[key], news[key])) || !same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {});
   return { changes: changed, replaces: [], deleteBeforeReplace: false };
+}
+
+/**
+ * Triggers whose value changed. A trigger seen for the first time (also: triggers added to a
+ * host that had none) records its baseline; only a later change of that value reinstalls.
+ */
+export function changedTriggers(olds: unknown, news: unknown): string[] {
+  const before = (olds ?? {}) as Record<string, unknown>;
+  if (news === UNKNOWN) return Object.keys(before).length > 0 ? ["*"] : [];
+  const after = (news ?? {}) as Record<string, unknown>;
+  return Object.keys(after).filter((k) => k in before && (containsUnknown(after[k]) || before[k] !== after[k]));
 }
 
 function same(a: unknown, b: unknown): boolean {
   return canonicalJson(a ?? null) === canonicalJson(b ?? null);
+}
+
+/** Devices a layout declaration names ("/dev/sda"), or a description of where they come from. */
+function layoutDevices(layout: unknown): string {
+  const declared = (layout as { declared?: { disk?: Record<string, { device?: unknown }>; diskoFile?: unknown } } | undefined)?.declared;
+  if (!declared) return "its disks";
+  if (typeof declared.diskoFile === "string") return `the disks of ${declared.diskoFile}`;
+  const devices = Object.values(declared.disk ?? {}).map((d) => (typeof d.device === "string" ? d.device : "(unknown device)"));
+  return devices.length > 0 ? devices.join(", ") : "its disks";
+}
+
+/** The lines a preview prints for a host: what the engine's verdict will do to the machine. */
+export function explainHostDiff(olds: Record<string, unknown>, news: Record<string, unknown>, result: pulumi.dynamic.DiffResult): string[] {
+  const lines: string[] = [];
+  const replaces = result.replaces ?? [];
+  if (replaces.length > 0) {
+    const why: string[] = [];
+    if (replaces.includes("diskLayout")) why.push(containsUnknown(news["layoutHash"]) ? "the disk layout is not known yet" : "the disk layout changed");
+    if (replaces.includes("reinstallTriggers")) {
+      const keys = changedTriggers(olds["reinstallTriggers"], news["reinstallTriggers"]);
+      const o = (olds["reinstallTriggers"] ?? {}) as Record<string, unknown>;
+      const n = (news["reinstallTriggers"] ?? {}) as Record<string, unknown>;
+      why.push(keys.map((k) => (k === "*" ? "reinstallTriggers not known yet" : `reinstallTriggers.${k} ${show(o[k])} → ${show(n[k])}`)).join(", "));
+    }
+    lines.push(news["diskLayout"] !== undefined
+      ? `reinstall (${why.join("; ")}): wipes ${layoutDevices(news["diskLayout"])} and installs ${show(news["toplevel"])}`
+      : `re-adopt (${why.join("; ")}): forgets the host and adopts it again, switching it to ${show(news["toplevel"])}; no disk is touched`);
+    return lines;
+  }
+  if (!result.changes) return lines;
+  const oldTop = olds["toplevel"];
+  const newTop = news["toplevel"];
+  if (containsUnknown(newTop)) {
+    lines.push(`switch: ${show(oldTop)} → (a system not known until the update runs)`);
+  } else if (oldTop !== newTop) {
+    const deployed = olds["deployedToplevel"];
+    if (typeof deployed === "string" && deployed !== oldTop) {
+      lines.push(`drift: running ${show(oldTop)} (changed outside Pulumi), declared ${show(newTop)}: the update switches it back`);
+    } else {
+      lines.push(`switch: ${show(oldTop)} → ${show(newTop)}`);
+    }
+  }
+  const quiet: string[] = [];
+  for (const key of ["connection", "switch", "build", "install"] as const) if (!same(olds[key], news[key])) quiet.push(key);
+  if (!same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {})) quiet.push("reinstallTriggers (baseline recorded, no reinstall)");
+  if (quiet.length > 0 && oldTop === newTop) lines.push(`update: ${quiet.join(", ")} changed; nothing runs on the machine${quiet.includes("connection") ? " (a changed address or host key is verified with an SSH handshake)" : ""}`);
+  return lines;
+}
+
+function show(value: unknown): string {
+  if (containsUnknown(value)) return "(unknown)";
+  if (value === undefined || value === "") return "(none)";
+  return typeof value === "string" ? value : JSON.stringify(value);
 }

@@ -22,9 +22,34 @@ export interface HostFacts {
   kernel: string;
 }
 
-/** Create without a disk layout: the machine already runs NixOS; switch it, wipe nothing. */
+/**
+ * Create without a disk layout: the machine already runs NixOS; switch it, wipe nothing.
+ * A machine already running the wanted system is only recorded, not switched again.
+ */
 export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who?: string): Promise<HostFacts> {
+  const session = await openSession(spec, undefined, progress);
+  try {
+    const state = await readHostState(session);
+    if (state.isNixos && state.currentSystem === toplevel) {
+      await refuseDeployerMachine(state, spec.connection.host);
+      progress(`adopt: already running ${toplevel}; nothing to switch`);
+      return factsOf(state, session.hostKey);
+    }
+  } finally {
+    session.close();
+  }
   return switchHost(spec, toplevel, undefined, progress, { adopting: true, ...(who ? { who } : {}) });
+}
+
+/**
+ * A changed address or host key, proven by an SSH handshake (and login) before it is
+ * recorded; nothing runs on the machine. Returns the host key the machine presented.
+ */
+export async function verifyReach(spec: NixosHostSpec, recordedHostKey: string | undefined, progress: Progress): Promise<string> {
+  const session = await openSession(spec, recordedHostKey, progress);
+  session.close();
+  progress(`connect: ${spec.connection.host}:${spec.connection.port} presented ${fingerprint(session.hostKey)}${spec.connection.hostKey ? " (matches connection.hostKey)" : " (the recorded key)"}`);
+  return session.hostKey;
 }
 
 /** Update: build, copy only the missing paths, set the profile and activate with rollback. */

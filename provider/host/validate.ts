@@ -1,12 +1,14 @@
 import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
-import { InputError } from "../errors";
-import { fieldIssues } from "../schema/zod-errors";
+import { InputError, type FieldIssue } from "../errors";
+import { schemaIssues, unknownFieldMessage } from "../schema/zod-errors";
 import { nixosHostSchema, type NixosHostSpec } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
 
 const RESOURCE = "NixosHost";
 const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "reinstallTriggers"] as const;
+/** Keys the resource class or the provider adds next to the user's inputs. */
+const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "stack", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "kernel", "stateVersion", "deployedToplevel"]);
 
 function inputFields(inputs: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -16,28 +18,46 @@ function inputFields(inputs: Record<string, unknown>): Record<string, unknown> {
 
 /** Parses fully known inputs, or throws an InputError naming every bad field. */
 export function parseHostInputs(inputs: Record<string, unknown>): NixosHostSpec {
-  const result = nixosHostSchema.safeParse(inputs ? inputFields(inputs) : inputs);
-  const issues = result.success ? [] : fieldIssues(result.error);
+  const fields = inputs ? inputFields(inputs) : inputs;
+  const result = nixosHostSchema.safeParse(fields);
+  const issues = result.success ? [] : schemaIssues(nixosHostSchema, fields);
   if (result.success) issues.push(...keyIssues(result.data.connection, "connection"));
   if (issues.length > 0) throw new InputError(RESOURCE, issues);
   return result.data as NixosHostSpec;
 }
 
 /**
- * During preview some inputs are unknown: validate every top-level field that is fully
- * known, so bad input still fails before `pulumi up` touches anything.
+ * What `check` reports: fields the resource does not have ("did you mean"), and every
+ * fully known field validated, so bad input fails during preview even while other inputs
+ * are still unknown.
  */
-export function checkKnownFields(inputs: Record<string, unknown>): void {
+export function hostInputIssues(inputs: Record<string, unknown>): FieldIssue[] {
   const shape = nixosHostSchema.shape;
-  const issues: { path: string; message: string }[] = [];
+  const issues: FieldIssue[] = [];
+  for (const key of Object.keys(inputs)) {
+    if (!(FIELDS as readonly string[]).includes(key) && !INTERNAL.has(key) && inputs[key] !== undefined) {
+      issues.push({ path: key, message: unknownFieldMessage(key, FIELDS) });
+    }
+  }
   for (const key of FIELDS) {
     const value = inputs[key];
     if (containsUnknown(value)) continue;
-    const result = (shape[key] as z.ZodType).safeParse(value);
-    if (!result.success) {
-      issues.push(...fieldIssues(result.error).map((i) => ({ ...i, path: i.path ? `${key}.${i.path}` : key })));
+    issues.push(...schemaIssues(shape[key] as z.ZodType, value, [key]));
+  }
+  if (issues.length === 0 && !containsUnknown(inputs)) {
+    try {
+      parseHostInputs(inputs);
+    } catch (err) {
+      if (err instanceof InputError) issues.push(...err.issues);
+      else throw err;
     }
   }
+  return issues;
+}
+
+/** Throws an InputError for whatever `hostInputIssues` finds. */
+export function checkKnownFields(inputs: Record<string, unknown>): void {
+  const issues = hostInputIssues(inputs);
   if (issues.length > 0) throw new InputError(RESOURCE, issues);
 }
 

@@ -73,7 +73,10 @@ function progressCounter(paths: ClosurePath[], started: number, progress?: Progr
   const totalBytes = paths.reduce((sum, p) => sum + p.narSize, 0);
   let bytes = 0;
   let lastReport = 0;
+  let reportedBytes = -1;
   const report = () => {
+    if (bytes === reportedBytes) return;
+    reportedBytes = bytes;
     let done = 0;
     for (let acc = 0; done < paths.length && acc + paths[done]!.narSize <= bytes; done++) acc += paths[done]!.narSize;
     const seconds = (Date.now() - started) / 1000;

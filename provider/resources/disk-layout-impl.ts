@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { renderLayout, resolveLayout } from "../disk";
 import { containsUnknown } from "../util/unknown";
+import { checkFailures } from "../errors";
 
 /** Bump when the shape of the outputs changes; `read`/`update` migrate older state. */
 export const DISK_LAYOUT_STATE_VERSION = 1;
@@ -13,7 +14,11 @@ async function outputsFor(inputs: Props): Promise<Props> {
 }
 
 export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
-  if (!containsUnknown(news)) await resolveLayout(news);
+  try {
+    if (!containsUnknown(news)) await resolveLayout(news);
+  } catch (err) {
+    return { inputs: news, failures: checkFailures(err) };
+  }
   return { inputs: news };
 }
 

@@ -1,8 +1,12 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { diffHost } from "../host/diff";
 import { hostLayoutHash } from "../host/layout";
-import { checkKnownFields, parseHostInputs } from "../host/validate";
-import { adoptHost, installHost, readHost, switchHost, type HostFacts } from "../host/operations";
+import { diffHost, explainHostDiff } from "../host/diff";
+import { hostInputIssues, parseHostInputs } from "../host/validate";
+import { adoptHost, installHost, readHost, switchHost, verifyReach, type HostFacts } from "../host/operations";
+import { systemChanges } from "../host/system-changes";
+import { checkFailures, InputError } from "../errors";
+import { expressionArgIssues } from "../nix/function-args";
+import type { NixosHostSpec } from "../schema/nixos-host";
 import { acceptEvaluation, evaluateSystem, rememberChecked } from "../nix";
 import { progressFor } from "../progress";
 import { systemSchema } from "../schema/nixos-host";
@@ -13,34 +17,55 @@ export const NIXOS_HOST_STATE_VERSION = 1;
 
 type Props = Record<string, unknown>;
 
-/** Validates inputs and computes what the engine diffs on: the toplevel and layout hash. */
+/**
+ * Validates inputs and computes what the engine diffs on: the toplevel and layout hash.
+ * Bad input comes back as check failures (one line per field, printed once by the engine).
+ */
 export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
-  checkKnownFields(news);
   const inputs: Props = { ...news };
-  const known = !containsUnknown(news);
-  const spec = known ? parseHostInputs(news) : undefined;
   delete inputs["layoutHash"];
-  if (news["diskLayout"] !== undefined) inputs["layoutHash"] = containsUnknown(news["diskLayout"]) ? news["diskLayout"] : await hostLayoutHash(news["diskLayout"]);
   // The program hands in its evaluation (see NixosHost's constructor); evaluate here only
   // when it did not (a failed or skipped evaluation there, or another program).
   delete inputs["evaluation"];
   delete inputs["derivation"];
-  if (!containsUnknown(news["system"])) {
-    const system = spec?.system ?? systemSchema.parse(news["system"]);
-    const evaluation = acceptEvaluation(system, news["evaluation"]) ?? (await evaluateSystem(system));
-    inputs["toplevel"] = evaluation.toplevel;
-    if (evaluation.derivation) inputs["derivation"] = evaluation.derivation;
+  delete inputs["toplevel"];
+  try {
+    const issues = hostInputIssues(news);
+    if (issues.length > 0) throw new InputError("NixosHost", issues);
+    if (news["diskLayout"] !== undefined) inputs["layoutHash"] = containsUnknown(news["diskLayout"]) ? news["diskLayout"] : await hostLayoutHash(news["diskLayout"]);
+    if (!containsUnknown(news["system"])) {
+      const system = systemSchema.parse(news["system"]);
+      if ("expression" in system) {
+        const argIssues = await expressionArgIssues(system.expression);
+        if (argIssues.length > 0) throw new InputError("NixosHost", argIssues);
+      }
+      const evaluation = acceptEvaluation(system, news["evaluation"]) ?? (await evaluateSystem(system));
+      inputs["toplevel"] = evaluation.toplevel;
+      if (evaluation.derivation) inputs["derivation"] = evaluation.derivation;
+    }
+  } catch (err) {
+    return { inputs, failures: checkFailures(err) };
   }
   return { inputs };
 }
 
+/** The engine's verdict, and what it means for the machine, printed with the preview. */
 export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-  return diffHost(olds, news);
+  const result = diffHost(olds, news);
+  const lines = explainHostDiff(olds, news, result);
+  const before = olds["toplevel"];
+  const after = news["toplevel"];
+  if (result.changes && (result.replaces ?? []).length === 0 && typeof before === "string" && typeof after === "string" && before !== after && !containsUnknown(after)) {
+    lines.push(...(await systemChanges(before, after).catch((err: Error) => [`(cannot tell what changes inside: ${err.message.split("\n")[0]})`])));
+  }
+  const name = nameOf(news, olds);
+  for (const line of lines) process.stderr.write(`${name}: ${line}\n`);
+  return result;
 }
 
 export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
   const spec = parseHostInputs(inputs);
-  const progress = progressFor(String(inputs["resourceName"] ?? spec.connection.host));
+  const progress = progressFor(nameOf(inputs));
   const toplevel = String(inputs["toplevel"]);
   rememberChecked(spec.system, toplevel, inputs["derivation"]);
   const facts = spec.diskLayout || spec.install
@@ -51,15 +76,20 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
 
 export async function update(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
   const spec = parseHostInputs(news);
-  const progress = progressFor(String(news["resourceName"] ?? spec.connection.host));
+  const progress = progressFor(nameOf(news, olds));
   const toplevel = String(news["toplevel"]);
   rememberChecked(spec.system, toplevel, news["derivation"]);
-  const pinned = typeof olds["hostKey"] === "string" ? olds["hostKey"] : undefined;
+  const recorded = typeof olds["hostKey"] === "string" && olds["hostKey"] ? olds["hostKey"] : undefined;
   if (olds["toplevel"] === toplevel && olds["stateVersion"] === NIXOS_HOST_STATE_VERSION) {
-    // Only how we connect (or switch settings for next time) changed: nothing runs on the machine.
+    // Nothing to switch. A new address or host key is proven with a handshake now, so a
+    // wrong value fails here, not at the next switch; nothing runs on the machine.
+    if (reachChanged(olds, spec)) {
+      const hostKey = await verifyReach(spec, recorded, progress);
+      return { outs: outputs(news, { ...factsFromOutputs(olds), hostKey }) };
+    }
     return { outs: outputs(news, factsFromOutputs(olds)) };
   }
-  const facts = await switchHost(spec, toplevel, pinned, progress, { who: deployer(news) });
+  const facts = await switchHost(spec, toplevel, recorded, progress, { who: deployer(news) });
   return { outs: outputs(news, facts) };
 }
 
@@ -68,16 +98,37 @@ export async function read(id: string, props: Props): Promise<pulumi.dynamic.Rea
   const spec = parseHostInputs(props);
   const pinned = typeof props["hostKey"] === "string" ? props["hostKey"] : undefined;
   const facts = await readHost(spec, pinned);
-  return { id, props: { ...outputs(props, facts), toplevel: facts.currentSystem || props["toplevel"] } };
+  const out: Props = { ...outputs(props, facts), toplevel: facts.currentSystem || props["toplevel"] };
+  const deployed = props["deployedToplevel"] ?? props["toplevel"];
+  if (facts.currentSystem && facts.currentSystem !== deployed) out["deployedToplevel"] = deployed;
+  else delete out["deployedToplevel"];
+  return { id, props: out };
 }
 
 /** Who deploys, as the deploy lock names it to a second deployer of the same machine. */
 function deployer(inputs: Props): string {
-  return `stack ${String(inputs["stack"] ?? "?")}, resource ${String(inputs["resourceName"] ?? "?")}`;
+  return `stack ${String(inputs["stack"] ?? "?")}, resource ${nameOf(inputs)}`;
 }
 
 /** Forgetting a host never wipes or stops it. */
-export async function remove(_id: string, _props: Props): Promise<void> {}
+export async function remove(id: string, props: Props): Promise<void> {
+  process.stderr.write(`${nameOf(props)}: forgotten; the machine ${id} was left running ${String(props["currentSystem"] || props["toplevel"] || "")} (nothing was wiped or stopped)\n`);
+}
+
+/** The resource's name for progress lines (state written before `__resourceName` had `resourceName`). */
+function nameOf(...props: Props[]): string {
+  for (const p of props) {
+    const name = p["__resourceName"] ?? p["resourceName"];
+    if (typeof name === "string" && name) return name;
+  }
+  const connection = props[0]?.["connection"] as { host?: unknown } | undefined;
+  return String(connection?.host ?? "NixosHost");
+}
+
+function reachChanged(olds: Props, spec: NixosHostSpec): boolean {
+  const before = (olds["connection"] ?? {}) as { host?: unknown; port?: unknown; hostKey?: unknown };
+  return before.host !== spec.connection.host || (before.port ?? 22) !== spec.connection.port || (before.hostKey ?? undefined) !== spec.connection.hostKey;
+}
 
 function outputs(inputs: Props, facts: HostFacts): Props {
   const out: Props = { ...inputs, ...facts, stateVersion: NIXOS_HOST_STATE_VERSION };

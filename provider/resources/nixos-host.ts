@@ -68,7 +68,8 @@ export class NixosHost extends pulumi.dynamic.Resource {
       connection: markConnectionSecrets(args.connection),
       install: args.install === undefined ? undefined : markInstallSecrets(args.install),
       diskLayout: diskLayout ? { declared: diskLayout.declared } : undefined,
-      resourceName: name,
+      // "__" keys are Pulumi-internal: never shown in a diff. Used for progress lines.
+      __resourceName: name,
       // Named by the target's deploy lock when another deployer finds the machine busy.
       stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
       // Started now, while the program constructs the other hosts: the evaluations overlap,

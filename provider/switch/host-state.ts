@@ -12,7 +12,7 @@ export interface HostState {
 
 const READ_STATE = [
   'echo "current=$(readlink -f /run/current-system 2>/dev/null)"',
-  'echo "booted=$(readlink -f /run/booted-system 2>/dev/null)"',
+  'echo "booted=$([ -e /run/booted-system ] && readlink -f /run/booted-system 2>/dev/null)"',
   'echo "profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null)"',
   'echo "kernel=$(readlink -f /run/current-system/kernel 2>/dev/null)"',
   'echo "machineId=$(cat /etc/machine-id 2>/dev/null)"',

@@ -1,5 +1,6 @@
 // NixosHost's everyday path with the real Pulumi CLI against test hosts: adopt, preview an
-// update, switch, no-op, refresh drift, failed activation with rollback, reinstall trigger.
+// update, switch, no-op, refresh drift, failed activation with rollback, reinstall trigger (a
+// baseline first, then a replace).
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { NixosHost } from "nixos-pulumi";
@@ -124,8 +125,15 @@ test("a failing activation fails the up with its output, rolls the host back and
   assert.equal(web?.outputs?.["toplevel"], v2, "the state still says the previous toplevel");
 });
 
-test("a changed reinstallTriggers value previews as a replace", async () => {
+test("reinstallTriggers added to a host that had none record a baseline; a changed value previews as a replace", async () => {
+  stack.setProgram(program(v2, { vm: "i-1" }));
+  const baseline = await stack.up();
+  assert.equal(baseline.summary.resourceChanges?.["replace"], undefined, stack.output());
+  assert.equal(await onHost("readlink /run/current-system"), v2);
   stack.setProgram(program(v2, { vm: "i-2" }));
-  const preview = await stack.preview();
-  assert.equal(preview.changeSummary["replace"], 1, stack.output());
+  // The default output (no --diff), as a user runs `pulumi preview`.
+  let shown = "";
+  const preview = await stack.stack.preview({ onOutput: (t) => (shown += t), color: "never" });
+  assert.equal(preview.changeSummary["replace"], 1, shown);
+  assert.match(shown, /web: re-adopt \(reinstallTriggers\.vm i-1 → i-2\): forgets the host and adopts it again, .*no disk is touched/);
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { diffHost } from "../../provider/host/diff";
+import { diffHost, explainHostDiff } from "../../provider/host/diff";
+import { packageChanges, parseStoreName } from "../../provider/host/system-changes";
 import { UNKNOWN } from "../../provider/util/unknown";
 
 const A = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-a";
@@ -50,4 +51,54 @@ test("a refreshed (drifted) toplevel in state makes the next up an update back",
   const d = diffHost({ ...olds, toplevel: B }, base);
   assert.equal(d.changes, true);
   assert.deepEqual(d.replaces, []);
+});
+
+test("triggers added to a host that had none record a baseline: an update, no reinstall", () => {
+  const before = { ...olds, reinstallTriggers: {} };
+  const d = diffHost(before, { ...base, reinstallTriggers: { vm: "i-1" } });
+  assert.equal(d.changes, true);
+  assert.deepEqual(d.replaces, []);
+  assert.deepEqual(explainHostDiff(before, { ...base, reinstallTriggers: { vm: "i-1" } }, d), [
+    "update: reinstallTriggers (baseline recorded, no reinstall) changed; nothing runs on the machine",
+  ]);
+  const noField = { ...olds } as Record<string, unknown>;
+  delete noField["reinstallTriggers"];
+  assert.deepEqual(diffHost(noField, { ...base, reinstallTriggers: { vm: UNKNOWN } }).replaces, []);
+});
+
+test("a switch says old → new store path", () => {
+  const news = { ...base, system: { storePath: B }, toplevel: B };
+  assert.deepEqual(explainHostDiff(olds, news, diffHost(olds, news)), [`switch: ${A} → ${B}`]);
+});
+
+test("a replace says whether it wipes disks (reinstall) or re-adopts", () => {
+  const layout = { declared: { disk: { main: { device: "/dev/sda" } } } };
+  const reinstall = { ...base, diskLayout: layout, reinstallTriggers: { vm: "i-2" } };
+  assert.match(explainHostDiff(olds, reinstall, diffHost(olds, reinstall))[0]!, /^reinstall \(reinstallTriggers\.vm i-1 → i-2\): wipes \/dev\/sda and installs \/nix\/store\//);
+  const readopt = { ...base, reinstallTriggers: { vm: "i-2" } };
+  assert.match(explainHostDiff(olds, readopt, diffHost(olds, readopt))[0]!, /^re-adopt \(reinstallTriggers\.vm i-1 → i-2\): .*no disk is touched$/);
+});
+
+test("a drifted host says what it runs and what is declared", () => {
+  const drifted = { ...olds, toplevel: B, deployedToplevel: A };
+  assert.deepEqual(explainHostDiff(drifted, base, diffHost(drifted, base)), [
+    `drift: running ${B} (changed outside Pulumi), declared ${A}: the update switches it back`,
+  ]);
+});
+
+test("a changed connection says nothing runs and the new address is verified", () => {
+  const news = { ...base, connection: { host: "10.0.0.2" } };
+  assert.match(explainHostDiff(olds, news, diffHost(olds, news)).join("\n"), /connection changed; nothing runs on the machine \(a changed address or host key is verified with an SSH handshake\)/);
+});
+
+test("store names split like Nix's parseDrvName; closures compare nvd-style", () => {
+  assert.deepEqual(parseStoreName("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-openssl-3.0.13"), { name: "openssl", version: "3.0.13" });
+  assert.deepEqual(parseStoreName("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-web1-24.05"), { name: "nixos-system-web1", version: "24.05" });
+  assert.deepEqual(parseStoreName("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-etc"), { name: "etc", version: "" });
+  const p = (name: string, narSize: number) => ({ path: `/nix/store/${"a".repeat(32)}-${name}`, narSize });
+  const lines = packageChanges(
+    [p("nginx-1.24.0", 2 * 1024 * 1024), p("openssl-3.0.13", 1024 * 1024), p("htop-3.3.0", 1024 * 1024)],
+    [p("nginx-1.26.1", 2 * 1024 * 1024), p("openssl-3.0.13", 1024 * 1024), p("curl-8.7.1", 3 * 1024 * 1024)],
+  );
+  assert.deepEqual(lines, ["changed: nginx 1.24.0 → 1.26.1", "added: curl 8.7.1", "removed: htop 3.3.0", "closure: 4.0 → 6.0 MiB (+2.0 MiB)"]);
 });

@@ -12,6 +12,8 @@ let key: KeyPair;
 let encryptedKey: KeyPair;
 let storePath: string;
 let brokenFlake: string;
+let argsFile: string;
+let anyArgsFile: string;
 
 before(async () => {
   key = await generateKeyPair("catalogue");
@@ -20,6 +22,10 @@ before(async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "catalogue-"));
   writeFileSync(path.join(dir, "ok.nix"), 'derivation { name = "catalogue-ok"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }');
   storePath = (await execa("nix-build", ["--no-out-link", path.join(dir, "ok.nix")])).stdout.trim();
+  argsFile = path.join(dir, "args.nix");
+  writeFileSync(argsFile, `{ hostName ? "x", ... }: derivation { name = "catalogue-args-\${hostName}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
+  anyArgsFile = path.join(dir, "any-args.nix");
+  writeFileSync(anyArgsFile, `{ ... }: derivation { name = "catalogue-any"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
   brokenFlake = path.join(dir, "broken");
   await execa("mkdir", ["-p", brokenFlake]);
   writeFileSync(path.join(brokenFlake, "flake.nix"), '{ outputs = { self }: { nixosConfigurations.web = throw "web: option fileSystems is used but not defined"; }; }');
@@ -59,33 +65,64 @@ const cases: Case[] = [
   ["disko phase without a layout", (i) => (i.install = { phases: ["disko"] }), /install\.phases/, /DiskLayout/],
   ["non-string reinstall trigger", (i) => (i.reinstallTriggers = { vm: 5 }), /reinstallTriggers\.vm/],
   ["unknown build location", (i) => (i.build = { on: "cloud" }), /build\.on/, /"local" or "target"/],
+  ["misspelled top-level input", (i) => (i.swich = { action: "boot" }), /^swich: /, /did you mean "switch"\?/],
+  ["misspelled connection field", (i) => (i.connection.prot = 2222), /^connection\.prot: /, /did you mean "port"\?/],
+  ["misspelled jump host field", (i) => (i.connection.proxy = { host: "bastion", hostKye: "x" }), /^connection\.proxy\.hostKye: /, /did you mean "hostKey"\?/],
+  ["misspelled switch field", (i) => (i.switch = { rollbak: "magic" }), /^switch\.rollbak: /, /did you mean "rollback"\?/],
+  ["misspelled install field", (i) => (i.install = { phase: ["kexec"] }), /^install\.phase: /, /did you mean "phases"\?/],
+  ["misspelled extraFiles field", (i) => (i.install = { phases: ["kexec"], extraFiles: { "/etc/x": { content: "x", mod: "0600" } } }), /^install\.extraFiles\.\/etc\/x\.mod: /, /did you mean "mode"\?/],
+  ["misspelled expression field", (i) => (i.system = { expression: { file: "./x.nix", atr: "web" } }), /^system\.expression\.atr: /, /did you mean "attr"\?/],
+  ["misspelled system kind", (i) => (i.system = { flak: ".#web" }), /^system\.flak: /, /did you mean "flake"\?/],
 ];
 
 for (const [name, mutate, field, fix] of cases) {
   test(`bad input: ${name}`, async () => {
     const inputs: any = good();
     mutate(inputs);
-    await assert.rejects(check({}, inputs), (err: Error) => {
-      assert.match(err.message, field);
-      if (fix) assert.match(err.message, fix);
-      assert.ok(!err.message.includes("PRIVATE KEY-----\n"), "no key material in the error");
-      assert.ok(!err.message.includes("correct horse"));
-      return true;
-    });
+    const text = await failureText(inputs);
+    assert.match(text, new RegExp(field.source, "m"));
+    if (fix) assert.match(text, fix);
+    assert.ok(!text.includes("PRIVATE KEY-----\n"), "no key material in the error");
+    assert.ok(!text.includes("correct horse"));
+    assert.ok(!/\n\s+at /.test(text), "no stack trace");
   });
+}
+
+/** What `check` hands the engine: one failure per bad field, each a line "path: message". */
+async function failureText(inputs: Record<string, unknown>): Promise<string> {
+  const result = await check({}, inputs);
+  assert.ok(result.failures && result.failures.length > 0, "check reports a failure");
+  return result.failures.map((f) => f.reason).join("\n");
 }
 
 test("bad input: a store path that does not exist", async () => {
   const missing = "/nix/store/00000000000000000000000000000000-nixos-system-missing";
-  await assert.rejects(check({}, { ...good(), system: { storePath: missing } }), /system\.storePath[\s\S]*(not|does not exist|valid)/);
+  assert.match(await failureText({ ...good(), system: { storePath: missing } }), /system\.storePath[\s\S]*(not|does not exist|valid)/);
 });
 
 test("bad input: a flake that fails to evaluate", async () => {
-  await assert.rejects(check({}, { ...good(), system: { flake: `path:${brokenFlake}#web` } }), (err: Error) => {
-    assert.match(err.message, /system\.flake/);
-    assert.match(err.message, /fileSystems is used but not defined/);
-    return true;
-  });
+  const text = await failureText({ ...good(), system: { flake: `path:${brokenFlake}#web` } });
+  assert.match(text, /system\.flake/);
+  assert.match(text, /fileSystems is used but not defined/);
+});
+
+test("bad input: an expression arg the expression's function does not take", async () => {
+  const text = await failureText({ ...good(), system: { expression: { file: argsFile, args: { hostNmae: "web1" } } } });
+  assert.match(text, /^system\.expression\.args\.hostNmae: .* takes no argument "hostNmae"; did you mean "hostName"\?/m);
+});
+
+test("an expression whose function takes any args ({ ... }) is not second-guessed", async () => {
+  const result = await check({}, { ...good(), system: { expression: { file: anyArgsFile, args: { anything: "x" } } } });
+  assert.equal(result.failures, undefined);
+});
+
+test("one failure per bad field, each one line without the resource's error prefix", async () => {
+  const inputs: any = good();
+  inputs.connection.port = 0;
+  inputs.swich = {};
+  const result = await check({}, inputs);
+  assert.equal(result.failures?.length, 2);
+  for (const f of result.failures!) assert.doesNotMatch(f.reason, /\n|InputError|invalid NixosHost/);
 });
 
 test("good input passes check and gets its toplevel", async () => {
