@@ -11,8 +11,25 @@ function formalsExpression(file: string): string {
   return `let f = import (/. + ${literal}); in if builtins.isFunction f then builtins.attrNames (builtins.functionArgs f) else null`;
 }
 
-/** The argument names the expression file's function declares, or undefined when Nix cannot tell. */
-export async function expressionFormals(file: string): Promise<string[] | undefined> {
+const formalsByFile = new Map<string, Promise<string[] | undefined>>();
+
+/**
+ * The argument names the expression file's function declares, or undefined when Nix cannot
+ * tell. Asked once per file per process: `check` runs one host at a time, and a fleet's hosts
+ * usually share one file.
+ */
+export function expressionFormals(file: string): Promise<string[] | undefined> {
+  const key = path.resolve(file);
+  let result = formalsByFile.get(key);
+  if (!result) {
+    result = readFormals(file);
+    formalsByFile.set(key, result);
+    result.catch(() => formalsByFile.delete(key));
+  }
+  return result;
+}
+
+async function readFormals(file: string): Promise<string[] | undefined> {
   const out = await runNix("nix-instantiate", ["--eval", "--strict", "--json", "--expr", formalsExpression(file)],
     "system.expression.file", "fix the evaluation error above; system.expression.file must be a Nix file");
   const names = JSON.parse(out) as string[] | null;
