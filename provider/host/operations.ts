@@ -87,7 +87,8 @@ export async function switchHost(
       timeoutSeconds: spec.switch.timeoutSeconds,
       healthChecks: spec.switch.healthChecks,
       log: progress,
-      reconnect: () => openSession(spec, session.hostKey, progress),
+      // The activation may restart sshd or (magic rollback) cut the network until it rolls back.
+      reconnect: () => openSession(spec, session.hostKey, progress, spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
     }));
     // Read over the session the verdict came on: the first may have dropped.
     const after = await readHostState(session);

@@ -13,7 +13,18 @@ export interface ConnectOptions {
   pinnedHostKey?: string | undefined;
   log?: (line: string) => void;
   retryIntervalMs?: number;
+  /**
+   * Total time for all dial attempts to one server; by default connection.perDialTimeout.
+   * Given by callers that expect the machine to come back (reading a verdict after an
+   * activation restarted sshd): then a refused port is retried until this deadline too.
+   */
+  deadlineSeconds?: number;
 }
+
+/** A closed port does not open by waiting: without a deadline from the caller, give up after this many refusals. */
+export const REFUSED_ATTEMPTS = 3;
+const REFUSED = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i;
+const SILENT = /Timed out while waiting for handshake/i;
 
 const RETRIED = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|socket hang up|ended by other party/i;
 
@@ -23,9 +34,10 @@ const ALGORITHMS: ConnectConfig["algorithms"] = {
 };
 
 /**
- * Opens an authenticated session, retrying while the machine is unreachable (up to
- * dialErrorLimit attempts of perDialTimeout seconds each). Authentication failures and host
- * key mismatches are never retried, and a mismatch aborts before authentication.
+ * Opens an authenticated session, retrying while the machine is unreachable: at most
+ * dialErrorLimit attempts within one deadline (perDialTimeout seconds in all unless the
+ * caller gives one), a refused port at most REFUSED_ATTEMPTS times. Authentication failures
+ * and host key mismatches are never retried, and a mismatch aborts before authentication.
  */
 export async function connect(connection: Connection, options: ConnectOptions = {}): Promise<SshSession> {
   const expected = connection.hostKey ?? options.pinnedHostKey;
@@ -45,31 +57,50 @@ async function dialWithRetries(
   jump?: Client,
 ): Promise<{ client: Client; hostKey: string }> {
   const where = `${endpoint.host}:${endpoint.port}`;
+  const started = Date.now();
+  const budgetSeconds = options.deadlineSeconds ?? endpoint.perDialTimeout;
+  const deadline = started + budgetSeconds * 1000;
   let lastError: Error | undefined;
-  for (let attempt = 1; attempt <= endpoint.dialErrorLimit; attempt++) {
+  let attempts = 0;
+  let refusals = 0;
+  while (attempts < endpoint.dialErrorLimit && Date.now() < deadline) {
+    attempts++;
     try {
-      return await dialOnce(endpoint, expectedHostKey, jump);
+      return await dialOnce(endpoint, expectedHostKey, jump, Math.min(endpoint.perDialTimeout * 1000, deadline - Date.now()));
     } catch (err) {
       lastError = err as Error;
       if (err instanceof NixosPulumiError || !RETRIED.test(lastError.message)) break;
-      if (attempt < endpoint.dialErrorLimit) {
-        options.log?.(`connect: ${where} not reachable (${lastError.message}); attempt ${attempt + 1}/${endpoint.dialErrorLimit}`);
-        await new Promise((r) => setTimeout(r, options.retryIntervalMs ?? 2000));
-      }
+      if (REFUSED.test(lastError.message) && ++refusals >= REFUSED_ATTEMPTS && options.deadlineSeconds === undefined) break;
+      const pause = Math.min(options.retryIntervalMs ?? 500, deadline - Date.now());
+      if (attempts >= endpoint.dialErrorLimit || pause <= 0) break;
+      options.log?.(`connect: ${where} not reachable (${lastError.message}); attempt ${attempts + 1}/${endpoint.dialErrorLimit}`);
+      await new Promise((r) => setTimeout(r, pause));
     }
   }
   if (lastError instanceof NixosPulumiError) throw lastError;
-  const auth = /authentication methods failed/i.test(lastError?.message ?? "");
-  throw new NixosPulumiError(`cannot connect as ${endpoint.user}: ${lastError?.message}`, {
-    step: "connect",
-    host: where,
-    hint: auth
-      ? "check connection.user and its privateKey / password / agent: the server refused them"
-      : `check that the machine is up and SSH listens on ${where} (tried ${endpoint.dialErrorLimit} times; raise connection.dialErrorLimit or perDialTimeout for slow boots)`,
-  });
+  const message = lastError?.message ?? "no attempt fitted in the deadline";
+  const auth = /authentication methods failed/i.test(message);
+  const tried = `${attempts} attempt${attempts === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s; deadline ${budgetSeconds} s`;
+  const silent = SILENT.test(message);
+  throw new NixosPulumiError(
+    silent
+      ? `cannot connect as ${endpoint.user}: ${where} accepted TCP but sent no SSH greeting within ${Math.round(Math.min(endpoint.perDialTimeout, budgetSeconds))} s (${tried})`
+      : `cannot connect as ${endpoint.user}: ${message} (${tried})`,
+    {
+      step: "connect",
+      host: where,
+      hint: auth
+        ? "check connection.user and its privateKey / password / agent: the server refused them"
+        : silent
+          ? `check that ${where} is an SSH server (not another service or a stuck sshd); raise connection.perDialTimeout (${endpoint.perDialTimeout} s) for very slow links`
+          : REFUSED.test(message)
+            ? `nothing accepts connections on ${where}: check connection.host and connection.port, and that sshd runs there`
+            : `check that the machine is up and SSH listens on ${where}; raise connection.perDialTimeout (the total dial deadline, ${endpoint.perDialTimeout} s) or dialErrorLimit (${endpoint.dialErrorLimit}) for flaky links`,
+    },
+  );
 }
 
-function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump?: Client): Promise<{ client: Client; hostKey: string }> {
+function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump: Client | undefined, readyTimeoutMs: number): Promise<{ client: Client; hostKey: string }> {
   const where = `${endpoint.host}:${endpoint.port}`;
   return new Promise((resolve, reject) => {
     const client = new Client();
@@ -79,7 +110,7 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump?
       host: endpoint.host,
       port: endpoint.port,
       username: endpoint.user,
-      readyTimeout: endpoint.perDialTimeout * 1000,
+      readyTimeout: Math.max(1, Math.round(readyTimeoutMs)),
       keepaliveInterval: 5000,
       keepaliveCountMax: 6,
       algorithms: ALGORITHMS,

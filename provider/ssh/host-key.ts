@@ -30,8 +30,9 @@ export class HostKeyMismatchError extends NixosPulumiError {
         step: "connect",
         host,
         hint:
-          "if the machine was reinstalled or its host key rotated on purpose, set connection.hostKey to the new key " +
-          "(or run `pulumi refresh` after checking it out of band); otherwise someone may be intercepting the connection",
+          "if the machine was reinstalled or its host key rotated on purpose, check the new key out of band (the cloud " +
+          "console, or ssh-keyscan from a trusted network) and set connection.hostKey to it: `pulumi up` verifies it with a " +
+          "handshake before recording it; otherwise someone may be intercepting the connection",
       },
     );
   }

@@ -123,6 +123,7 @@ test("dial retries until a late host answers", async () => {
     const session = await connect(conn(target, { host: proxy.address, port: proxy.port, perDialTimeout: 1, dialErrorLimit: 10 }), {
       log: (l) => lines.push(l),
       retryIntervalMs: 200,
+      deadlineSeconds: 10,
     });
     assert.equal((await session.execOk("hostname", "t")).trim(), "target");
     session.close();

@@ -29,6 +29,7 @@ after(async () => {
 const open = () =>
   connect(connectionSchema.parse({ host: proxy.address, port: proxy.port, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey, dialErrorLimit: 30 }), {
     retryIntervalMs: 1000,
+    deadlineSeconds: 60,
   });
 const current = async () => (await host.run("readlink /run/current-system")).trim();
 
