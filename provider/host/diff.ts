@@ -3,7 +3,7 @@ import { canonicalJson } from "../util/canonical-json";
 import { containsUnknown, UNKNOWN } from "../util/unknown";
 
 /** Inputs whose change alters nothing on the machine or only how we reach it. */
-const CONFIG_KEYS = ["connection", "switch", "build", "binaryCache", "install", "system"] as const;
+const CONFIG_KEYS = ["connection", "switch", "build", "binaryCache", "copy", "install", "system"] as const;
 
 /**
  * The engine's decision for a host, from the old outputs and the new checked inputs only

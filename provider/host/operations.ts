@@ -78,7 +78,13 @@ export async function switchHost(
     }
     if (spec.build.on === "target") await buildOnTarget(session, spec.system, toplevel, progress);
     else if (spec.binaryCache) await substituteFromCache(session, spec.binaryCache, toplevel, progress);
-    else await copyClosure(session, toplevel, { progress });
+    else {
+      ({ session } = await copyClosure(session, toplevel, {
+        progress,
+        compress: spec.copy.compress,
+        reconnect: () => openSession(spec, session.hostKey, progress),
+      }));
+    }
     ({ session } = await activate(session, {
       toplevel,
       action: spec.switch.action,

@@ -6,7 +6,7 @@ import { nixosHostSchema, type NixosHostSpec } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
 
 const RESOURCE = "NixosHost";
-const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "reinstallTriggers"] as const;
+const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "copy", "reinstallTriggers"] as const;
 /** Keys the resource class or the provider adds next to the user's inputs. */
 const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "stack", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "kernel", "stateVersion", "deployedToplevel"]);
 

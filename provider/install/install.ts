@@ -11,7 +11,8 @@ const PROFILES = "/mnt/nix/var/nix/profiles";
  * `switch-to-configuration boot` inside a chroot (as nixos-install does).
  */
 export async function installPhase(ctx: InstallContext): Promise<void> {
-  const { session, toplevel } = ctx;
+  const { toplevel } = ctx;
+  let session = ctx.session;
   if ((await session.exec("mountpoint -q /mnt")).code !== 0) {
     throw new NixosPulumiError("nothing is mounted on /mnt to install onto", {
       step: "install",
@@ -20,7 +21,14 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
     });
   }
   ctx.progress("install: copying the closure into /mnt");
-  await copyClosure(session, toplevel, { storeRoot: "/mnt", progress: ctx.progress });
+  // A copy cut mid-way reconnects and resumes; go on over its session.
+  ({ session } = await copyClosure(session, toplevel, {
+    storeRoot: "/mnt",
+    progress: ctx.progress,
+    compress: ctx.spec.copy.compress,
+    reconnect: () => ctx.connect(session.hostKey),
+  }));
+  ctx.session = session;
   await session.execOk(
     `mkdir -p ${PROFILES} && ln -sfn ${shellQuote(toplevel)} ${PROFILES}/system-1-link && ln -sfn system-1-link ${PROFILES}/system && mkdir -p /mnt/etc && touch /mnt/etc/NIXOS`,
     "install",

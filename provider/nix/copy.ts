@@ -1,111 +1,225 @@
-// Copies a closure to a target: ask the target once which paths it lacks, then stream
-// `nix-store --export` of just those into `nix-store --import` over the SSH session.
-import { Transform } from "node:stream";
-import { execa } from "execa";
+// Copies a closure to a target: ask the target once which paths it lacks (and which
+// decompressors it has), then stream just those as pipelined AddToStoreNar commands into
+// `nix-store --serve --write`; large paths go through a staging file so they resume mid-path.
+// When the connection drops, reconnect (within the connection's dial limits), ask again,
+// and send only what the target still lacks.
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
-import { shellQuote, tail } from "../ssh";
+import { cryptoBindingWarning } from "../ssh/crypto-binding";
 import type { Progress } from "../progress";
 import { closureOf, type ClosurePath } from "./closure";
+import { chooseCompression, type CompressSetting, type Compression } from "./copy-compression";
+import { CopyInterrupted, storeFlag, streamPaths } from "./copy-stream";
+import { importStaged, stagePath } from "./copy-staged";
+import { copyProgress, type CopyProgress } from "./copy-progress";
 
 export interface CopyOptions {
   /** Copy into the store under this root (e.g. "/mnt" during an install). */
   storeRoot?: string;
   progress?: Progress;
+  /** "auto" (default): compress only when the link measures slow. */
+  compress?: CompressSetting;
+  /** Opens a new session after the connection dropped; without it a cut copy fails. */
+  reconnect?: () => Promise<SshSession>;
+  /** Paths at least this large go through a staging file and resume mid-path (default 64 MiB). */
+  stageAbove?: number;
 }
 
 export interface CopyResult {
   pathsTotal: number;
   pathsCopied: number;
+  /** NAR bytes of the paths the target lacked. */
   bytesCopied: number;
+  /** Bytes put on the SSH channels, after compression, including resent ones. */
+  wireBytes: number;
+  compression: Compression;
+  /** Times the copy reconnected and resumed. */
+  resumes: number;
+  /** For each staged path resumed mid-path: the bytes the target already had. */
+  resumedWithinPath: number[];
   seconds: number;
+  /** The session to go on with: a new one when the copy reconnected. */
+  session: SshSession;
 }
 
 const MiB = 1024 * 1024;
-const BATCH_BYTES = MiB;
+/** Paths at least this large are staged in a file on the target and resume mid-path. */
+export const STAGE_BYTES = 64 * MiB;
+/** `auto` measures the link on this much data before deciding on compression. */
+const PROBE_BYTES = 8 * MiB;
+/** Below this much to send, compression is not worth deciding about. */
+const PROBE_MIN_TOTAL = 24 * MiB;
+const MAX_RESUMES = 5;
 
-function storeFlag(storeRoot?: string): string {
-  return storeRoot ? ` --store ${shellQuote(storeRoot)}` : "";
+interface TargetFacts {
+  missing: Set<string>;
+  tools: Set<string>;
 }
 
-/** One round trip: the paths of `paths` that are not valid in the target's store. */
+/** One round trip: the paths the target's store lacks, and the tools the copy can use there. */
+export async function queryTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<TargetFacts> {
+  const command =
+    `command -v nix-store >/dev/null || { echo "nix-store not found on the target" >&2; exit 127; }; ` +
+    `for t in zstd gzip flock; do command -v $t >/dev/null 2>&1 && echo "+$t"; done; ` +
+    `xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`;
+  let result;
+  try {
+    result = await session.exec(command, { stdin: paths.join("\n") + "\n" });
+  } catch (err) {
+    if (!session.isOpen) throw new CopyInterrupted("the query of missing paths");
+    throw err;
+  }
+  if (result.code === null && result.signal === undefined) throw new CopyInterrupted("the query of missing paths");
+  if (result.code !== 0) {
+    throw new NixosPulumiError(`asking the target which paths it lacks failed (exit ${result.code ?? result.signal})`, {
+      step: "copy",
+      host: session.target,
+      output: result.stderr.trim().split("\n").slice(-20).join("\n"),
+    });
+  }
+  const lines = result.stdout.split("\n").filter(Boolean);
+  return {
+    missing: new Set(lines.filter((l) => l.startsWith("/"))),
+    tools: new Set(lines.filter((l) => l.startsWith("+")).map((l) => l.slice(1))),
+  };
+}
+
+/** The paths of `paths` that are not valid in the target's store. */
 export async function missingOnTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<string[]> {
-  const out = await session.execOk(
-    `command -v nix-store >/dev/null || { echo "nix-store not found on the target" >&2; exit 127; }; xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`,
-    "copy: query missing paths",
-    { stdin: paths.join("\n") + "\n" },
-  );
-  return out.split("\n").filter(Boolean);
+  const { missing } = await queryTarget(session, paths, storeRoot);
+  return paths.filter((p) => missing.has(p));
 }
 
 export async function copyClosure(session: SshSession, storePath: string, options: CopyOptions = {}): Promise<CopyResult> {
   const started = Date.now();
+  const warning = cryptoBindingWarning();
+  if (warning) options.progress?.(`copy: ${warning}`);
   const closure = await closureOf(storePath);
-  const missing = new Set(await missingOnTarget(session, closure.map((p) => p.path), options.storeRoot));
-  const toCopy = closure.filter((p) => missing.has(p.path));
-  const totalBytes = toCopy.reduce((sum, p) => sum + p.narSize, 0);
-  options.progress?.(`copy: ${toCopy.length} of ${closure.length} paths missing on the target (${(totalBytes / MiB).toFixed(1)} MiB)`);
-  if (toCopy.length === 0) return { pathsTotal: closure.length, pathsCopied: 0, bytesCopied: 0, seconds: 0 };
-
-  const counter = progressCounter(toCopy, started, options.progress);
-  const exporter = execa("nix-store", ["--export", ...toCopy.map((p) => p.path)], { stdin: "ignore", stdout: "pipe", stderr: "pipe", buffer: { stdout: false } });
-  const exportErrors: string[] = [];
-  exporter.stderr?.on("data", (d: Buffer) => exportErrors.push(d.toString()));
-  const importing = session.exec(`nix-store${storeFlag(options.storeRoot)} --import >/dev/null`, { stdin: exporter.stdout!.pipe(counter.stream) });
-  const [imported, exported] = await Promise.all([importing, exporter.catch((e: unknown) => e as { exitCode?: number })]);
-  if ((exported as { exitCode?: number }).exitCode !== 0) {
-    throw new NixosPulumiError("nix-store --export failed on this machine", { step: "copy", output: exportErrors.join("") });
+  const setting = options.compress ?? "auto";
+  let compression: Compression | undefined = setting === "auto" ? undefined : setting;
+  let counter: CopyProgress | undefined;
+  let pathsCopied = 0;
+  let bytesCopied = 0;
+  let resumes = 0;
+  const resumedWithinPath: number[] = [];
+  for (;;) {
+    try {
+      const facts = await queryTarget(session, closure.map((p) => p.path), options.storeRoot);
+      const toCopy = closure.filter((p) => facts.missing.has(p.path));
+      const bytes = toCopy.reduce((sum, p) => sum + p.narSize, 0);
+      if (!counter) {
+        pathsCopied = toCopy.length;
+        bytesCopied = bytes;
+        options.progress?.(`copy: ${toCopy.length} of ${closure.length} paths missing on the target (${(bytes / MiB).toFixed(1)} MiB)`);
+        counter = copyProgress(toCopy, started, options.progress);
+      } else {
+        options.progress?.(`copy: resuming, the target still lacks ${toCopy.length} paths (${(bytes / MiB).toFixed(1)} MiB)`);
+        counter.restart(toCopy);
+      }
+      if (setting !== "auto") compression = chooseCompression(setting, facts.tools);
+      else if (compression === undefined && bytes < PROBE_MIN_TOTAL) compression = "none";
+      const decision = { compression };
+      try {
+        await sendAll(session, toCopy, facts.tools, decision, setting, counter, options, resumedWithinPath);
+      } finally {
+        compression = decision.compression;
+      }
+      break;
+    } catch (err) {
+      if (!(err instanceof CopyInterrupted)) throw err;
+      if (!options.reconnect || resumes >= MAX_RESUMES) {
+        throw new NixosPulumiError(`${err.message}; what was registered on the target stays, and the next copy sends only the rest`, {
+          step: "copy",
+          host: session.target,
+          hint: options.reconnect ? `the connection dropped ${resumes + 1} times; check the network to the target and run again` : "run the operation again",
+        });
+      }
+      resumes++;
+      options.progress?.(`copy: ${err.message}; reconnecting to resume (${resumes}/${MAX_RESUMES})`);
+      session.close();
+      session = await options.reconnect();
+    }
   }
-  if (imported.code !== 0) {
-    throw new NixosPulumiError(`nix-store --import failed on the target (exit ${imported.code ?? imported.signal})`, {
-      step: "copy",
-      host: session.target,
-      output: tail(imported.stderr),
-      hint: "check free space in the target's /nix (df -h /nix) and that nix-store works there",
-    });
-  }
-  counter.finish();
-  return { pathsTotal: closure.length, pathsCopied: toCopy.length, bytesCopied: counter.bytes(), seconds: (Date.now() - started) / 1000 };
+  counter?.finish();
+  return {
+    pathsTotal: closure.length,
+    pathsCopied,
+    bytesCopied,
+    wireBytes: counter?.wireBytes() ?? 0,
+    compression: compression ?? "none",
+    resumes,
+    resumedWithinPath,
+    seconds: (Date.now() - started) / 1000,
+    session,
+  };
 }
 
-/** Counts streamed bytes and reports paths/bytes/rate at most once a second. */
-function progressCounter(paths: ClosurePath[], started: number, progress?: Progress) {
-  const totalBytes = paths.reduce((sum, p) => sum + p.narSize, 0);
-  let bytes = 0;
-  let lastReport = 0;
-  let reportedBytes = -1;
-  const report = () => {
-    if (bytes === reportedBytes) return;
-    reportedBytes = bytes;
-    let done = 0;
-    for (let acc = 0; done < paths.length && acc + paths[done]!.narSize <= bytes; done++) acc += paths[done]!.narSize;
-    const seconds = (Date.now() - started) / 1000;
-    progress?.(
-      `copy: ${done}/${paths.length} paths, ${(bytes / MiB).toFixed(1)}/${(totalBytes / MiB).toFixed(1)} MiB, ` +
-        `${(bytes / MiB / Math.max(seconds, 0.001)).toFixed(1)} MiB/s, ${seconds.toFixed(1)}s`,
-    );
+/**
+ * Sends the paths in order: runs of small paths streamed, large paths staged. With `auto`
+ * and no decision yet, the first PROBE_BYTES go uncompressed and their rate decides.
+ */
+async function sendAll(
+  session: SshSession,
+  paths: ClosurePath[],
+  tools: Set<string>,
+  decision: { compression: Compression | undefined },
+  setting: CompressSetting,
+  counter: CopyProgress,
+  options: CopyOptions,
+  resumedWithinPath: number[],
+): Promise<void> {
+  const stageAbove = tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity;
+  const staged = (stage: { resumedAt: number }, info: ClosurePath) => {
+    if (stage.resumedAt === 0) return;
+    resumedWithinPath.push(stage.resumedAt);
+    options.progress?.(`copy: resumed ${info.path} at ${(stage.resumedAt / MiB).toFixed(1)} of ${(info.narSize / MiB).toFixed(1)} MiB`);
   };
-  // ssh2 handles a few large writes much faster than many 64 KiB pipe reads: batch them.
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (Date.now() - lastReport >= 1000) {
-        lastReport = Date.now();
-        report();
+  let i = 0;
+  const decide = (wireBytes: number, seconds: number) => {
+    decision.compression = chooseCompression(setting, tools, wireBytes / Math.max(seconds, 0.001));
+    options.progress?.(`copy: link measured at ${(wireBytes / MiB / Math.max(seconds, 0.001)).toFixed(1)} MiB/s; compression: ${decision.compression}`);
+  };
+  while (i < paths.length) {
+    const info = paths[i]!;
+    if (info.narSize >= stageAbove) {
+      const base = () => ({ storeRoot: options.storeRoot, onBytes: counter.narBytes(i), onWire: counter.wire() });
+      let probed = false;
+      if (decision.compression === undefined) {
+        probed = true;
+        const probe = await stagePath(session, info, { ...base(), compression: "none", stopAfter: PROBE_BYTES });
+        staged(probe, info);
+        decide(probe.wireBytes, probe.seconds);
+        if (probe.complete) {
+          await importStaged(session, info, options.storeRoot);
+          counter.registered(i + 1);
+          i++;
+          continue;
+        }
       }
-      if (batchBytes < BATCH_BYTES) return done();
-      const out = Buffer.concat(batch, batchBytes);
-      batch = [];
-      batchBytes = 0;
-      done(null, out);
-    },
-    flush(done) {
-      done(null, batchBytes > 0 ? Buffer.concat(batch, batchBytes) : undefined);
-    },
-  });
-  return { stream, bytes: () => bytes, finish: report };
+      const stage = await stagePath(session, info, { ...base(), compression: decision.compression ?? "none" });
+      if (!probed) staged(stage, info);
+      await importStaged(session, info, options.storeRoot);
+      counter.registered(i + 1);
+      i++;
+      continue;
+    }
+    // A run of small paths (up to the next large one; only PROBE_BYTES while undecided).
+    let end = i;
+    let runBytes = 0;
+    while (end < paths.length && paths[end]!.narSize < stageAbove && (decision.compression !== undefined || runBytes < PROBE_BYTES)) {
+      runBytes += paths[end]!.narSize;
+      end++;
+    }
+    const run = paths.slice(i, end);
+    const first = i;
+    const sent = await streamPaths(session, run, {
+      storeRoot: options.storeRoot,
+      compression: decision.compression ?? "none",
+      onBytes: counter.narBytes(first),
+      onWire: counter.wire(),
+      onAcked: (n) => counter.registered(first + n),
+    });
+    if (decision.compression === undefined) decide(sent.wireBytes, sent.seconds);
+    i = end;
+  }
 }

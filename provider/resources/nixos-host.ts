@@ -43,6 +43,8 @@ export interface NixosHostArgs {
   build?: Inputs<NonNullable<NixosHostInput["build"]>>;
   /** Targets substitute the closure from this Nix binary cache; the deployer pushes it there once per run. */
   binaryCache?: Inputs<NonNullable<NixosHostInput["binaryCache"]>>;
+  /** How closures are sent: { compress: "auto" | "zstd" | "gzip" | "none" } (auto: when the link is slow). */
+  copy?: Inputs<NonNullable<NixosHostInput["copy"]>>;
   /** Any change of these values reinstalls the machine, e.g. { vm: server.id }. */
   reinstallTriggers?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }

@@ -83,6 +83,16 @@ export const buildSchema = z
   })
   .strict();
 
+export const copySchema = z
+  .object({
+    compress: z
+      .enum(["auto", "zstd", "gzip", "none"], {
+        error: () => 'copy.compress is one of "auto" (compress when the link measures slow), "zstd", "gzip", "none"',
+      })
+      .default("auto"),
+  })
+  .strict();
+
 export const nixosHostSchema = z
   .object({
     connection: connectionSchema,
@@ -99,6 +109,7 @@ export const nixosHostSchema = z
     }),
     build: buildSchema.default({ on: "local" }),
     binaryCache: binaryCacheSchema.optional(),
+    copy: copySchema.default({ compress: "auto" }),
     reinstallTriggers: z.record(z.string(), z.string()).default({}),
   })
   .strict()

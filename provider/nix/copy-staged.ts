@@ -1,0 +1,134 @@
+// A large path copied through a staging file on the target, so a cut copy resumes at the
+// byte it reached instead of starting the path over: its NAR is appended to
+// <store root>/nix/var/nixos-pulumi/copy-staging/<name>.nar (from the offset the target
+// reports), then imported from that file with one AddToStoreNar and the file removed.
+import { PassThrough } from "node:stream";
+import { NixosPulumiError } from "../errors";
+import type { SshSession } from "../ssh";
+import { shellQuote, tail } from "../ssh";
+import type { ClosurePath } from "./closure";
+import { decompressCommand, type Compression } from "./copy-compression";
+import { compressedPipe, CopyInterrupted, storeFlag } from "./copy-stream";
+import { narSource } from "./nar-source";
+import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
+
+export interface StageOptions {
+  storeRoot?: string | undefined;
+  compression: Compression;
+  /** Stop after this many NAR bytes were sent (to measure the link), leaving the rest staged. */
+  stopAfter?: number;
+  onBytes?: (bytes: number) => void;
+  onWire?: (bytes: number) => void;
+}
+
+export interface StageResult {
+  /** Bytes of the NAR in the staging file when the target had it before this call. */
+  resumedAt: number;
+  complete: boolean;
+  wireBytes: number;
+  seconds: number;
+}
+
+export function stagingFile(info: ClosurePath, storeRoot?: string): string {
+  const name = info.path.slice(info.path.lastIndexOf("/") + 1);
+  return `${storeRoot ?? ""}/nix/var/nixos-pulumi/copy-staging/${name}.nar`;
+}
+
+/** Appends the rest of the path's NAR to its staging file; complete when it holds it all. */
+export async function stagePath(session: SshSession, info: ClosurePath, options: StageOptions): Promise<StageResult> {
+  const file = shellQuote(stagingFile(info, options.storeRoot));
+  const dir = shellQuote(stagingFile(info, options.storeRoot).replace(/\/[^/]*$/, ""));
+  const writer = decompressCommand(options.compression) || "cat";
+  // The lock waits for a writer of an earlier, cut connection to finish (sshd may not have
+  // noticed the cut yet); after a short wait it is killed: what it appended is a prefix.
+  const script = [
+    `mkdir -p ${dir} && exec 9>>${file}.lock || exit 1`,
+    `flock -w 3 9 || { kill -9 "$(cat ${file}.pid 2>/dev/null)" 2>/dev/null; flock 9; }`,
+    `size=$(stat -c %s ${file} 2>/dev/null || echo 0)`,
+    `if [ "$size" -gt ${info.narSize} ]; then : >${file}; size=0; fi`,
+    `echo $$ >${file}.pid; echo "$size"`,
+    `exec ${writer} >>${file}`,
+  ].join("\n");
+
+  const input = new PassThrough();
+  let offsetLine = "";
+  let offset: number | undefined;
+  let stopped = false;
+  let source: ReturnType<typeof narSource> | undefined;
+  let wire: ReturnType<typeof compressedPipe> | undefined;
+  const started = Date.now();
+  const begin = (from: number) => {
+    offset = from;
+    if (from >= info.narSize) return input.end();
+    source = narSource([info], {
+      skip: from,
+      onBytes: (bytes) => {
+        options.onBytes?.(bytes);
+        if (options.stopAfter !== undefined && bytes - from >= options.stopAfter && !stopped) {
+          stopped = true;
+          wire?.unpipe(input);
+          source?.stop();
+          input.end();
+        }
+      },
+    });
+    wire = compressedPipe(source.stream, options.compression, options.onWire);
+    wire.pipe(input);
+  };
+  let result;
+  try {
+    result = await session.exec(script, {
+      stdin: input,
+      onStdout: (chunk) => {
+        if (offset !== undefined) return;
+        offsetLine += chunk.toString();
+        if (offsetLine.includes("\n")) begin(Number(offsetLine.trim()));
+      },
+    });
+  } catch (err) {
+    if (!session.isOpen) throw new CopyInterrupted(`the staged copy of ${info.path}`);
+    throw err;
+  } finally {
+    source?.stop();
+    input.destroy();
+  }
+  if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the staged copy of ${info.path}`);
+  if (result.code !== 0 || offset === undefined) {
+    throw new NixosPulumiError(`staging ${info.path} on the target failed (exit ${result.code ?? result.signal})`, {
+      step: "copy",
+      host: session.target,
+      output: tail(result.stderr),
+      hint: `it needs ${(info.narSize / 1048576).toFixed(0)} MiB free in the target's /nix (twice that while it is imported)`,
+    });
+  }
+  if (!stopped && source) {
+    const localError = await source.done.then(() => undefined, (e: unknown) => e as Error);
+    if (localError) throw localError;
+  }
+  return { resumedAt: offset, complete: !stopped, wireBytes: wire?.bytes() ?? 0, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Registers the fully staged path from its file (one AddToStoreNar), then removes the file. */
+export async function importStaged(session: SshSession, info: ClosurePath, storeRoot?: string): Promise<void> {
+  const file = shellQuote(stagingFile(info, storeRoot));
+  const header = Buffer.concat([hello(), addToStoreNarHeader(info)]);
+  let acked = false;
+  const reader = new ReplyReader((v) => (acked = v === 1n));
+  const script = [
+    `size=$(stat -c %s ${file} 2>/dev/null || echo 0)`,
+    `[ "$size" = ${info.narSize} ] || { echo "the staging file ${file} holds $size of ${info.narSize} bytes" >&2; exit 3; }`,
+    `{ head -c ${header.length}; cat ${file}; } | nix-store${storeFlag(storeRoot)} --serve --write || exit $?`,
+    `rm -f ${file} ${file}.pid ${file}.lock`,
+  ].join("\n");
+  const result = await session.exec(script, { stdin: header, keep: 0, onStdout: (c) => reader.push(c) });
+  if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the import of ${info.path}`);
+  if (result.code !== 0 || !acked) {
+    if (result.code === 3) await session.exec(`rm -f ${file}`); // a bad staging file: start the path over
+    throw new NixosPulumiError(`importing the staged ${info.path} on the target failed (exit ${result.code ?? result.signal})`, {
+      step: "copy",
+      host: session.target,
+      output: tail(result.stderr),
+      hint: `it needs ${(info.narSize / 1048576).toFixed(0)} MiB free in the target's /nix (check df -h /nix)`,
+    });
+  }
+}

@@ -1,0 +1,119 @@
+// One streamed batch of a copy: local NARs framed as pipelined AddToStoreNar commands, maybe
+// compressed, into `nix-store --serve --write` on the target over one exec channel. The
+// target acknowledges each path once it is registered; a lost connection is reported with
+// the count acknowledged, so the caller can resume after them.
+import { Transform, pipeline, type Readable } from "node:stream";
+import { NixosPulumiError } from "../errors";
+import type { SshSession } from "../ssh";
+import { shellQuote, tail } from "../ssh";
+import type { ClosurePath } from "./closure";
+import { compressStream, decompressCommand, type Compression } from "./copy-compression";
+import { narSource } from "./nar-source";
+import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
+
+/** The SSH connection dropped mid-copy; what the target registered before stays valid. */
+export class CopyInterrupted extends Error {
+  constructor(what: string) {
+    super(`the SSH connection was lost during ${what}`);
+  }
+}
+
+export interface StreamOptions {
+  storeRoot?: string | undefined;
+  compression: Compression;
+  /** NAR bytes read locally for this batch so far. */
+  onBytes?: (bytes: number) => void;
+  /** Bytes handed to the SSH channel so far (after compression). */
+  onWire?: (bytes: number) => void;
+  /** Paths of this batch the target acknowledged as registered so far. */
+  onAcked?: (count: number) => void;
+}
+
+export interface StreamResult {
+  wireBytes: number;
+  /** From the target's hello to its last acknowledgement. */
+  seconds: number;
+}
+
+export function storeFlag(storeRoot?: string): string {
+  return storeRoot ? ` --store ${shellQuote(storeRoot)}` : "";
+}
+
+/** Counts the bytes that pass (what goes onto the wire). */
+export function wireCounter(onWire?: (bytes: number) => void): Transform & { bytes: () => number } {
+  let bytes = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      onWire?.(bytes);
+      done(null, chunk);
+    },
+  });
+  return Object.assign(t, { bytes: () => bytes });
+}
+
+/** source → (compression) → counter, destroyed together on any error. */
+export function compressedPipe(source: Readable, compression: Compression, onWire?: (bytes: number) => void) {
+  const wire = wireCounter(onWire);
+  const compress = compressStream(compression);
+  const stages: NodeJS.ReadWriteStream[] = compress ? [compress, wire] : [wire];
+  pipeline(source, ...(stages as [Transform]), () => undefined);
+  return wire;
+}
+
+export async function streamPaths(session: SshSession, paths: ClosurePath[], options: StreamOptions): Promise<StreamResult> {
+  let acked = 0;
+  let refused: bigint | undefined;
+  let protocolError: Error | undefined;
+  let greetedAt = 0;
+  let lastAckAt = 0;
+  const reader = new ReplyReader((value) => {
+    if (value === 1n) options.onAcked?.(++acked);
+    else refused = value;
+    lastAckAt = Date.now();
+  });
+  const source = narSource(paths, {
+    start: hello(),
+    prefix: (i) => addToStoreNarHeader(paths[i]!),
+    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+  });
+  const wire = compressedPipe(source.stream, options.compression, options.onWire);
+  const decompress = decompressCommand(options.compression);
+  const command = `${decompress ? `${decompress} | ` : ""}nix-store${storeFlag(options.storeRoot)} --serve --write`;
+  let result;
+  try {
+    result = await session.exec(command, {
+      stdin: wire,
+      keep: 0,
+      onStdout: (chunk) => {
+        try {
+          reader.push(chunk);
+          if (!greetedAt) greetedAt = Date.now();
+        } catch (err) {
+          protocolError = err as Error;
+        }
+      },
+      onStderr: () => undefined,
+    });
+  } catch (err) {
+    if (!session.isOpen) throw new CopyInterrupted(`the copy of ${paths.length} paths`);
+    throw err;
+  } finally {
+    source.stop();
+    wire.destroy();
+  }
+  const localError = await source.done.then(() => undefined, (e: unknown) => e as Error);
+  if (protocolError) throw new NixosPulumiError(protocolError.message, { step: "copy", host: session.target });
+  if (result.code === 0 && acked === paths.length && refused === undefined) {
+    return { wireBytes: wire.bytes(), seconds: Math.max((lastAckAt - (greetedAt || lastAckAt)) / 1000, 0.001) };
+  }
+  if (localError) throw localError;
+  if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the copy of ${paths.length} paths (${acked} registered)`);
+  const missingBytes = paths.slice(acked).reduce((sum, p) => sum + p.narSize, 0);
+  throw new NixosPulumiError(`nix-store --serve --write failed on the target after registering ${acked} of ${paths.length} paths (exit ${result.code ?? result.signal})`, {
+    step: "copy",
+    host: session.target,
+    output: tail(result.stderr),
+    hint: `the paths not yet registered need ${(missingBytes / 1048576).toFixed(0)} MiB in the target's /nix store (check df -h /nix) and a working nix-store there`,
+  });
+}

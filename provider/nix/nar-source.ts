@@ -1,0 +1,115 @@
+// NARs of local store paths from one local `nix-store --serve` (pipelined DumpStorePath, no
+// re-hash), framed for the target by the caller: a prefix before each path's NAR.
+import { spawn, type ChildProcess } from "node:child_process";
+import { Transform, type TransformCallback } from "node:stream";
+import { NixosPulumiError } from "../errors";
+import type { ClosurePath } from "./closure";
+import { dumpStorePath, hello } from "./serve-protocol";
+
+const MiB = 1024 * 1024;
+/** ssh2 handles a few large writes much faster than many 64 KiB pipe reads. */
+const BATCH_BYTES = MiB;
+
+export interface NarSourceOptions {
+  /** Bytes written before path i's NAR (e.g. an AddToStoreNar header). */
+  prefix?: (index: number) => Buffer | undefined;
+  /** Bytes written once before everything (e.g. the serve hello). */
+  start?: Buffer;
+  /** Leave out the first `skip` bytes of the first path's NAR (a resumed staged copy). */
+  skip?: number;
+  /** NAR bytes read so far (including skipped ones). */
+  onBytes?: (bytes: number) => void;
+}
+
+export interface NarSource {
+  stream: Transform;
+  /** Ends the local nix-store process (idempotent). */
+  stop(): void;
+  /** Resolves when every NAR was read, rejects with nix-store's error otherwise. */
+  done: Promise<void>;
+}
+
+export function narSource(paths: ClosurePath[], options: NarSourceOptions = {}): NarSource {
+  const child: ChildProcess = spawn("nix-store", ["--serve"], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  child.stdin!.on("error", () => undefined);
+  child.stdin!.end(Buffer.concat([hello(), ...paths.map((p) => dumpStorePath(p.path))]));
+
+  let greeting = 16;
+  let index = -1;
+  let left = 0;
+  let skip = options.skip ?? 0;
+  let bytes = 0;
+  let batch: Buffer[] = options.start ? [options.start] : [];
+  let batchBytes = options.start?.length ?? 0;
+  const add = (b: Buffer) => {
+    batch.push(b);
+    batchBytes += b.length;
+  };
+  const flushBatch = (t: Transform) => {
+    if (batchBytes === 0) return;
+    t.push(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes));
+    batch = [];
+    batchBytes = 0;
+  };
+  const nextPath = () => {
+    index++;
+    if (index >= paths.length) return;
+    left = paths[index]!.narSize;
+    const prefix = options.prefix?.(index);
+    if (prefix) add(prefix);
+  };
+  nextPath();
+
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, callback: TransformCallback) {
+      if (greeting > 0) {
+        const take = Math.min(greeting, chunk.length);
+        greeting -= take;
+        chunk = chunk.subarray(take);
+      }
+      while (chunk.length > 0) {
+        if (index >= paths.length) return callback(new Error("nix-store --serve sent more than the NARs asked for"));
+        const take = Math.min(left, chunk.length);
+        const piece = chunk.subarray(0, take);
+        chunk = chunk.subarray(take);
+        left -= take;
+        bytes += take;
+        if (skip >= piece.length) skip -= piece.length;
+        else {
+          add(skip > 0 ? piece.subarray(skip) : piece);
+          skip = 0;
+        }
+        if (left === 0) nextPath();
+      }
+      options.onBytes?.(bytes);
+      if (batchBytes >= BATCH_BYTES) flushBatch(this);
+      callback();
+    },
+    flush(callback: TransformCallback) {
+      if (index < paths.length) return callback(new Error(`nix-store --serve ended after ${index} of ${paths.length} NARs`));
+      flushBatch(this);
+      callback();
+    },
+  });
+  child.stdout!.pipe(stream);
+
+  const done = new Promise<void>((resolve, reject) => {
+    child.on("error", (err) => reject(new NixosPulumiError(`cannot run nix-store on this machine: ${err.message}`, { step: "copy" })));
+    child.on("close", (code, signal) => {
+      if (code === 0 || stopped) return resolve();
+      reject(new NixosPulumiError(`nix-store --serve on this machine failed (exit ${code ?? signal})`, { step: "copy", output: stderr.trim() }));
+    });
+  });
+  done.catch(() => undefined);
+  let stopped = false;
+  return {
+    stream,
+    done,
+    stop: () => {
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    },
+  };
+}

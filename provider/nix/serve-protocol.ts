@@ -1,0 +1,84 @@
+// The bits of Nix's serve protocol (`nix-store --serve`, what nix-copy-closure speaks) the copy
+// uses: the hello, DumpStorePath (a path's NAR, without the re-hash `--export` does) and
+// AddToStoreNar (a NAR streamed straight into the store, parsed once, unlike `--import`).
+// Numbers are little-endian u64; strings are length, bytes, zero padding to 8.
+import type { ClosurePath } from "./closure";
+
+export const SERVE_MAGIC_1 = 0x390c9deb;
+export const SERVE_MAGIC_2 = 0x5452eecb;
+/** 2.5: the first version with AddToStoreNar; later servers still accept it. */
+export const CLIENT_VERSION = 0x205;
+const CMD_DUMP_STORE_PATH = 3;
+const CMD_ADD_TO_STORE_NAR = 9;
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}
+
+function str(s: string): Buffer {
+  const bytes = Buffer.from(s, "utf8");
+  const pad = (8 - (bytes.length % 8)) % 8;
+  return Buffer.concat([u64(bytes.length), bytes, Buffer.alloc(pad)]);
+}
+
+function strings(list: string[]): Buffer {
+  return Buffer.concat([u64(list.length), ...list.map(str)]);
+}
+
+export function hello(): Buffer {
+  return Buffer.concat([u64(SERVE_MAGIC_1), u64(CLIENT_VERSION)]);
+}
+
+export function dumpStorePath(path: string): Buffer {
+  return Buffer.concat([u64(CMD_DUMP_STORE_PATH), str(path)]);
+}
+
+/** The command and path info that precede a path's NAR (narSize bytes) in AddToStoreNar. */
+export function addToStoreNarHeader(info: ClosurePath): Buffer {
+  return Buffer.concat([
+    u64(CMD_ADD_TO_STORE_NAR),
+    str(info.path),
+    str(info.deriver),
+    str(info.narHash),
+    strings([...info.references].sort()),
+    u64(info.registrationTime),
+    u64(info.narSize),
+    u64(info.ultimate ? 1 : 0),
+    strings(info.sigs),
+    str(info.ca),
+  ]);
+}
+
+/**
+ * Reads a server's replies: its hello (magic, version), then one u64 per command. Calls
+ * onReply with each reply's value; throws on a wrong magic or a server without AddToStoreNar.
+ */
+export class ReplyReader {
+  private pending: Buffer = Buffer.alloc(0);
+  private greeted = false;
+  replies = 0;
+
+  constructor(private readonly onReply: (value: bigint) => void) {}
+
+  push(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (!this.greeted) {
+      if (this.pending.length < 16) return;
+      const magic = this.pending.readBigUInt64LE(0);
+      const version = Number(this.pending.readBigUInt64LE(8));
+      if (magic !== BigInt(SERVE_MAGIC_2)) throw new Error("the target's `nix-store --serve` did not answer with the serve protocol");
+      if ((version & 0xff00) !== 0x200 || (version & 0xff) < 5) {
+        throw new Error(`the target's Nix speaks serve protocol ${version >> 8}.${version & 0xff}; copying needs 2.5 or later (Nix >= 2.0)`);
+      }
+      this.greeted = true;
+      this.pending = this.pending.subarray(16);
+    }
+    while (this.pending.length >= 8) {
+      this.replies++;
+      this.onReply(this.pending.readBigUInt64LE(0));
+      this.pending = this.pending.subarray(8);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+// Closure copies to real test hosts: everything the target lacks arrives and verifies there,
+// nothing it has is sent, large paths go through a staging file, and the stream is compressed
+// when asked or when the link measures slow (through the proxy), with what the target has.
+import { test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { execa } from "execa";
+import { connect } from "../../provider/ssh";
+import { copyClosure } from "../../provider/nix";
+import { connectionSchema } from "../../provider/schema/connection";
+import { startHost, type TestHost } from "../harness/hosts";
+import { startProxy, type TcpProxy } from "../harness/proxy";
+import { buildTestSystem } from "../harness/systems";
+import { buildRealFilesClosure } from "../harness/real-files";
+
+const MiB = 1024 * 1024;
+const hosts: TestHost[] = [];
+const proxies: TcpProxy[] = [];
+after(async () => {
+  await Promise.all(proxies.map((p) => p.close()));
+  await Promise.all(hosts.map((h) => h.stop()));
+});
+
+let realFiles: string;
+before(async () => {
+  realFiles = await buildRealFilesClosure("copy-test", 30 * MiB, 6);
+});
+
+async function freshHost(name: string) {
+  const host = await startHost({ name, state: "installer" });
+  hosts.push(host);
+  return host;
+}
+
+const open = (host: TestHost, via?: TcpProxy) =>
+  connect(
+    connectionSchema.parse({
+      host: via?.address ?? host.address,
+      port: via?.port ?? host.port,
+      privateKey: host.clientPrivateKey,
+      hostKey: host.hostPublicKey,
+    }),
+  );
+
+/** Every path of the closure is valid on the target and its contents match its NAR hash. */
+export async function assertClosureVerifies(host: TestHost, storePath: string): Promise<void> {
+  const { stdout } = await execa("nix-store", ["-qR", storePath]);
+  const paths = stdout.split("\n").filter(Boolean);
+  const invalid = await host.exec("xargs nix-store --check-validity --print-invalid", paths.join("\n"));
+  assert.equal(invalid.code, 0, invalid.stderr);
+  assert.equal(invalid.stdout.trim(), "", "paths missing on the target");
+  const verify = await host.exec("nix-store --verify --check-contents 2>&1");
+  assert.equal(verify.code, 0, verify.stdout);
+  assert.doesNotMatch(verify.stdout, /modified|corrupt|invalid|error/i);
+  const leftovers = await host.exec("ls -A /nix/var/nixos-pulumi/copy-staging 2>/dev/null");
+  assert.equal(leftovers.stdout.trim(), "", "staging files left behind");
+}
+
+test("a cold copy registers every path, large ones through a staging file; a second copy sends nothing", async () => {
+  const system = await buildTestSystem({ label: "copy-cold", fillerCount: 6, fillerBytes: 12 * MiB });
+  const host = await freshHost("copycold");
+  const lines: string[] = [];
+  const session = await open(host);
+  const first = await copyClosure(session, system, { progress: (l) => lines.push(l), stageAbove: MiB });
+  assert.equal(first.pathsCopied, first.pathsTotal);
+  assert.ok(first.bytesCopied > 12 * MiB);
+  await assertClosureVerifies(host, system);
+  assert.ok(!lines.some((l) => /warning/.test(l)), lines.join("\n"));
+  const again = await copyClosure(first.session, system);
+  assert.equal(again.pathsCopied, 0);
+  assert.equal(again.wireBytes, 0);
+  again.session.close();
+});
+
+for (const compress of ["zstd", "gzip"] as const) {
+  test(`copy.compress "${compress}" compresses the stream with the target's ${compress}`, async () => {
+    const host = await freshHost(`copy${compress}`);
+    const session = await open(host);
+    const result = await copyClosure(session, realFiles, { compress });
+    result.session.close();
+    assert.equal(result.compression, compress);
+    assert.ok(result.wireBytes < result.bytesCopied * 0.7, `${result.wireBytes} on the wire for ${result.bytesCopied} of NARs`);
+    await assertClosureVerifies(host, realFiles);
+  });
+}
+
+test('copy.compress "auto" compresses when the link measures slow (the proxy at 4 MiB/s)', async () => {
+  const host = await freshHost("copyauto");
+  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
+  proxies.push(proxy);
+  proxy.setRate(4 * MiB);
+  const lines: string[] = [];
+  const session = await open(host, proxy);
+  const result = await copyClosure(session, realFiles, { progress: (l) => lines.push(l) });
+  result.session.close();
+  assert.equal(result.compression, "zstd", lines.join("\n"));
+  assert.match(lines.join("\n"), /link measured at [0-4]\.\d MiB\/s; compression: zstd/);
+  assert.ok(result.wireBytes < result.bytesCopied * 0.75, `${result.wireBytes} on the wire for ${result.bytesCopied} of NARs`);
+  await assertClosureVerifies(host, realFiles);
+});
+
+test('"none" sends NARs as they are, even on a slow link', async () => {
+  const host = await freshHost("copynone");
+  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
+  proxies.push(proxy);
+  proxy.setRate(16 * MiB);
+  const session = await open(host, proxy);
+  const result = await copyClosure(session, realFiles, { compress: "none" });
+  result.session.close();
+  assert.equal(result.compression, "none");
+  assert.ok(result.wireBytes >= result.bytesCopied);
+  await assertClosureVerifies(host, realFiles);
+});
