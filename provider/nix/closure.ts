@@ -7,6 +7,10 @@ import { narHashHex } from "./nar-hash";
 export interface ClosurePath {
   path: string;
   narSize: number;
+}
+
+/** A closure path with what a store needs to register it (the serve protocol's path info). */
+export interface PathInfo extends ClosurePath {
   /** SHA-256 of the path's NAR, hex. */
   narHash: string;
   references: string[];
@@ -29,10 +33,10 @@ interface PathInfoJson {
   ca?: string | null;
 }
 
-const known = new Map<string, Promise<ClosurePath[]>>();
+const known = new Map<string, Promise<PathInfo[]>>();
 
 /** The closure of a store path, dependencies before the paths that refer to them. */
-export function closureOf(storePath: string): Promise<ClosurePath[]> {
+export function closureOf(storePath: string): Promise<PathInfo[]> {
   let result = known.get(storePath);
   if (!result) {
     result = queryClosure(storePath);
@@ -42,12 +46,12 @@ export function closureOf(storePath: string): Promise<ClosurePath[]> {
   return result;
 }
 
-async function queryClosure(storePath: string): Promise<ClosurePath[]> {
+async function queryClosure(storePath: string): Promise<PathInfo[]> {
   const out = await runNix("nix", [...NIX_FEATURES, "path-info", "--json", "--recursive", storePath], "closure", "the path must be built in the local store first");
   const parsed = JSON.parse(out) as PathInfoJson[] | Record<string, PathInfoJson>;
   // Nix < 2.19 prints a list of objects with "path"; later ones an object keyed by path.
   const entries = Array.isArray(parsed) ? parsed.map((i) => [i.path!, i] as const) : Object.entries(parsed);
-  const byPath = new Map<string, ClosurePath>();
+  const byPath = new Map<string, PathInfo>();
   for (const [path, info] of entries) {
     const storeDir = path.slice(0, path.lastIndexOf("/") + 1);
     const full = (p: string) => (p.startsWith("/") ? p : storeDir + p);
@@ -67,8 +71,8 @@ async function queryClosure(storePath: string): Promise<ClosurePath[]> {
 }
 
 /** A target's store registers a path only once its references are valid there. */
-function dependenciesFirst(byPath: Map<string, ClosurePath>): ClosurePath[] {
-  const ordered: ClosurePath[] = [];
+function dependenciesFirst(byPath: Map<string, PathInfo>): PathInfo[] {
+  const ordered: PathInfo[] = [];
   const state = new Map<string, "visiting" | "done">();
   const visit = (path: string) => {
     if (state.get(path)) return;

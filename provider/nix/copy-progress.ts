@@ -1,13 +1,13 @@
 // Progress of a copy across its batches and resumed attempts: paths registered, NAR bytes
 // sent, bytes on the wire (after compression), rate; one line at most once a second.
 import type { Progress } from "../progress";
-import type { ClosurePath } from "./closure";
+import type { PathInfo } from "./closure";
 
 const MiB = 1024 * 1024;
 
 export interface CopyProgress {
   /** A new attempt after a reconnect: `paths` is what the target still lacks. */
-  restart(paths: ClosurePath[]): void;
+  restart(paths: PathInfo[]): void;
   /** A callback for the NAR bytes of a batch starting at index `first` of the attempt's list. */
   narBytes(first: number): (bytes: number) => void;
   /** A callback for the bytes one channel put on the wire (each call: a new channel). */
@@ -18,7 +18,7 @@ export interface CopyProgress {
   finish(): void;
 }
 
-export function copyProgress(initial: ClosurePath[], started: number, progress?: Progress): CopyProgress {
+export function copyProgress(initial: PathInfo[], started: number, progress?: Progress): CopyProgress {
   const totalPaths = initial.length;
   const totalBytes = initial.reduce((sum, p) => sum + p.narSize, 0);
   let paths = initial;
@@ -29,7 +29,7 @@ export function copyProgress(initial: ClosurePath[], started: number, progress?:
   let sent = 0;
   let wire = 0;
   let lastReport = 0;
-  const index = (list: ClosurePath[]) => {
+  const index = (list: PathInfo[]) => {
     offsets = [];
     let acc = 0;
     for (const p of list) {

@@ -6,7 +6,7 @@ import { PassThrough } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
-import type { ClosurePath } from "./closure";
+import type { PathInfo } from "./closure";
 import { decompressCommand, type Compression } from "./copy-compression";
 import { compressedPipe, CopyInterrupted, storeFlag } from "./copy-stream";
 import { narSource } from "./nar-source";
@@ -29,13 +29,13 @@ export interface StageResult {
   seconds: number;
 }
 
-export function stagingFile(info: ClosurePath, storeRoot?: string): string {
+export function stagingFile(info: PathInfo, storeRoot?: string): string {
   const name = info.path.slice(info.path.lastIndexOf("/") + 1);
   return `${storeRoot ?? ""}/nix/var/nixos-pulumi/copy-staging/${name}.nar`;
 }
 
 /** Appends the rest of the path's NAR to its staging file; complete when it holds it all. */
-export async function stagePath(session: SshSession, info: ClosurePath, options: StageOptions): Promise<StageResult> {
+export async function stagePath(session: SshSession, info: PathInfo, options: StageOptions): Promise<StageResult> {
   const file = shellQuote(stagingFile(info, options.storeRoot));
   const dir = shellQuote(stagingFile(info, options.storeRoot).replace(/\/[^/]*$/, ""));
   const writer = decompressCommand(options.compression) || "cat";
@@ -109,7 +109,7 @@ export async function stagePath(session: SshSession, info: ClosurePath, options:
 }
 
 /** Registers the fully staged path from its file (one AddToStoreNar), then removes the file. */
-export async function importStaged(session: SshSession, info: ClosurePath, storeRoot?: string): Promise<void> {
+export async function importStaged(session: SshSession, info: PathInfo, storeRoot?: string): Promise<void> {
   const file = shellQuote(stagingFile(info, storeRoot));
   const header = Buffer.concat([hello(), addToStoreNarHeader(info)]);
   let acked = false;

@@ -6,7 +6,7 @@ import { Transform, pipeline, type Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
-import type { ClosurePath } from "./closure";
+import type { PathInfo } from "./closure";
 import { compressStream, decompressCommand, type Compression } from "./copy-compression";
 import { narSource } from "./nar-source";
 import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
@@ -61,7 +61,7 @@ export function compressedPipe(source: Readable, compression: Compression, onWir
   return wire;
 }
 
-export async function streamPaths(session: SshSession, paths: ClosurePath[], options: StreamOptions): Promise<StreamResult> {
+export async function streamPaths(session: SshSession, paths: PathInfo[], options: StreamOptions): Promise<StreamResult> {
   let acked = 0;
   let refused: bigint | undefined;
   let protocolError: Error | undefined;

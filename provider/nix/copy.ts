@@ -7,7 +7,7 @@ import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { cryptoBindingWarning } from "../ssh/crypto-binding";
 import type { Progress } from "../progress";
-import { closureOf, type ClosurePath } from "./closure";
+import { closureOf, type PathInfo } from "./closure";
 import { chooseCompression, type CompressSetting, type Compression } from "./copy-compression";
 import { CopyInterrupted, storeFlag, streamPaths } from "./copy-stream";
 import { importStaged, stagePath } from "./copy-staged";
@@ -160,7 +160,7 @@ export async function copyClosure(session: SshSession, storePath: string, option
  */
 async function sendAll(
   session: SshSession,
-  paths: ClosurePath[],
+  paths: PathInfo[],
   tools: Set<string>,
   decision: { compression: Compression | undefined },
   setting: CompressSetting,
@@ -169,7 +169,7 @@ async function sendAll(
   resumedWithinPath: number[],
 ): Promise<void> {
   const stageAbove = tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity;
-  const staged = (stage: { resumedAt: number }, info: ClosurePath) => {
+  const staged = (stage: { resumedAt: number }, info: PathInfo) => {
     if (stage.resumedAt === 0) return;
     resumedWithinPath.push(stage.resumedAt);
     options.progress?.(`copy: resumed ${info.path} at ${(stage.resumedAt / MiB).toFixed(1)} of ${(info.narSize / MiB).toFixed(1)} MiB`);

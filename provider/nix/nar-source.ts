@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Transform, type TransformCallback } from "node:stream";
 import { NixosPulumiError } from "../errors";
-import type { ClosurePath } from "./closure";
+import type { PathInfo } from "./closure";
 import { dumpStorePath, hello } from "./serve-protocol";
 
 const MiB = 1024 * 1024;
@@ -29,7 +29,7 @@ export interface NarSource {
   done: Promise<void>;
 }
 
-export function narSource(paths: ClosurePath[], options: NarSourceOptions = {}): NarSource {
+export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): NarSource {
   const child: ChildProcess = spawn("nix-store", ["--serve"], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -2,7 +2,7 @@
 // uses: the hello, DumpStorePath (a path's NAR, without the re-hash `--export` does) and
 // AddToStoreNar (a NAR streamed straight into the store, parsed once, unlike `--import`).
 // Numbers are little-endian u64; strings are length, bytes, zero padding to 8.
-import type { ClosurePath } from "./closure";
+import type { PathInfo } from "./closure";
 
 export const SERVE_MAGIC_1 = 0x390c9deb;
 export const SERVE_MAGIC_2 = 0x5452eecb;
@@ -36,7 +36,7 @@ export function dumpStorePath(path: string): Buffer {
 }
 
 /** The command and path info that precede a path's NAR (narSize bytes) in AddToStoreNar. */
-export function addToStoreNarHeader(info: ClosurePath): Buffer {
+export function addToStoreNarHeader(info: PathInfo): Buffer {
   return Buffer.concat([
     u64(CMD_ADD_TO_STORE_NAR),
     str(info.path),
