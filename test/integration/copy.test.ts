@@ -3,7 +3,6 @@
 // when asked or when the link measures slow (through the proxy), with what the target has.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { execa } from "execa";
 import { connect } from "../../provider/ssh";
 import { copyClosure } from "../../provider/nix";
 import { connectionSchema } from "../../provider/schema/connection";
@@ -11,6 +10,7 @@ import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";
 import { buildTestSystem } from "../harness/systems";
 import { buildRealFilesClosure } from "../harness/real-files";
+import { assertClosureVerifies } from "../harness/store-verify";
 
 const MiB = 1024 * 1024;
 const hosts: TestHost[] = [];
@@ -40,20 +40,6 @@ const open = (host: TestHost, via?: TcpProxy) =>
       hostKey: host.hostPublicKey,
     }),
   );
-
-/** Every path of the closure is valid on the target and its contents match its NAR hash. */
-export async function assertClosureVerifies(host: TestHost, storePath: string): Promise<void> {
-  const { stdout } = await execa("nix-store", ["-qR", storePath]);
-  const paths = stdout.split("\n").filter(Boolean);
-  const invalid = await host.exec("xargs nix-store --check-validity --print-invalid", paths.join("\n"));
-  assert.equal(invalid.code, 0, invalid.stderr);
-  assert.equal(invalid.stdout.trim(), "", "paths missing on the target");
-  const verify = await host.exec("nix-store --verify --check-contents 2>&1");
-  assert.equal(verify.code, 0, verify.stdout);
-  assert.doesNotMatch(verify.stdout, /modified|corrupt|invalid|error/i);
-  const leftovers = await host.exec("ls -A /nix/var/nixos-pulumi/copy-staging 2>/dev/null");
-  assert.equal(leftovers.stdout.trim(), "", "staging files left behind");
-}
 
 test("a cold copy registers every path, large ones through a staging file; a second copy sends nothing", async () => {
   const system = await buildTestSystem({ label: "copy-cold", fillerCount: 6, fillerBytes: 12 * MiB });
