@@ -10,12 +10,13 @@ export async function timed<T>(run: () => Promise<T>): Promise<{ seconds: number
   return { seconds: (performance.now() - started) / 1000, value };
 }
 
-/** NIX_SSHOPTS for the OpenSSH baseline: the test key and a pinned known_hosts file. */
-export function opensshOptions(host: TestHost): string {
+/** NIX_SSHOPTS for the OpenSSH baseline: the test key and a pinned known_hosts file (`via`: a proxy in front). */
+export function opensshOptions(host: TestHost, via?: { address: string; port: number }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "bench-ssh-"));
   const knownHosts = path.join(dir, "known_hosts");
-  writeFileSync(knownHosts, `${host.address} ${host.hostPublicKey}\n`);
-  return `-i ${host.clientPrivateKeyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes`;
+  const name = via ? `[${via.address}]:${via.port}` : host.address;
+  writeFileSync(knownHosts, `${name} ${host.hostPublicKey}\n`);
+  return `-i ${host.clientPrivateKeyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes${via ? ` -p ${via.port}` : ""}`;
 }
 
 export function table(rows: (string | number)[][]): string {
