@@ -1,6 +1,6 @@
-// A fleet next to the cloud VMs that create it. Type-checked in this repo, not run (it needs
-// a cloud account). The VM resources stand for any provider's (aws.ec2.Instance,
-// hcloud.Server, ...): what matters is an address, a VM id and the SSH key.
+// A fleet from one flake sharing one disk layout: one DiskLayout resource, many hosts. The
+// toplevels are evaluated concurrently while the program runs; `pulumi up --parallel N` switches
+// N hosts at a time, and `--continue-on-error` keeps one failure from stopping the rest.
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
@@ -8,11 +8,11 @@ import { DiskLayout, NixosHost } from "nixos-pulumi";
 
 const config = new pulumi.Config();
 const sshKey = config.requireSecret("sshPrivateKey");
-// e.g. `pulumi config set --path 'vms[0].address' 203.0.113.10` — in a real program these come
+// e.g. `pulumi config set --path 'vms[0].address' 203.0.113.10`; in a real program these come
 // from the VM resources' outputs (server.ipv4Address, server.id).
 const vms = config.requireObject<{ name: string; address: string; id: string; hostKey: string }[]>("vms");
 
-// The nix.dev tutorial's layout: BIOS boot + ESP + ext4 root on /dev/sda.
+// The nix.dev tutorial's layout, or your existing disko file: new DiskLayout("x", { diskoFile: "./disk-config.nix" }).
 const layout = new DiskLayout("single-disk", {
   disk: {
     main: {
@@ -31,11 +31,7 @@ const layout = new DiskLayout("single-disk", {
 
 export const hosts = vms.map((vm) => {
   // One connection object serves @pulumi/command's remote.Command and NixosHost.
-  const connection: command.types.input.remote.ConnectionArgs = {
-    host: vm.address,
-    privateKey: sshKey,
-    hostKey: vm.hostKey,
-  };
+  const connection: command.types.input.remote.ConnectionArgs = { host: vm.address, privateKey: sshKey, hostKey: vm.hostKey };
   const host = new NixosHost(vm.name, {
     connection,
     system: { flake: `.#${vm.name}` },
