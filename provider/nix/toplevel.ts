@@ -8,6 +8,7 @@ import { NixosPulumiError } from "../errors";
 import { canonicalJson } from "../util/canonical-json";
 import type { SystemSpec } from "../schema/nixos-host";
 import { runNix } from "./run-nix";
+import { batchEvaluator } from "./batch-evaluation";
 
 /** The `nix` command's flake support is experimental: a default Nix refuses it without this. */
 export const NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"];
@@ -102,9 +103,11 @@ async function evaluate(system: SystemSpec): Promise<Evaluation> {
   return { toplevel, derivation: drv };
 }
 
+const evaluateBatched = batchEvaluator((expression) => bounded(() => evaluate({ expression })) as Promise<Required<Evaluation>>, bounded);
+
 /** The toplevel and its derivation, by evaluation only (no build); one per system per process. */
 export function evaluateSystem(system: SystemSpec): Promise<Evaluation> {
-  return cached(evaluated, systemKey(system), () => bounded(() => evaluate(system)));
+  return cached(evaluated, systemKey(system), () => ("expression" in system ? evaluateBatched(system.expression) : bounded(() => evaluate(system))));
 }
 
 /** Records an evaluation made elsewhere (the program process) so this process reuses it. */

@@ -101,3 +101,35 @@ test("a flake system evaluates to its toplevel and .drv in one nix process, and 
   assert.ok(derivation && existsSync(derivation));
   assert.equal(await buildToplevel({ flake: `${flake}#web` }), toplevel);
 });
+
+test("hosts of one expression file, evaluated together in batches, get what nix-instantiate gives each", async () => {
+  const file = writeSystem("batch", `{ label, n ? 0, flag ? false, attrs ? false, note ? "" }:
+    let d = derivation { name = "eval-batch-\${label}-\${toString n}-\${if flag then "y" else "n"}-${unique}"; system = "x86_64-linux"; inherit note; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; };
+    in if attrs then { inner.toplevel = d; } else d`);
+  const hosts: { file: string; attr?: string; args: Record<string, string | number | boolean> }[] = [
+    { file, args: { label: "a" } },
+    { file, args: { label: "b", n: 2 } },
+    { file, args: { label: "c", flag: true, note: 'x\${y}\\"z' } },
+    { file, args: { label: "d", attrs: true }, attr: "inner.toplevel" },
+    { file, args: { label: "e", n: -3 } },
+  ];
+  const results = await Promise.all(hosts.map((expression) => evaluateSystem({ expression })));
+  for (const [i, expression] of hosts.entries()) {
+    const args = Object.entries(expression.args).flatMap(([k, v]) => (typeof v === "string" ? ["--argstr", k, v] : ["--arg", k, String(v)]));
+    const drv = (await execa("nix-instantiate", [file, ...(expression.attr ? ["-A", expression.attr] : []), ...args])).stdout.trim();
+    assert.equal(results[i]!.derivation, drv, `host ${i}`);
+    assert.ok(existsSync(drv));
+  }
+});
+
+test("a host whose evaluation fails in a batch fails alone, with its own error", async () => {
+  const file = writeSystem("batch-bad", `{ label }: if label == "bad" then throw "host bad: option fileSystems is not defined"
+    else derivation { name = "eval-batchbad-\${label}-${unique}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
+  const [good1, bad, good2] = (await Promise.allSettled(["g1", "bad", "g2"].map((label) => evaluateSystem({ expression: { file, args: { label } } })))) as [PromiseSettledResult<{ toplevel: string }>, PromiseSettledResult<unknown>, PromiseSettledResult<unknown>];
+  assert.equal(good1.status, "fulfilled");
+  assert.equal(good2.status, "fulfilled");
+  assert.match((good1 as PromiseFulfilledResult<{ toplevel: string }>).value.toplevel, /-eval-batchbad-g1-/);
+  assert.equal(bad.status, "rejected");
+  assert.match(String((bad as PromiseRejectedResult).reason), /host bad: option fileSystems is not defined/);
+  assert.match(String((bad as PromiseRejectedResult).reason), /system\.expression/);
+});
