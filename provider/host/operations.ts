@@ -5,7 +5,7 @@ import type { Progress } from "../progress";
 import { NixosPulumiError } from "../errors";
 import { buildOnTarget, buildToplevel, copyClosure } from "../nix";
 import { substituteFromCache } from "../nix/binary-cache";
-import { activate, readHostState } from "../switch";
+import { activate, readHostState, rebootInto, type HostState } from "../switch";
 import { openSession } from "./session";
 import { refuseDeployerMachine } from "./deployer-machine";
 import { renderHostLayout } from "./layout";
@@ -20,6 +20,8 @@ export interface HostFacts {
   generation: number;
   hostKey: string;
   kernel: string;
+  /** The declared system boots another kernel, initrd or module set than the running one. */
+  needsReboot: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress:
     if (state.isNixos && state.currentSystem === toplevel) {
       await refuseDeployerMachine(state, spec.connection.host);
       progress(`adopt: already running ${toplevel}; nothing to switch`);
-      return factsOf(state, session.hostKey);
+      return factsOf(state, session.hostKey, toplevel);
     }
   } finally {
     session.close();
@@ -85,7 +87,7 @@ export async function switchHost(
         reconnect: () => openSession(spec, session.hostKey, progress),
       }));
     }
-    ({ session } = await activate(session, {
+    const activation = await activate(session, {
       toplevel,
       action: spec.switch.action,
       rollback: spec.switch.rollback,
@@ -95,10 +97,27 @@ export async function switchHost(
       log: progress,
       // The activation may restart sshd or (magic rollback) cut the network until it rolls back.
       reconnect: () => openSession(spec, session.hostKey, progress, spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
-    }));
+    });
+    session = activation.session;
     // Read over the session the verdict came on: the first may have dropped.
-    const after = await readHostState(session);
-    return factsOf(after, session.hostKey);
+    let after = await readHostState(session, toplevel);
+    const needsReboot = activation.rebootRequired || after.needsReboot;
+    if (needsReboot && spec.switch.rebootOnKernelChange && spec.switch.action !== "test") {
+      const hostKey = session.hostKey;
+      ({ session, state: after } = await rebootInto(session, {
+        toplevel,
+        open: () => openSession({ ...spec, connection: { ...spec.connection, dialErrorLimit: 1 } }, hostKey, progress),
+        timeoutSeconds: spec.switch.rebootTimeoutSeconds,
+        step: "reboot",
+        progress,
+      }));
+    } else if (needsReboot) {
+      progress(
+        `reboot needed: ${activation.rebootRequired ? "the new system has another init" : "the kernel, initrd or kernel modules changed"}; ` +
+          `the machine still boots into ${after.bootedSystem}. Reboot it, or set switch.rebootOnKernelChange: true`,
+      );
+    }
+    return factsOf(after, session.hostKey, toplevel);
   } finally {
     session.close();
     await lock.release();
@@ -118,10 +137,14 @@ async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Pro
 }
 
 /** Refresh: what the machine runs now, over a connection pinned to the recorded host key. */
-export async function readHost(spec: NixosHostSpec, pinnedHostKey: string | undefined): Promise<HostFacts> {
+export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHostKey: string | undefined): Promise<HostFacts & { converged: string }> {
   const session = await openSession(spec, pinnedHostKey, () => {});
   try {
-    return factsOf(await readHostState(session), session.hostKey);
+    const state = await readHostState(session, toplevel);
+    // What the host is converged to: the running system, or for `action: "boot"` (and a
+    // switch that waits for a reboot) the boot default, the system profile.
+    const staged = spec.switch.action === "boot" || (state.profileSystem === toplevel && state.needsReboot);
+    return { ...factsOf(state, session.hostKey, toplevel), converged: (staged ? state.profileSystem : state.currentSystem) || "" };
   } finally {
     session.close();
   }
@@ -133,8 +156,8 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
   const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
   // The pin is chosen per phase: `hostKey` here, not connection.hostKey.
-  const unpinned = { ...spec.connection, hostKey: undefined };
-  const connectTo = (hostKey: string | undefined) => connect(unpinned, { pinnedHostKey: hostKey, log: progress });
+  const connectTo = (hostKey: string | undefined, connection = spec.connection) =>
+    connect({ ...connection, hostKey: undefined }, { pinnedHostKey: hostKey, log: progress });
   // Before the reboot the machine shows its rescue or installer key. connection.hostKey pins
   // it, unless it is the pre-generated key of the system being installed.
   const declared = spec.connection.hostKey;
@@ -149,25 +172,27 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   };
   progress(`connect: ${spec.connection.host} presented ${fingerprint(ctx.session.hostKey)}${firstKey ? " (pinned)" : " (rescue/installer key, not pinned)"}`);
   // Held until the kexec phase replaces the machine's kernel (the lock lives in its /run).
-  const lock = await lockHost({ ...spec, connection: unpinned }, ctx.session.hostKey, who, progress).catch((err: unknown) => {
+  const lock = await lockHost({ ...spec, connection: { ...spec.connection, hostKey: undefined } }, ctx.session.hostKey, who, progress).catch((err: unknown) => {
     ctx.session.close();
     throw err;
   });
   try {
     await runInstall(ctx, phases);
-    return factsOf(await readHostState(ctx.session), ctx.session.hostKey);
+    return factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
   } finally {
     ctx.session.close();
     await lock.release();
   }
 }
 
-function factsOf(state: Awaited<ReturnType<typeof readHostState>>, hostKey: string): HostFacts {
+function factsOf(state: HostState, hostKey: string, toplevel: string): HostFacts {
   return {
-    currentSystem: state.currentSystem ?? "",
-    bootedSystem: state.bootedSystem ?? "",
-    generation: state.generation ?? 0,
+    currentSystem: state.currentSystem,
+    bootedSystem: state.bootedSystem,
+    generation: state.generation,
     hostKey,
-    kernel: state.kernel ?? "",
+    kernel: state.kernel,
+    // Before the first reboot of an install there is no booted system to compare with.
+    needsReboot: state.needsReboot && state.bootedSystem !== toplevel,
   };
 }

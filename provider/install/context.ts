@@ -1,5 +1,6 @@
 import type { RenderedLayout } from "../disk";
 import type { Progress } from "../progress";
+import type { Connection } from "../schema/connection";
 import type { NixosHostSpec } from "../schema/nixos-host";
 import type { SshSession } from "../ssh";
 
@@ -12,11 +13,19 @@ export interface InstallContext {
   layout: RenderedLayout | undefined;
   progress: Progress;
   session: SshSession;
-  /** Opens a new session; `hostKey` pins it, undefined accepts (and logs) whatever key is shown. */
-  connect(hostKey: string | undefined): Promise<SshSession>;
+  /**
+   * Opens a new session to `connection` (default: the machine as declared); `hostKey` pins
+   * it, undefined accepts (and logs) whatever key is shown.
+   */
+  connect(hostKey: string | undefined, connection?: Connection): Promise<SshSession>;
 }
 
 /** The host key the installed system will present: pre-generated, or declared. */
 export function installedHostKey(spec: NixosHostSpec): string | undefined {
   return spec.install?.hostKeys?.ed25519?.publicKey ?? spec.connection.hostKey;
+}
+
+/** One dial per attempt: the wait loops of kexec and reboot retry themselves. */
+export function singleDial(connection: Connection): Connection {
+  return { ...connection, dialErrorLimit: 1 };
 }

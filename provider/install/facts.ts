@@ -1,5 +1,6 @@
 import { NixosPulumiError } from "../errors";
 import { refuseDeployerMachine } from "../host/deployer-machine";
+import { readHostState } from "../switch";
 import type { InstallContext, Phase } from "./context";
 
 export interface MachineFacts {
@@ -8,18 +9,31 @@ export interface MachineFacts {
   isNixos: boolean;
   hasNix: boolean;
   missingTools: string[];
+  /** VARIANT_ID of /etc/os-release: "installer" in NixOS's (kexec) installer. */
+  variantId: string;
 }
 
+// What each phase runs on the machine. kexec/run needs tar, cpio and setsid (nixos-anywhere
+// checks the same); the other phases run in the installer.
 const TOOLS_FOR: Record<Phase, string[]> = {
-  kexec: ["tar"],
+  kexec: ["tar", "cpio", "setsid"],
   disko: ["sgdisk", "partx", "mkfs.ext4", "mkfs.vfat", "mount", "blkid"],
-  install: ["nix-store", "chroot"],
+  install: ["nix-store", "nixos-install", "nixos-enter"],
   reboot: [],
 };
 
+function toolsNeeded(phases: Phase[], inInstaller: boolean, tarball: string | undefined): string[] {
+  const kexecs = phases.includes("kexec") && !inInstaller;
+  const now = kexecs ? ["kexec" as Phase] : phases.filter((p) => p !== "kexec");
+  const tools = now.flatMap((p) => TOOLS_FOR[p]);
+  if (kexecs) tools.push(tarball?.endsWith(".zst") ? "zstd" : "gzip");
+  return [...new Set(tools)];
+}
+
 /** Looks before touching anything: whose machine, how much memory, which tools. */
 export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise<MachineFacts> {
-  const tools = [...new Set(phases.filter((p) => p !== "kexec").flatMap((p) => TOOLS_FOR[p]))];
+  const { variantId } = await readHostState(ctx.session);
+  const tools = toolsNeeded(phases, variantId === "installer", ctx.spec.install?.kexecTarball);
   const out = await ctx.session.execOk(
     [
       'echo "machineId=$(cat /etc/machine-id 2>/dev/null)"',
@@ -38,21 +52,26 @@ export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise
     isNixos: value("nixos") === "1",
     hasNix: value("nix") === "1",
     missingTools: lines.filter((l) => l.startsWith("missing=")).map((l) => l.slice(8)),
+    variantId,
   };
   await refuseDeployerMachine(facts, ctx.spec.connection.host);
-  ctx.progress(`facts: ${facts.memoryMiB} MiB memory, ${facts.isNixos ? "NixOS" : "not NixOS"}, nix ${facts.hasNix ? "present" : "absent"}`);
-  if (phases.includes("kexec") && facts.memoryMiB > 0 && facts.memoryMiB < 1000) {
+  const what = variantId === "installer" ? "the NixOS installer" : facts.isNixos ? "NixOS" : "not NixOS";
+  ctx.progress(`facts: ${facts.memoryMiB} MiB memory, ${what}, nix ${facts.hasNix ? "present" : "absent"}`);
+  const kexecs = phases.includes("kexec") && variantId !== "installer";
+  if (kexecs && facts.memoryMiB > 0 && facts.memoryMiB < 1000) {
     throw new NixosPulumiError(`the machine has ${facts.memoryMiB} MiB of memory; the kexec installer runs from RAM and needs about 1 GiB`, {
       step: "facts",
       host: ctx.spec.connection.host,
       hint: "give the VM more memory for the install, or boot it into an installer yourself and leave \"kexec\" out of install.phases",
     });
   }
-  if (!phases.includes("kexec") && facts.missingTools.length > 0) {
-    throw new NixosPulumiError(`the machine lacks ${facts.missingTools.join(", ")}, needed by the ${phases.join("/")} phases`, {
+  if (facts.missingTools.length > 0) {
+    throw new NixosPulumiError(`the machine lacks ${facts.missingTools.join(", ")}, needed by the ${kexecs ? "kexec" : phases.join("/")} phase${kexecs ? "" : "s"}; nothing was changed`, {
       step: "facts",
       host: ctx.spec.connection.host,
-      hint: 'run the install from an installer that has them, or include "kexec" in install.phases to boot one',
+      hint: kexecs
+        ? "install them on the machine (e.g. apt-get install cpio util-linux), or boot it into a NixOS installer yourself and leave \"kexec\" out of install.phases"
+        : 'run the install from the NixOS installer (it has them), or include "kexec" in install.phases to boot one',
     });
   }
   return facts;

@@ -1,54 +1,67 @@
 import { NixosPulumiError } from "../errors";
-import { copyClosure } from "../nix";
+import { buildOnTarget, copyClosure, copyIntoTargetRoot } from "../nix";
 import { shellQuote } from "../ssh";
 import type { InstallContext } from "./context";
-
-const PROFILES = "/mnt/nix/var/nix/profiles";
+import { writeExtraFiles } from "./extra-files";
 
 /**
- * Installs the system onto the mounted layout: closure into /mnt's store, the system
- * profile, extra files and host keys, then the bootloader through the new system's own
- * `switch-to-configuration boot` inside a chroot (as nixos-install does).
+ * Installs the system onto the layout mounted at /mnt, as nixos-anywhere does: the closure
+ * into /mnt's store, /mnt made traversable (nixos-install refuses otherwise) with a /tmp,
+ * extra files and pre-generated host keys, then the installer's own
+ * `nixos-install --root /mnt --system <toplevel> --no-root-passwd --no-channel-copy`: it sets
+ * the profile and installs the bootloader through nixos-enter (private mount namespace,
+ * activation first, NIXOS_INSTALL_BOOTLOADER=1).
  */
 export async function installPhase(ctx: InstallContext): Promise<void> {
-  const { toplevel } = ctx;
+  const { toplevel, spec } = ctx;
+  const host = spec.connection.host;
   let session = ctx.session;
   if ((await session.exec("mountpoint -q /mnt")).code !== 0) {
     throw new NixosPulumiError("nothing is mounted on /mnt to install onto", {
       step: "install",
-      host: ctx.spec.connection.host,
+      host,
       hint: 'include "disko" in install.phases, or mount the target filesystems under /mnt first',
     });
   }
-  ctx.progress("install: copying the closure into /mnt");
-  // A copy cut mid-way reconnects and resumes; go on over its session.
-  ({ session } = await copyClosure(session, toplevel, {
-    storeRoot: "/mnt",
-    progress: ctx.progress,
-    compress: ctx.spec.copy.compress,
-    reconnect: () => ctx.connect(session.hostKey),
-  }));
-  ctx.session = session;
-  await session.execOk(
-    `mkdir -p ${PROFILES} && ln -sfn ${shellQuote(toplevel)} ${PROFILES}/system-1-link && ln -sfn system-1-link ${PROFILES}/system && mkdir -p /mnt/etc && touch /mnt/etc/NIXOS`,
-    "install",
-  );
-  for (const [file, { content, mode }] of Object.entries(ctx.spec.install?.extraFiles ?? {})) {
-    await session.upload(`/mnt${file}`, content, mode);
+  if ((await session.exec("command -v nixos-install >/dev/null && command -v nixos-enter >/dev/null")).code !== 0) {
+    throw new NixosPulumiError("the machine has no nixos-install/nixos-enter: it is not running the NixOS installer", {
+      step: "install",
+      host,
+      hint: 'include "kexec" in install.phases (with install.kexecTarball), or boot the machine into a NixOS installer first',
+    });
   }
-  const key = ctx.spec.install?.hostKeys?.ed25519;
+  if (spec.build.on === "target") {
+    await buildOnTarget(session, spec.system, toplevel, ctx.progress);
+    ctx.progress("install: copying the closure from the installer's store into /mnt");
+    await copyIntoTargetRoot(session, toplevel, "/mnt");
+  } else {
+    ctx.progress("install: copying the closure into /mnt");
+    // A copy cut mid-way reconnects and resumes; go on over its session.
+    ({ session } = await copyClosure(session, toplevel, {
+      storeRoot: "/mnt",
+      progress: ctx.progress,
+      compress: spec.copy.compress,
+      reconnect: () => ctx.connect(session.hostKey),
+    }));
+    ctx.session = session;
+  }
+  await session.execOk("chmod 755 /mnt && mkdir -p /mnt/tmp && chmod 1777 /mnt/tmp", "install");
+  await writeExtraFiles(session, spec.install?.extraFiles ?? {}, "/mnt");
+  const key = spec.install?.hostKeys?.ed25519;
   if (key) {
     await session.upload("/mnt/etc/ssh/ssh_host_ed25519_key", key.privateKey.replace(/\n?$/, "\n"), "0600");
     await session.upload("/mnt/etc/ssh/ssh_host_ed25519_key.pub", key.publicKey.trim() + "\n", "0644");
   }
-  ctx.progress("install: installing the bootloader (switch-to-configuration boot in /mnt)");
-  await session.execOk(
-    [
-      "for d in dev proc sys; do mkdir -p /mnt/$d && mount --rbind /$d /mnt/$d; done",
-      `NIXOS_INSTALL_BOOTLOADER=1 chroot /mnt ${shellQuote(toplevel)}/bin/switch-to-configuration boot; status=$?`,
-      "for d in dev proc sys; do umount -R /mnt/$d 2>/dev/null || umount -l /mnt/$d; done",
-      "exit $status",
-    ].join("\n"),
-    "install: bootloader",
-  );
+  ctx.progress("install: nixos-install (profile, activation, bootloader)");
+  const result = await session.exec(`nixos-install --root /mnt --system ${shellQuote(toplevel)} --no-root-passwd --no-channel-copy </dev/null 2>&1`, {
+    onStdout: (chunk) => chunk.toString().split("\n").filter(Boolean).forEach((l) => ctx.progress(`install: ${l}`)),
+  });
+  if (result.code !== 0) {
+    throw new NixosPulumiError(`nixos-install failed (exit ${result.code ?? result.signal})`, {
+      step: "install",
+      host,
+      output: result.stdout.trim().split("\n").slice(-30).join("\n"),
+      hint: "read the output above: the bootloader installation (switch-to-configuration boot in nixos-enter) is the usual culprit",
+    });
+  }
 }

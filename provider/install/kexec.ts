@@ -1,31 +1,72 @@
 import { createReadStream } from "node:fs";
 import { NixosPulumiError } from "../errors";
-import { fingerprint } from "../ssh";
-import type { InstallContext } from "./context";
-import { waitForDisconnect, waitForReconnect } from "./wait-for-ssh";
+import { readHostState } from "../switch";
+import { bootIdOf, fingerprint, tail, waitForNewBoot } from "../ssh";
+import { singleDial, type InstallContext } from "./context";
+import { ensureRootKeyLogin } from "./root-access";
+
+const DIR = "/root/kexec";
 
 /**
  * Boots the machine into the installer of a kexec tarball in nixos-anywhere's format
- * (a tarball holding kexec/run, which carries the authorized keys and network over).
+ * (kexec/run, as nixos-images builds it), the way nixos-anywhere does: skipped when the
+ * machine already runs the installer; `setsid --wait kexec/run` in the foreground, its exit
+ * status and log shown on failure; then a new connection as root on port 22, pinned to the
+ * key the machine showed before (the installer carries the host keys over), and nothing
+ * goes on until the machine answers with a new boot id and VARIANT_ID=installer.
  */
 export async function kexecPhase(ctx: InstallContext): Promise<void> {
+  const host = ctx.spec.connection.host;
+  const before = await readHostState(ctx.session);
+  if (before.variantId === "installer") {
+    ctx.progress("kexec: the machine already runs the NixOS installer (VARIANT_ID=installer); skipped");
+    return;
+  }
   const tarball = ctx.spec.install?.kexecTarball;
   if (!tarball) {
     throw new NixosPulumiError("the kexec phase needs install.kexecTarball", {
       step: "kexec",
-      host: ctx.spec.connection.host,
+      host,
       hint: 'give install.kexecTarball (a nixos-anywhere kexec tarball holding kexec/run), or leave "kexec" out of install.phases',
     });
   }
-  const timeout = ctx.spec.install?.timeouts.kexecSeconds ?? 300;
-  const unpack = tarball.endsWith(".zst") ? "zstd -dc | tar -C /root -xf -" : "tar -C /root -xzf -";
+  const timeoutSeconds = ctx.spec.install?.timeouts.kexecSeconds ?? 300;
+  const rescueKey = ctx.session.hostKey;
+  const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress);
+  const unpack = tarball.endsWith(".zst") ? `zstd -dc | tar -C ${DIR} -xf -` : `tar -C ${DIR} -xzf -`;
   ctx.progress(`kexec: uploading ${tarball}`);
-  await ctx.session.execOk(`rm -rf /root/kexec && mkdir -p /root && ${unpack}`, "kexec", { stdin: createReadStream(tarball) });
-  ctx.progress("kexec: starting the installer");
-  await ctx.session.execOk("setsid /root/kexec/run </dev/null >/root/kexec.log 2>&1 &", "kexec");
-  await waitForDisconnect(ctx.session, timeout, "kexec", ctx.spec.connection.host);
+  await ctx.session.execOk(`rm -rf ${DIR} && mkdir -p ${DIR} && ${unpack}`, "kexec: upload", { stdin: createReadStream(tarball) });
+
+  const oldBootId = await bootIdOf(ctx.session);
+  ctx.progress("kexec: running kexec/run (loads the installer, then kexecs detached)");
+  const run = await ctx.session.exec(`TMPDIR=${DIR} setsid --wait ${DIR}/kexec/run </dev/null >${DIR}/run.log 2>&1; code=$?; cat ${DIR}/run.log; exit $code`);
+  if (run.code !== 0) {
+    await root.revoke(ctx.session).catch(() => undefined);
+    throw new NixosPulumiError(`kexec/run failed (exit ${run.code ?? run.signal}); the machine was not changed`, {
+      step: "kexec",
+      host,
+      output: tail(run.stdout + run.stderr, 40),
+      hint: "check that the tarball fits this machine (architecture, kernel with kexec support) and that nothing blocks kexec_load (Secure Boot lockdown)",
+    });
+  }
+  ctx.progress(`kexec: ${tail(run.stdout, 1) || "kexec/run finished"}`);
   ctx.session.close();
-  // The installer has a host key of its own: it is shown, not pinned.
-  ctx.session = await waitForReconnect(ctx, undefined, timeout, "kexec");
-  ctx.progress(`kexec: installer is up (host key ${fingerprint(ctx.session.hostKey)})`);
+
+  // After kexec: root on port 22, the rescue system's host key, keys only.
+  ctx.session = await waitForNewBoot(() => ctx.connect(rescueKey, singleDial(root.connection)), oldBootId, {
+    timeoutSeconds,
+    step: "kexec",
+    host,
+    hint: "look at the machine's console; raise install.timeouts.kexecSeconds for slow machines",
+    progress: ctx.progress,
+  });
+  const after = await readHostState(ctx.session);
+  if (after.variantId !== "installer") {
+    throw new NixosPulumiError("after kexec the machine does not run the NixOS installer (no VARIANT_ID=installer in /etc/os-release); nothing was partitioned", {
+      step: "kexec",
+      host,
+      hint: "install.kexecTarball must be a NixOS kexec installer (nixos-images' nixos-kexec-installer)",
+    });
+  }
+  ctx.progress(`kexec: the installer is up (new boot, host key ${fingerprint(ctx.session.hostKey)} as before)`);
 }

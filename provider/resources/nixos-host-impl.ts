@@ -97,10 +97,10 @@ export async function update(_id: string, olds: Props, news: Props): Promise<pul
 export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
   const spec = parseHostInputs(props);
   const pinned = typeof props["hostKey"] === "string" ? props["hostKey"] : undefined;
-  const facts = await readHost(spec, pinned);
-  const out: Props = { ...outputs(props, facts), toplevel: facts.currentSystem || props["toplevel"] };
+  const { converged, ...facts } = await readHost(spec, String(props["toplevel"] ?? ""), pinned);
+  const out: Props = { ...outputs(props, facts), toplevel: converged || props["toplevel"] };
   const deployed = props["deployedToplevel"] ?? props["toplevel"];
-  if (facts.currentSystem && facts.currentSystem !== deployed) out["deployedToplevel"] = deployed;
+  if (converged && converged !== deployed) out["deployedToplevel"] = deployed;
   else delete out["deployedToplevel"];
   return { id, props: out };
 }
@@ -143,5 +143,6 @@ function factsFromOutputs(olds: Props): HostFacts {
     generation: Number(olds["generation"] ?? 0),
     hostKey: String(olds["hostKey"] ?? ""),
     kernel: String(olds["kernel"] ?? ""),
+    needsReboot: olds["needsReboot"] === true,
   };
 }

@@ -59,7 +59,10 @@ export class NixosHost extends pulumi.dynamic.Resource {
   declare readonly generation: pulumi.Output<number>;
   /** The SSH host key seen, pinned for every later connection. */
   declare readonly hostKey: pulumi.Output<string>;
+  /** The kernel the machine runs (its booted system's). */
   declare readonly kernel: pulumi.Output<string>;
+  /** The declared system boots another kernel, initrd or kernel modules than the running one. */
+  declare readonly needsReboot: pulumi.Output<boolean>;
   declare readonly layoutHash: pulumi.Output<string>;
   declare readonly stateVersion: pulumi.Output<number>;
 
@@ -83,6 +86,7 @@ export class NixosHost extends pulumi.dynamic.Resource {
       generation: undefined,
       hostKey: undefined,
       kernel: undefined,
+      needsReboot: undefined,
       layoutHash: undefined,
       stateVersion: undefined,
     };

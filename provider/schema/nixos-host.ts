@@ -32,6 +32,15 @@ export const systemSchema = z.union(
 /** What NixosHost carries of a DiskLayout: its declared args, rendered again by check. */
 export const diskLayoutRefSchema = z.object({ declared: z.record(z.string(), z.unknown()) }).strict();
 
+/** A file's owner or group during the install: a numeric id, or "root". */
+function idSchema(what: string) {
+  return z
+    .union([z.number().int().min(0), z.literal("root")], {
+      error: () => `give the ${what} as a numeric id (or "root"): the installed system's users do not exist yet during the install`,
+    })
+    .default(0);
+}
+
 const phaseSchema = z.enum(["kexec", "disko", "install", "reboot"], {
   error: () => 'install.phases holds "kexec", "disko", "install" and/or "reboot"',
 });
@@ -43,7 +52,20 @@ export const installSchema = z
     extraFiles: z
       .record(
         z.string().regex(/^\/[^\0]*$/, { message: "extraFiles keys are absolute paths on the installed system" }),
-        z.object({ content: z.string(), mode: z.string().regex(/^0?[0-7]{3,4}$/).default("0644") }).strict(),
+        z
+          .object({
+            content: z.string(),
+            /** "base64" for binary content. */
+            encoding: z.enum(["utf8", "base64"], { error: () => 'encoding is "utf8" (text, the default) or "base64" (binary)' }).default("utf8"),
+            mode: z.string().regex(/^0?[0-7]{3,4}$/, { message: 'give an octal mode such as "0644" or "0600"' }).default("0644"),
+            owner: idSchema("owner"),
+            group: idSchema("group"),
+          })
+          .strict()
+          .refine((f) => f.encoding !== "base64" || /^[A-Za-z0-9+/]*={0,2}$/.test(f.content.replace(/\s/g, "")), {
+            message: "content is not valid base64 (encoding: \"base64\")",
+            path: ["content"],
+          }),
       )
       .default({}),
     hostKeys: z
@@ -72,7 +94,9 @@ export const switchSchema = z
       .default("on-failure"),
     confirmTimeoutSeconds: z.number().int().min(5, "give the watchdog at least 5 seconds").default(60),
     healthChecks: z.array(z.string().min(1, "a health check is a shell command")).default([]),
+    /** Reboot when the new system boots another kernel, initrd or module set (or init). */
     rebootOnKernelChange: z.boolean().default(false),
+    rebootTimeoutSeconds: z.number().int().positive().default(600),
     timeoutSeconds: z.number().int().positive().default(600),
   })
   .strict();
@@ -105,6 +129,7 @@ export const nixosHostSchema = z
       confirmTimeoutSeconds: 60,
       healthChecks: [],
       rebootOnKernelChange: false,
+      rebootTimeoutSeconds: 600,
       timeoutSeconds: 600,
     }),
     build: buildSchema.default({ on: "local" }),

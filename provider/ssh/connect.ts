@@ -2,7 +2,7 @@ import { Client, type ConnectConfig } from "ssh2";
 import type { Duplex } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import type { Connection } from "../schema/connection";
-import { HostKeyMismatchError, publicKeyLine, sameHostKey } from "./host-key";
+import { HostKeyMismatchError, hostKeyAlgorithmsFor, publicKeyLine, sameHostKey } from "./host-key";
 import { SshSession } from "./session";
 
 /** How to reach one SSH server (the target or its jump host). */
@@ -116,7 +116,7 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
       readyTimeout: Math.max(1, Math.round(readyTimeoutMs)),
       keepaliveInterval: 5000,
       keepaliveCountMax: 6,
-      algorithms: ALGORITHMS,
+      algorithms: expectedHostKey ? { ...ALGORITHMS, serverHostKey: hostKeyAlgorithmsFor(expectedHostKey) as never } : ALGORITHMS,
       hostVerifier: (key: Buffer) => {
         seen = publicKeyLine(key);
         if (expectedHostKey && !sameHostKey(expectedHostKey, seen)) {

@@ -37,3 +37,15 @@ export class HostKeyMismatchError extends NixosPulumiError {
     );
   }
 }
+
+/**
+ * The host-key algorithms to offer when a key is pinned: only those of the pinned key's
+ * type. A server with several host keys otherwise presents the type the client prefers
+ * (ssh2 asks for ed25519 first), and a pinned RSA or ECDSA key would look like a mismatch.
+ */
+export function hostKeyAlgorithmsFor(pinned: string): string[] | undefined {
+  const type = pinned.trim().split(/\s+/)[0];
+  if (type === "ssh-rsa") return ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+  if (type === "ssh-ed25519" || type?.startsWith("ecdsa-sha2-")) return [type];
+  return undefined;
+}

@@ -1,4 +1,5 @@
 export { connect, type ConnectOptions, type Endpoint } from "./connect";
 export { SshSession, tail, type ExecOptions, type ExecResult } from "./session";
-export { fingerprint, HostKeyMismatchError, publicKeyLine, sameHostKey } from "./host-key";
+export { fingerprint, HostKeyMismatchError, hostKeyAlgorithmsFor, publicKeyLine, sameHostKey } from "./host-key";
+export { bootIdOf, waitForNewBoot } from "./wait-for-boot";
 export { shellJoin, shellQuote } from "../util/shell-quote";

@@ -2,8 +2,9 @@
 # nixos-pulumi activation, run ON THE TARGET detached from the SSH session, so a dropped
 # connection cannot stop it halfway. The deployer reads the verdict back from RUN_DIR:
 #   output  - everything switch-to-configuration (and the rollback) printed
-#   status  - the exit code of switch-to-configuration (or of the failed health check)
-#   result  - ok | failed | rolled-back | rollback-failed | profile-failed
+#   result  - ok | reboot-required | failed | rolled-back | rollback-failed | profile-failed
+#   reason  - what failed: switch | health-check | not-confirmed (empty when ok)
+#   status  - the exit code of switch-to-configuration, or of the failed health check
 #   awaiting-confirm - magic rollback: the new system is active and waits for RUN_DIR/confirm
 #   previous, generation - the system before, the profile generation after
 #   done    - written last
@@ -12,14 +13,22 @@
 # (over a new connection) within CONFIRM_SECONDS; a deployer that cannot reach the new
 # system cannot confirm it.
 # RUN_DIR/health-checks may hold one shell command per line, run after activation.
+#
+# On NixOS a transient systemd unit's PATH holds only systemd's own bin directory: every
+# tool comes from the systems' sw/bin (the new one first), as on a NixOS login shell.
+# switch-to-configuration's exit 100 means "the new init needs a reboot": the profile and
+# the bootloader point at the new system, nothing was activated, and it is no failure.
 set -u
 dir="$1"; toplevel="$2"; action="$3"; rollback="$4"; confirm_seconds="${5:-60}"
+PATH="$toplevel/sw/bin:/run/current-system/sw/bin:/run/wrappers/bin"
+export PATH
 profile=/nix/var/nix/profiles/system
 exec >"$dir/output" 2>&1 </dev/null
 
-finish() {
+finish() { # result reason status
   echo "$1" > "$dir/result"
-  echo "$2" > "$dir/status"
+  echo "$2" > "$dir/reason"
+  echo "$3" > "$dir/status"
   readlink "$profile" 2>/dev/null | sed -n 's/^system-\([0-9]*\)-link$/\1/p' > "$dir/generation"
   : > "$dir/done"
   exit 0
@@ -30,18 +39,22 @@ previous="$(readlink -f "$profile" 2>/dev/null || true)"
 echo "$previous" > "$dir/previous"
 
 if [ "$action" != test ]; then
-  nix-env -p "$profile" --set "$toplevel" || finish profile-failed 1
+  nix-env -p "$profile" --set "$toplevel" || finish profile-failed switch 1
 fi
 
 "$toplevel/bin/switch-to-configuration" "$action"
 code=$?
+reason=switch
+[ "$code" -eq 100 ] && finish reboot-required "" 100
 if [ "$code" -eq 0 ] && [ -s "$dir/health-checks" ]; then
   while IFS= read -r check; do
     [ -n "$check" ] || continue
     echo "health check: $check"
-    if ! sh -c "$check"; then
-      echo "health check failed: $check"
-      code=100
+    sh -c "$check"
+    code=$?
+    if [ "$code" -ne 0 ]; then
+      echo "health check failed (exit $code): $check"
+      reason=health-check
       break
     fi
   done < "$dir/health-checks"
@@ -52,21 +65,21 @@ if [ "$code" -eq 0 ] && [ "$rollback" = magic ]; then
   while [ ! -e "$dir/confirm" ] && [ "$waited" -lt $((confirm_seconds * 10)) ]; do
     sleep 0.1; waited=$((waited + 1))
   done
-  if [ -e "$dir/confirm" ]; then finish ok 0; fi
+  [ -e "$dir/confirm" ] && finish ok "" 0
   echo "no confirmation from the deployer within ${confirm_seconds}s"
-  code=101
+  reason=not-confirmed
 fi
-[ "$code" -eq 0 ] && finish ok 0
+[ "$reason" = switch ] && [ "$code" -eq 0 ] && finish ok "" 0
 
-echo "activation failed (exit $code)"
+echo "activation failed ($reason, exit $code)"
 if [ "$rollback" = none ] || [ -z "$previous" ] || [ "$previous" = "$toplevel" ]; then
-  finish failed "$code"
+  finish failed "$reason" "$code"
 fi
 echo "rolling back to $previous"
 if [ "$action" != test ]; then
-  nix-env -p "$profile" --rollback || finish rollback-failed "$code"
+  nix-env -p "$profile" --rollback || finish rollback-failed "$reason" "$code"
 fi
 if "$previous/bin/switch-to-configuration" "$action"; then
-  finish rolled-back "$code"
+  finish rolled-back "$reason" "$code"
 fi
-finish rollback-failed "$code"
+finish rollback-failed "$reason" "$code"

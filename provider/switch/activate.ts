@@ -22,6 +22,8 @@ export interface ActivateOptions {
 
 export interface ActivationResult {
   generation: number;
+  /** switch-to-configuration exited 100: the new system takes effect at the next boot. */
+  rebootRequired: boolean;
   previousToplevel: string;
   output: string;
   /** The open session the verdict was read over (a new one if the first dropped). */
@@ -30,12 +32,17 @@ export interface ActivationResult {
 
 const RUN_ROOT = "/run/nixos-pulumi";
 
-/** Starts the script detached: a transient systemd unit (no --pipe) or setsid without systemd. */
+/**
+ * Starts the script detached: a transient systemd unit (no --pipe, nixpkgs #462179) or
+ * setsid without systemd. As nixos-rebuild-ng does, the unit gets LOCALE_ARCHIVE and the
+ * script runs by absolute path: a NixOS unit's PATH holds only systemd's bin directory.
+ */
 function detachedStart(script: string, args: string[], unit: string): string {
-  const command = shellJoin(["sh", script, ...args]);
+  const command = shellJoin(["/bin/sh", script, ...args]);
   return [
     `if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemd-run >/dev/null; then`,
-    `  systemd-run --quiet --collect --unit ${shellQuote(unit)} --service-type=exec ${command}`,
+    `  systemd-run --quiet --collect --no-ask-password --unit ${shellQuote(unit)} --service-type=exec \\`,
+    `    -E "LOCALE_ARCHIVE=\${LOCALE_ARCHIVE:-/run/current-system/sw/lib/locale/locale-archive}" ${command}`,
     `else`,
     `  setsid ${command} </dev/null >/dev/null 2>&1 &`,
     `fi`,
@@ -118,36 +125,45 @@ function waitForVerdict(dir: string, timeoutSeconds: number): string {
     `  if [ -e ${dir}/awaiting-confirm ] && [ ! -e ${dir}/confirm ]; then echo ${AWAITING}; exit 0; fi`,
     `  i=$((i+1)); [ $i -le ${ticks} ] || exit 124; sleep 0.05`,
     `done`,
-    `cat ${dir}/result ${dir}/status ${dir}/previous ${dir}/generation`,
+    `cat ${dir}/result ${dir}/reason ${dir}/status ${dir}/previous ${dir}/generation`,
   ].join("\n");
 }
 
 async function verdict(session: SshSession, dir: string, options: ActivateOptions, lines: string[]): Promise<ActivationResult> {
-  const [result = "", status = "", previous = "", generation = ""] = lines.map((l) => l.trim());
+  const [result = "", reason = "", status = "", previous = "", generation = ""] = lines.map((l) => l.trim());
   const output = tail((await session.exec(`cat ${dir}/output`)).stdout, 60);
   await session.exec(`rm -rf ${dir}`);
-  if (result === "ok") {
-    options.log?.(`activate: ${options.action} ok, generation ${generation}`);
-    return { generation: Number(generation || 0), previousToplevel: previous, output, session };
+  if (result === "ok" || result === "reboot-required") {
+    const rebootRequired = result === "reboot-required";
+    options.log?.(
+      rebootRequired
+        ? `activate: ${options.action}: the new system has another init; it is the boot default and takes effect after a reboot (switch-to-configuration exit 100)`
+        : `activate: ${options.action} ok, generation ${generation}`,
+    );
+    return { generation: Number(generation || 0), rebootRequired, previousToplevel: previous, output, session };
   }
-  const meaning =
-    status === "4"
-      ? "some units failed (exit 4)"
-      : status === "100"
-        ? "a health check failed"
-        : status === "101"
-          ? "the deployer could not confirm the new system over a new connection in time (magic rollback)"
-          : `switch-to-configuration exited ${status}`;
+  throw new NixosPulumiError(`activation of ${options.toplevel} failed: ${failureMeaning(reason, status)}; ${outcomeOf(result, previous)}`, {
+    step: "activate",
+    host: session.target,
+    output,
+    hint: "fix the configuration and run `pulumi up` again; the state still records the previous system",
+  });
+}
+
+function failureMeaning(reason: string, status: string): string {
+  if (reason === "health-check") return `a health check failed (exit ${status})`;
+  if (reason === "not-confirmed") return "the deployer could not confirm the new system over a new connection in time (magic rollback)";
+  if (status === "4") return "some units failed (switch-to-configuration exit 4)";
+  if (status === "2") return "the activation script failed (switch-to-configuration exit 2)";
+  return `switch-to-configuration exited ${status}`;
+}
+
+function outcomeOf(result: string, previous: string): string {
   const outcome: Record<string, string> = {
     "rolled-back": `the host was rolled back to ${previous}`,
     failed: "the host was NOT rolled back (rollback: none, or no previous generation)",
     "rollback-failed": `the rollback to ${previous} failed too: the host needs attention`,
     "profile-failed": "setting the system profile failed; nothing was activated",
   };
-  throw new NixosPulumiError(`activation of ${options.toplevel} failed: ${meaning}; ${outcome[result] ?? result}`, {
-    step: "activate",
-    host: session.target,
-    output,
-    hint: "fix the configuration and run `pulumi up` again; the state still records the previous system",
-  });
+  return outcome[result] ?? result;
 }

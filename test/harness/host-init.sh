@@ -19,6 +19,16 @@ hostname "$NAME"
 echo "$NAME" > /etc/hostname
 cat "$STATE/machine-id" > /etc/machine-id
 echo "$HOST_STATE" > /etc/test-host-state
+# What each state is, by /etc/os-release (the provider reads it, as nixos-anywhere does):
+# a rescue system is some other Linux; the installer is NixOS's kexec installer, with
+# nixos-install and nixos-enter on its PATH; a NixOS host's comes from its activation.
+rm -f /etc/os-release /etc/NIXOS
+case "$HOST_STATE" in
+  rescue) printf 'NAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\n' > /etc/os-release ;;
+  installer)
+    printf 'NAME=NixOS\nID=nixos\nVARIANT_ID=installer\nVARIANT="NixOS installer (test double)"\n' > /etc/os-release
+    mount --bind "$INSTALLER_TOOLS" /usr/local/sbin ;;
+esac
 rm -f /etc/nix/nix.conf.lock
 mkdir -p /root/.ssh
 cp "$STATE/authorized_keys" /root/.ssh/authorized_keys

@@ -56,6 +56,8 @@ export interface TestHost {
   stop(): Promise<void>;
 }
 
+/** The nixos-install and nixos-enter doubles an installer-state host has on its PATH. */
+const INSTALLER_TOOLS = path.resolve(__dirname, "../../../test/fixtures/installer-tools");
 const INIT_SCRIPT = path.resolve(__dirname, "../../../test/harness/host-init.sh");
 let hostCounter = 0;
 
@@ -213,7 +215,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
       diskSpecs.push(`${disk.name}:${await deviceNumbers(loopDevices[disk.name]!)}`);
     }
     child = spawn("unshare", ["--mount", "--pid", "--uts", "--fork", "--mount-proc", "--propagation", "private", "/bin/sh", INIT_SCRIPT], {
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", STATE: stateDir, NAME: name, ADDRESS: address, HOST_STATE: state, DISKS: diskSpecs.join(" ") },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", STATE: stateDir, NAME: name, ADDRESS: address, HOST_STATE: state, DISKS: diskSpecs.join(" "), INSTALLER_TOOLS },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let initErrors = "";
@@ -231,7 +233,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
     if (state === "rescue") await host.run("rm -rf /nix/* 2>/dev/null; true");
     if (state === "nixos") {
       if (!options.system) throw new Error(`${name}: state "nixos" needs options.system (a toplevel store path)`);
-      await installSystemDirectly(host, options.system);
+      await bootSystemDirectly(host, options.system);
     }
     return host;
   } catch (err) {
@@ -240,7 +242,21 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
   }
 }
 
-/** Copies a toplevel into the host's store, sets the system profile and switches to it. */
+/**
+ * Makes the host look like a machine installed with `system` and booted into it: the
+ * closure in its store, the profile set, the bootloader installed (as nixos-install does),
+ * /run/booted-system, then what stage 2 of a NixOS boot runs: the activation script and
+ * the system's service.
+ */
+export async function bootSystemDirectly(host: TestHost, toplevel: string): Promise<void> {
+  await copyToHostStore(host, toplevel);
+  await host.run(
+    `nix-env -p /nix/var/nix/profiles/system --set ${toplevel} && ${toplevel}/activate && ln -sfn ${toplevel} /run/booted-system && ` +
+      `NIXOS_INSTALL_BOOTLOADER=1 ${toplevel}/bin/switch-to-configuration boot && ${toplevel}/bin/test-service start`,
+  );
+}
+
+/** Copies a toplevel into the (booted NixOS) host's store, sets the system profile and switches to it. */
 export async function installSystemDirectly(host: TestHost, toplevel: string, action = "switch"): Promise<void> {
   await copyToHostStore(host, toplevel);
   await host.run(`nix-env -p /nix/var/nix/profiles/system --set ${toplevel} && ${toplevel}/bin/switch-to-configuration ${action}`);

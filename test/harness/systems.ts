@@ -4,7 +4,7 @@ import { execa } from "execa";
 
 export interface TestSystemOptions {
   label: string;
-  variant?: "ok" | "fail" | "units-failed" | "cut-ssh" | "lose-ssh";
+  variant?: "ok" | "fail" | "units-failed" | "cut-ssh" | "lose-ssh" | "init-changed";
   kernelVersion?: string;
   kernelFile?: string;
   initrdFile?: string;

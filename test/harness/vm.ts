@@ -207,7 +207,8 @@ async function readBootEntry(disk: string, dir: string, rootLabel = "disk-main-r
     const kernel = path.join(dir, `kernel-${Date.now()}`);
     const initrd = path.join(dir, `initrd-${Date.now()}`);
     await execa("cp", [inside(kernelLink.startsWith("/") ? kernelLink : `${toplevel}/${kernelLink}`), kernel]);
-    await execa("cp", [inside(`${toplevel}/initrd`), initrd]);
+    const initrdLink = (await execa("readlink", [inside(`${toplevel}/initrd`)])).stdout.trim();
+    await execa("cp", [inside(initrdLink.startsWith("/") ? initrdLink : `${toplevel}/${initrdLink}`), initrd]);
     return { kernel, initrd, append: `console=ttyS0 panic=10 root=/dev/vda${partNumber} init=${toplevel}/init` };
   } finally {
     await execa("umount", [mnt]);

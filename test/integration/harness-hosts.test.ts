@@ -137,7 +137,7 @@ test("switching a test system changes /run/current-system, /etc and the running 
   assert.equal(await httpGet(host), "h-v3");
 });
 
-test("failing variants exit like NixOS: 1 on a failed activation, 4 when units failed", async () => {
+test("failing variants exit like switch-to-configuration-ng: 2 on a failed activation script, 4 when units failed", async () => {
   const host = started.find((h) => h.name === "sw")!;
   const [fail, units] = await Promise.all([
     buildTestSystem({ label: "h-fail", variant: "fail" }),
@@ -147,9 +147,9 @@ test("failing variants exit like NixOS: 1 on a failed activation, 4 when units f
   await copyToHostStore(host, fail);
   await copyToHostStore(host, units);
   const failed = await host.exec(`${fail}/bin/switch-to-configuration test`);
-  assert.equal(failed.code, 1);
-  assert.match(failed.stderr, /activation script snippet 'etc' failed/);
-  assert.equal((await host.run("readlink /run/current-system")).trim(), before, "a failed activation changes nothing");
+  assert.equal(failed.code, 2);
+  assert.match(failed.stderr, /Activation script snippet 'etc' failed/);
+  assert.equal((await host.run("readlink /run/current-system")).trim(), before, "a failed activation script changes nothing");
   const partly = await host.exec(`${units}/bin/switch-to-configuration test`);
   assert.equal(partly.code, 4);
   assert.match(partly.stderr, /test-broken\.service/);

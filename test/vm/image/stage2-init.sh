@@ -25,4 +25,5 @@ ip route add default via 10.0.2.2
 ln -sfn "$TOPLEVEL" /run/booted-system
 /usr/sbin/sshd -e -f /etc/ssh/sshd_config
 echo "nixos-pulumi stage 2: $TOPLEVEL up, sshd started" > /dev/console
-exec "$TOPLEVEL/bin/switch-to-configuration" boot-init
+"$TOPLEVEL/activate" && "$TOPLEVEL/bin/test-service" start
+while :; do "$BB" sleep 3600; done

@@ -1,0 +1,49 @@
+import { NixosPulumiError } from "../errors";
+import { HostKeyMismatchError } from "./host-key";
+import type { SshSession } from "./session";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function bootIdOf(session: SshSession): Promise<string> {
+  return (await session.execOk("cat /proc/sys/kernel/random/boot_id", "read boot id")).trim();
+}
+
+/**
+ * After a reboot or kexec was started: connects again and again (each a new connection)
+ * until the machine answers with a boot id other than `oldBootId`, within the timeout. A
+ * machine that still answers from the old boot is not "back", and a dropped connection is
+ * not proof that it went down: only a new boot id is. A host-key mismatch ends the wait.
+ */
+export async function waitForNewBoot(
+  open: () => Promise<SshSession>,
+  oldBootId: string,
+  options: { timeoutSeconds: number; step: string; host: string; hint: string; progress?: (line: string) => void },
+): Promise<SshSession> {
+  const started = Date.now();
+  const deadline = started + options.timeoutSeconds * 1000;
+  let lastContact = "no answer yet";
+  let reported = 0;
+  while (Date.now() < deadline) {
+    try {
+      const session = await open();
+      const bootId = await bootIdOf(session).catch(() => "");
+      if (bootId && bootId !== oldBootId) return session;
+      session.close();
+      lastContact = `the machine still answered from its old boot (boot id ${oldBootId.slice(0, 8)}…)`;
+    } catch (err) {
+      if (err instanceof HostKeyMismatchError) throw err;
+      lastContact = `SSH: ${(err as Error).message.split("\n")[0]}`;
+    }
+    const waited = Math.round((Date.now() - started) / 1000);
+    if (waited - reported >= 15) {
+      reported = waited;
+      options.progress?.(`${options.step}: waiting for the machine to come back (${waited}s; ${lastContact})`);
+    }
+    await sleep(2000);
+  }
+  throw new NixosPulumiError(`the machine did not come back with a new boot within ${options.timeoutSeconds}s; last contact: ${lastContact}`, {
+    step: options.step,
+    host: options.host,
+    hint: options.hint,
+  });
+}

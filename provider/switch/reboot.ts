@@ -1,0 +1,44 @@
+import { NixosPulumiError } from "../errors";
+import type { Progress } from "../progress";
+import { bootIdOf, waitForNewBoot, type SshSession } from "../ssh";
+import { readHostState, type HostState } from "./host-state";
+
+export interface RebootOptions {
+  /** The system the machine must boot: /run/booted-system and /run/current-system are checked. */
+  toplevel: string;
+  /** A new connection (pinned to the host key the booted system will present). */
+  open: () => Promise<SshSession>;
+  timeoutSeconds: number;
+  step: string;
+  progress: Progress;
+}
+
+/**
+ * Reboots the machine, waits for it to come back with a new boot id, and confirms that it
+ * booted `toplevel`. Returns the new session and the state read over it.
+ */
+export async function rebootInto(session: SshSession, options: RebootOptions): Promise<{ session: SshSession; state: HostState }> {
+  const started = Date.now();
+  const oldBootId = await bootIdOf(session);
+  options.progress(`${options.step}: rebooting into ${options.toplevel}`);
+  // Detached and delayed, as nixos-anywhere does, so this command returns before the machine goes down.
+  await session.exec("sync; (sleep 2; reboot) </dev/null >/dev/null 2>&1 &");
+  session.close();
+  const fresh = await waitForNewBoot(options.open, oldBootId, {
+    timeoutSeconds: options.timeoutSeconds,
+    step: options.step,
+    host: session.target,
+    hint: "look at the machine's console: the bootloader or the new system's boot may have failed",
+    progress: options.progress,
+  });
+  const state = await readHostState(fresh);
+  if (state.bootedSystem !== options.toplevel || state.currentSystem !== options.toplevel) {
+    fresh.close();
+    throw new NixosPulumiError(
+      `after the reboot the machine booted ${state.bootedSystem || "no NixOS system"} (current system ${state.currentSystem || "none"}), not ${options.toplevel}`,
+      { step: options.step, host: session.target, hint: "check the bootloader and the disk the firmware boots from (the layout's EF02/EF00 partitions)" },
+    );
+  }
+  options.progress(`${options.step}: back up on ${options.toplevel} after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return { session: fresh, state };
+}

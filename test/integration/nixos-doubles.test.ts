@@ -1,0 +1,109 @@
+// The strict doubles of real NixOS, each checked against the contract it enforces
+// (test/fixtures/CONTRACTS.md): switch-to-configuration-ng's preconditions and exit codes,
+// and the installer's nixos-install / nixos-enter. A double that accepts what the real
+// thing refuses would let the provider's bugs pass.
+import { test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { startHost, copyToHostStore, type TestHost } from "../harness/hosts";
+import { buildTestSystem } from "../harness/systems";
+
+let nixos: TestHost;
+let installer: TestHost;
+let v1: string;
+
+before(async () => {
+  v1 = await buildTestSystem({ label: "dbl-v1" });
+  [nixos, installer] = await Promise.all([
+    startHost({ name: "dblnixos", state: "nixos", system: v1 }),
+    startHost({ name: "dblinst", state: "installer", disks: [{ name: "vda", sizeMiB: 256 }] }),
+  ]);
+});
+after(async () => {
+  await installer?.run("umount -R /mnt 2>/dev/null; true").catch(() => undefined);
+  await Promise.all([nixos?.stop(), installer?.stop()]);
+});
+
+test("switch-to-configuration refuses a machine whose /etc/os-release is missing, or that is not NixOS", async () => {
+  await copyToHostStore(installer, v1);
+  await installer.run("mkdir -p /tmp/bare/etc && cp /etc/os-release /tmp/os-release.saved");
+  // No os-release at all (a root where the activation script never ran).
+  const missing = await installer.exec(`mv /etc/os-release /tmp/x && ${v1}/bin/switch-to-configuration test; code=$?; mv /tmp/x /etc/os-release; exit $code`);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Failed to parse os-release/);
+  // Another distribution, no /etc/NIXOS.
+  const other = await installer.exec(`printf 'ID=debian\\n' > /etc/os-release; ${v1}/bin/switch-to-configuration test; code=$?; cp /tmp/os-release.saved /etc/os-release; exit $code`);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /This is not a NixOS installation!/);
+});
+
+test("a first bootloader install needs NIXOS_INSTALL_BOOTLOADER=1; later ones do not", async () => {
+  const v2 = await buildTestSystem({ label: "dbl-v2" });
+  await copyToHostStore(nixos, v2);
+  // The host was installed with the variable (as nixos-install does): updating works without it.
+  assert.equal((await nixos.exec(`${v2}/bin/switch-to-configuration boot`)).code, 0);
+  assert.equal((await nixos.run("readlink /boot/default-system")).trim(), v2);
+  await nixos.run(`${v1}/bin/switch-to-configuration boot`);
+  // A machine without a bootloader yet: refused unless the variable is set.
+  const fresh = await nixos.exec(`rm /boot/nixos-test-bootloader && ${v2}/bin/switch-to-configuration boot`);
+  assert.equal(fresh.code, 1);
+  assert.match(fresh.stderr, /Failed to install bootloader/);
+  assert.equal((await nixos.exec(`NIXOS_INSTALL_BOOTLOADER=1 ${v2}/bin/switch-to-configuration boot`)).code, 0);
+  await nixos.run(`${v1}/bin/switch-to-configuration boot`);
+});
+
+test("two activations never overlap: the second cannot take the lock (exit 11)", async () => {
+  const holder = await nixos.exec(`sh -c 'echo $$ > /run/nixos/switch-to-configuration.lock.pid; exec sleep 5' & sleep 0.3; ${v1}/bin/switch-to-configuration test; code=$?; kill %1 2>/dev/null; exit $code`);
+  assert.equal(holder.code, 11);
+  assert.match(holder.stderr, /Could not acquire lock/);
+  await nixos.run("rm -f /run/nixos/switch-to-configuration.lock.pid");
+  assert.equal((await nixos.exec(`${v1}/bin/switch-to-configuration test`)).code, 0, "a stale lock of a dead process is taken over");
+});
+
+test("a new init-interface-version means reboot required: exit 100 after the bootloader, nothing activated", async () => {
+  const changed = await buildTestSystem({ label: "dbl-init", variant: "init-changed" });
+  await copyToHostStore(nixos, changed);
+  const result = await nixos.exec(`${changed}/bin/switch-to-configuration switch`);
+  assert.equal(result.code, 100, result.stderr);
+  assert.match(result.stderr, /won't take effect until you reboot/);
+  assert.equal((await nixos.run("readlink /boot/default-system")).trim(), changed, "the bootloader points at it");
+  assert.equal((await nixos.run("readlink /run/current-system")).trim(), v1, "not activated");
+  await nixos.run(`${v1}/bin/switch-to-configuration boot`);
+});
+
+test("switch-to-configuration and the activation script find their tools without PATH", async () => {
+  const v3 = await buildTestSystem({ label: "dbl-v3" });
+  await copyToHostStore(nixos, v3);
+  // A NixOS transient unit's PATH holds only systemd's own bin directory.
+  const result = await nixos.exec(`env -i PATH=/nonexistent ${v3}/bin/switch-to-configuration test`);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal((await nixos.run("readlink /run/current-system")).trim(), v3);
+  await nixos.run(`${v1}/bin/switch-to-configuration test`);
+});
+
+test("nixos-install refuses unknown options, a mount point others cannot traverse, and a missing system", async () => {
+  assert.match((await installer.exec("nixos-install --bogus")).stdout, /unknown option/);
+  await installer.run("mkdir -p /tmp/locked/mnt && chmod 700 /tmp/locked");
+  const locked = await installer.exec(`nixos-install --root /tmp/locked/mnt --system ${v1}`);
+  assert.equal(locked.code, 1);
+  assert.match(locked.stdout, /should have permissions 755/);
+  const noSystem = await installer.exec("nixos-install --root /mnt");
+  assert.equal(noSystem.code, 1);
+  assert.match(noSystem.stdout, /configuration file .* doesn't exist/);
+  assert.equal((await installer.exec("nixos-enter --root /tmp/locked/mnt -- true")).code, 126, "nixos-enter refuses a root without /etc/NIXOS");
+});
+
+test("nixos-install sets the profile in the target store and installs the bootloader through nixos-enter's private namespace", async () => {
+  await installer.run("mkfs.ext4 -q /dev/vda && mount /dev/vda /mnt && chmod 755 /mnt");
+  const exported = await installer.exec(`nix-store -qR ${v1} | xargs nix-store --export | nix-store --store /mnt --import >/dev/null`);
+  assert.equal(exported.code, 0, exported.stderr);
+  const mountsBefore = await installer.run("cat /proc/self/mountinfo | wc -l");
+  const result = await installer.exec(`nixos-install --root /mnt --system ${v1} --no-root-passwd --no-channel-copy`);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assert.equal((await installer.run("readlink -f /mnt/nix/var/nix/profiles/system")).trim(), v1);
+  assert.equal((await installer.run("readlink /mnt/boot/default-system")).trim(), v1, "the bootloader entry");
+  assert.match(await installer.run("cat /mnt/boot/nixos-test-bootloader"), /installing the test bootloader/, "installed with NIXOS_INSTALL_BOOTLOADER=1");
+  assert.match(await installer.run("cat /mnt/etc/os-release"), /ID=nixos/, "the activation script ran in the new root first");
+  assert.equal(await installer.run("cat /proc/self/mountinfo | wc -l"), mountsBefore, "no mount of nixos-enter leaked into the caller's namespace");
+  assert.ok(readFileSync("/proc/self/mountinfo", "utf8").split("\n").every((l) => !l.includes(installer.stateDir + "/mnt/dev")));
+});
