@@ -116,7 +116,7 @@ test("refresh reports drift after the host was switched by hand", async () => {
 test("a failing activation fails the up with its output, rolls the host back and keeps the state", async () => {
   stack.setProgram(program(broken));
   await assert.rejects(stack.up(), (err: Error) => {
-    assert.match(err.message, /activation script snippet 'etc' failed/);
+    assert.match(err.message, /Activation script snippet 'etc' failed/);
     assert.match(err.message, /rolled back/i);
     return true;
   });
