@@ -4,7 +4,7 @@
 // When the connection drops, reconnect (within the connection's dial limits), ask again,
 // and send only what the target still lacks.
 import { NixosPulumiError } from "../errors";
-import type { SshSession } from "../ssh";
+import { shellQuote, type SshSession } from "../ssh";
 import { cryptoBindingWarning } from "../ssh/crypto-binding";
 import type { Progress } from "../progress";
 import { closureOf, type PathInfo } from "./closure";
