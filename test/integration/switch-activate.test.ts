@@ -32,7 +32,7 @@ test("copy sends only the paths the target lacks, and they verify there", async 
   try {
     const lines: string[] = [];
     const first = await copyClosure(session, next, { progress: (l) => lines.push(l) });
-    assert.equal(first.pathsTotal, 4 + 5, "busybox, kernel, kernel modules, toplevel and 5 fillers");
+    assert.equal(first.pathsTotal, 5 + 5, "busybox, kernel, initrd, kernel modules, toplevel and 5 fillers");
     assert.equal(first.pathsCopied, 6, "busybox and the kernel were already there");
     assert.ok(first.bytesCopied >= 500_000);
     assert.ok(lines.some((l) => /copy: 6\/6 paths/.test(l)), lines.join("\n"));
