@@ -47,7 +47,9 @@ export function closureOf(storePath: string): Promise<PathInfo[]> {
 }
 
 async function queryClosure(storePath: string): Promise<PathInfo[]> {
-  const out = await runNix("nix", [...NIX_FEATURES, "path-info", "--json", "--recursive", storePath], "closure", "the path must be built in the local store first");
+  // A .drv given as an installable means its outputs (built first): ask for the file itself.
+  const derivation = storePath.endsWith(".drv") ? ["--derivation"] : [];
+  const out = await runNix("nix", [...NIX_FEATURES, "path-info", "--json", "--recursive", ...derivation, storePath], "closure", "the path must be built in the local store first");
   const parsed = JSON.parse(out) as PathInfoJson[] | Record<string, PathInfoJson>;
   // Nix < 2.19 prints a list of objects with "path"; later ones an object keyed by path.
   const entries = Array.isArray(parsed) ? parsed.map((i) => [i.path!, i] as const) : Object.entries(parsed);

@@ -17,7 +17,9 @@ before(async () => {
 });
 after(async () => host?.stop());
 
-const open = () => connect(connectionSchema.parse({ host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey }));
+// As the provider reconnects after an activation: the machine is expected back, so a
+// refused port (sshd restarting) is retried until the deadline.
+const open = () => connect(connectionSchema.parse({ host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey }), { deadlineSeconds: 30 });
 
 async function switchTo(session: SshSession, toplevel: string, extra: Partial<Parameters<typeof activate>[1]> = {}) {
   await copyClosure(session, toplevel);
