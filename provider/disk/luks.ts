@@ -1,31 +1,91 @@
 import { z } from "zod";
 import { shellQuote } from "../util/shell-quote";
-import type { NodeContext, Rendered } from "./node";
+import { absolutePath, shellWords, wordListSchema } from "./args";
+import { emptyRendered, type NodeContext, type Rendered } from "./node";
 
+const KEY_HINT =
+  'an unattended install needs the key: give settings.keyFile (a key file, e.g. "/tmp/secret.key") or passwordFile (a file holding the passphrase); NixosHost install.diskKeys uploads it there';
+
+/** disko's `luks` node (lib/types/luks.nix), without its content (content.ts adds it). */
 export const luksBaseSchema = z
   .object({
     type: z.literal("luks"),
-    name: z.string().regex(/^[A-Za-z0-9_-]+$/, { message: "the mapper name holds letters, digits, '-' and '_'" }),
-    /**
-     * Path of the key file on the target during the install. The installer uploads the
-     * NixosHost's disk key there; the key itself never enters the script or the state.
-     */
-    keyFile: z.string({ error: 'luks needs keyFile: the path of the key file on the target during the install, e.g. "/tmp/disk.key"' }).regex(/^\/[^\0]+$/, { message: 'give the absolute path of the key file on the target, e.g. "/tmp/disk.key"' }),
-    extraFormatArgs: z.array(z.string()).default([]),
+    name: z.string().regex(/^[A-Za-z0-9_.+-]+$/, { message: "the mapper name holds letters, digits and _.+-" }),
+    /** disko deprecates it for settings.keyFile / passwordFile, but still formats with it. */
+    keyFile: absolutePath("/tmp/disk.key").nullish(),
+    passwordFile: absolutePath("/tmp/secret.key").nullish(),
+    askPassword: z.literal(false, { error: () => `askPassword prompts on a terminal; ${KEY_HINT}` }).optional(),
+    /** Used to open the volume, and given to boot.initrd.luks.devices.<name> as they are (disko's meaning). */
+    settings: z
+      .object({
+        keyFile: absolutePath("/tmp/secret.key").optional(),
+        keyFileSize: z.number().int().positive().optional(),
+        keyFileOffset: z.number().int().min(0).optional(),
+        allowDiscards: z.boolean().optional(),
+        bypassWorkqueues: z.boolean().optional(),
+      })
+      .catchall(z.unknown())
+      .default({}),
+    additionalKeyFiles: z.array(absolutePath("/tmp/disk2.key")).default([]),
+    initrdUnlock: z.boolean().default(true),
+    extraFormatArgs: wordListSchema,
+    extraOpenArgs: wordListSchema,
   })
   .strict();
 
-export function renderLuks(luks: z.output<typeof luksBaseSchema>, ctx: NodeContext): { rendered: Rendered; inner: NodeContext } {
-  const key = shellQuote(luks.keyFile);
-  const open = `cryptsetup open ${ctx.deviceVar} ${luks.name} --key-file ${key}`;
+/** Applied after content.ts adds `content` (zod cannot extend a refined object). */
+export function luksKeyIssue(l: { settings: { keyFile?: string | undefined }; passwordFile?: string | null | undefined; keyFile?: string | null | undefined }, ctx: z.RefinementCtx): void {
+  if (!l.settings.keyFile && !l.passwordFile && !l.keyFile) ctx.addIssue({ code: "custom", message: `luks has no key; ${KEY_HINT}`, path: ["settings", "keyFile"] });
+}
+
+export type LuksBase = z.output<typeof luksBaseSchema>;
+
+/** The key arguments and what feeds them, like disko's keyFileArgs (a passphrase without its trailing newline). */
+function keyArgs(luks: LuksBase): { feed: string; args: string[] } {
+  const sizeArgs = [
+    ...(luks.settings.keyFileSize !== undefined ? [`--keyfile-size ${luks.settings.keyFileSize}`] : []),
+    ...(luks.settings.keyFileOffset !== undefined ? [`--keyfile-offset ${luks.settings.keyFileOffset}`] : []),
+  ];
+  if (luks.settings.keyFile) return { feed: "", args: [`--key-file ${shellQuote(luks.settings.keyFile)}`, ...sizeArgs] };
+  if (luks.passwordFile) return { feed: `printf '%s' "$(cat ${shellQuote(luks.passwordFile)})" | `, args: ["--key-file -", ...sizeArgs] };
+  return { feed: "", args: [`--key-file ${shellQuote(luks.keyFile!)}`, ...sizeArgs] };
+}
+
+function openCommand(luks: LuksBase, device: string, persistent: boolean): string {
+  const key = keyArgs(luks);
+  return [
+    `${key.feed}cryptsetup open ${device} ${luks.name}`,
+    ...(luks.settings.allowDiscards ? ["--allow-discards"] : []),
+    ...(luks.settings.bypassWorkqueues ? ["--perf-no_read_workqueue --perf-no_write_workqueue"] : []),
+    ...shellWords(luks.extraOpenArgs),
+    ...key.args,
+    ...(persistent ? ["--persistent"] : []),
+  ].join(" ");
+}
+
+export function renderLuks(luks: LuksBase, ctx: NodeContext): { rendered: Rendered; inner: NodeContext } {
+  const out = emptyRendered();
+  const key = keyArgs(luks);
+  out.create.push([`${key.feed}cryptsetup -q luksFormat ${ctx.deviceVar}`, ...shellWords(luks.extraFormatArgs), ...key.args].join(" "));
+  out.create.push(openCommand(luks, ctx.deviceVar, true));
+  for (const extra of luks.additionalKeyFiles) out.create.push(`${key.feed}cryptsetup luksAddKey ${ctx.deviceVar} ${shellQuote(extra)} ${key.args.join(" ")}`);
+  // Idempotent: a mapping already open on this device is kept; one on another device stops the script.
+  out.open.push(`luks_is_open ${luks.name} ${ctx.deviceVar} || ${openCommand(luks, ctx.deviceVar, false)}`);
+  if (luks.initrdUnlock) out.nixos.luksDevices[luks.name] = { device: ctx.stableDevice, ...luks.settings };
+  const mapper = `/dev/mapper/${luks.name}`;
+  return { rendered: out, inner: { deviceVar: mapper, stableDevice: mapper, path: `${ctx.path}.content` } };
+}
+
+/** Opening options and the initrd entry change without reformatting; keys and format args do not. */
+export function luksFormatView(luks: LuksBase): unknown {
+  const { keyFile, keyFileSize, keyFileOffset } = luks.settings;
   return {
-    rendered: {
-      create: [`cryptsetup -q luksFormat --type luks2 ${luks.extraFormatArgs.map(shellQuote).join(" ")} ${ctx.deviceVar} ${key}`.replace(/ {2,}/g, " "), open],
-      mounts: [],
-      fileSystems: {},
-      swapDevices: [],
-      open: [open],
-    },
-    inner: { deviceVar: `/dev/mapper/${luks.name}`, stableDevice: `/dev/mapper/${luks.name}`, path: `${ctx.path}.content` },
+    type: luks.type,
+    name: luks.name,
+    keyFile: luks.keyFile,
+    passwordFile: luks.passwordFile,
+    settings: { keyFile, keyFileSize, keyFileOffset },
+    additionalKeyFiles: luks.additionalKeyFiles,
+    extraFormatArgs: luks.extraFormatArgs,
   };
 }

@@ -1,10 +1,13 @@
 import { z } from "zod";
-import type { NodeContext, Rendered } from "./node";
+import { emptyRendered, type NodeContext, type Rendered } from "./node";
 
+/** disko's `lvm_pv` node (lib/types/lvm_pv.nix). */
 export const lvmPvSchema = z.object({ type: z.literal("lvm_pv"), vg: z.string().min(1, "name the lvm_vg this physical volume belongs to") }).strict();
 export type LvmPv = z.output<typeof lvmPvSchema>;
 
 /** Marks the device as a PV; the volume group is created once all its PVs exist. */
 export function renderLvmPv(_pv: LvmPv, ctx: NodeContext): Rendered {
-  return { create: [`pvcreate -ff -y ${ctx.deviceVar} >/dev/null`], mounts: [], fileSystems: {}, swapDevices: [] };
+  const out = emptyRendered();
+  out.create.push(`pvcreate -ff -y ${ctx.deviceVar} >/dev/null`);
+  return out;
 }

@@ -1,4 +1,4 @@
-/** What each node module renders; the tree walk (layout.ts) stitches these together. */
+/** What each node module renders; the tree walk (render.ts) stitches these together. */
 export interface NodeContext {
   /** Shell expression for the node's block device at install time (resolved without udev). */
   deviceVar: string;
@@ -19,26 +19,63 @@ export interface FileSystemConfig {
   options: string[];
 }
 
+/** A NixOS swapDevices entry, in the shape disko's swap node gives it. */
+export interface SwapDeviceConfig {
+  device: string;
+  discardPolicy?: string | null;
+  priority?: number | null;
+  randomEncryption?: { enable: boolean; allowDiscards: boolean };
+  options?: string[];
+}
+
+/** The NixOS configuration a layout implies (disko's `_config` of each node). */
+export interface NixosDiskConfig {
+  fileSystems: Record<string, FileSystemConfig>;
+  swapDevices: SwapDeviceConfig[];
+  /** boot.initrd.luks.devices */
+  luksDevices: Record<string, Record<string, unknown>>;
+  /** boot.initrd.kernelModules */
+  initrdKernelModules: string[];
+  /** boot.loader.grub.devices (disks with an EF02 partition) */
+  grubDevices: string[];
+  /** boot.resumeDevice */
+  resumeDevice?: string;
+}
+
 export interface Rendered {
   /** Commands that create the node (and its content) on its device. */
   create: string[];
-  /** Mount commands under /mnt, ordered later by mountpoint depth. */
+  /** Mount commands under /mnt, ordered later by mountpoint depth; each is idempotent. */
   mounts: MountStep[];
-  fileSystems: Record<string, FileSystemConfig>;
-  swapDevices: { device: string }[];
-  /** Commands that only open the node again (LUKS), for mounting an existing layout. */
-  open?: string[];
+  /** Commands that only open the node again (LUKS, VGs), for mounting an existing layout; idempotent. */
+  open: string[];
+  nixos: NixosDiskConfig;
+}
+
+export function emptyNixos(): NixosDiskConfig {
+  return { fileSystems: {}, swapDevices: [], luksDevices: {}, initrdKernelModules: [], grubDevices: [] };
 }
 
 export function emptyRendered(): Rendered {
-  return { create: [], mounts: [], fileSystems: {}, swapDevices: [], open: [] };
+  return { create: [], mounts: [], open: [], nixos: emptyNixos() };
 }
 
 export function merge(into: Rendered, from: Rendered): Rendered {
   into.create.push(...from.create);
   into.mounts.push(...from.mounts);
-  Object.assign(into.fileSystems, from.fileSystems);
-  into.swapDevices.push(...from.swapDevices);
-  into.open = [...(into.open ?? []), ...(from.open ?? [])];
+  into.open.push(...from.open);
+  const a = into.nixos;
+  const b = from.nixos;
+  Object.assign(a.fileSystems, b.fileSystems);
+  a.swapDevices.push(...b.swapDevices);
+  Object.assign(a.luksDevices, b.luksDevices);
+  for (const m of b.initrdKernelModules) if (!a.initrdKernelModules.includes(m)) a.initrdKernelModules.push(m);
+  for (const d of b.grubDevices) if (!a.grubDevices.includes(d)) a.grubDevices.push(d);
+  if (b.resumeDevice !== undefined) a.resumeDevice = b.resumeDevice;
   return into;
+}
+
+/** Target of a mountpoint under the installer's /mnt. */
+export function mountTarget(mountpoint: string): string {
+  return `/mnt${mountpoint === "/" ? "" : mountpoint}`;
 }

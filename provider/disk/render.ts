@@ -4,54 +4,113 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { canonicalJson, sha256Hex } from "../util/canonical-json";
 import { shellQuote } from "../util/shell-quote";
-import { renderDisk } from "./disk";
-import { renderLvmVg } from "./lvm-vg";
-import { emptyRendered, merge, type FileSystemConfig } from "./node";
-import type { LayoutShape } from "./schema";
+import { contentNodes } from "./content";
+import { diskFormatView, renderDisk } from "./disk";
 import { toDiskoNix } from "./disko-nix";
+import { normalizePartitions } from "./gpt";
+import { contentFormatView } from "./content";
+import { normalizeLvs, renderLvmVg, vgName } from "./lvm-vg";
+import { emptyRendered, merge, type FileSystemConfig, type NixosDiskConfig, type SwapDeviceConfig } from "./node";
+import { toNixosModule } from "./nixos-module";
+import type { LayoutShape } from "./schema";
 
 export interface RenderedLayout {
   spec: LayoutShape;
+  /** Hash of the whole layout. */
   hash: string;
+  /** Hash of what needs formatting to change: tables, formats, encryption, volumes. */
+  formatHash: string;
+  /** Hash of how the filesystems mount (mountpoints, options, swap and LUKS opening options). */
+  mountHash: string;
   diskoNix: string;
   /** Wipes, partitions and formats the named disks only, then mounts everything under /mnt. */
   script: string;
-  /** Mounts an existing layout under /mnt (opens LUKS, activates VGs), wiping nothing. */
+  /** Mounts an existing layout under /mnt (opens LUKS, activates VGs), wiping nothing; idempotent. */
   mountScript: string;
+  /** Unmounts, deactivates and closes what is stacked on the layout's disks, wiping nothing. */
+  releaseScript: string;
   fileSystems: Record<string, FileSystemConfig>;
-  swapDevices: { device: string }[];
+  swapDevices: SwapDeviceConfig[];
+  /** Everything the layout implies for the NixOS system. */
+  nixos: NixosDiskConfig;
+  /** The same as a NixOS module file. */
+  nixosModule: string;
 }
 
 function preamble(): string {
   return readFileSync(path.resolve(__dirname, "../../../provider/disk/script-preamble.sh"), "utf8");
 }
 
+/** The layout without what only changes how it mounts. */
+export function formatView(spec: LayoutShape): unknown {
+  const disks = Object.keys(spec.disk).sort().map((k) => [k, diskFormatView(k, spec.disk[k]!)]);
+  const vgs = Object.keys(spec.lvm_vg ?? {}).sort().map((k) => {
+    const vg = spec.lvm_vg![k]!;
+    return [vgName(k, vg), normalizeLvs(vg).map(({ content, key: _k, ...lv }) => ({ ...lv, content: contentFormatView(content) }))];
+  });
+  return { disks, vgs };
+}
+
 export function renderLayout(spec: LayoutShape): RenderedLayout {
   const hash = sha256Hex(canonicalJson(spec));
+  const formatHash = sha256Hex(canonicalJson(formatView(spec)));
   const pvs = new Map<string, string[]>();
   const addPv = (vg: string, device: string) => pvs.set(vg, [...(pvs.get(vg) ?? []), device]);
   const all = emptyRendered();
-  const diskNames = Object.keys(spec.disk).sort();
-  for (const name of diskNames) merge(all, renderDisk(name, spec.disk[name]!, addPv));
-  for (const name of Object.keys(spec.lvm_vg ?? {}).sort()) merge(all, renderLvmVg(name, spec.lvm_vg![name]!, pvs.get(name) ?? [], addPv));
+  const diskKeys = Object.keys(spec.disk).sort();
+  for (const key of diskKeys) merge(all, renderDisk(key, spec.disk[key]!, addPv));
+  for (const key of Object.keys(spec.lvm_vg ?? {}).sort()) merge(all, renderLvmVg(key, spec.lvm_vg![key]!, pvs.get(key) ?? [], addPv));
+  const mountHash = sha256Hex(canonicalJson(all.nixos));
 
   const mounts = [...all.mounts].sort((a, b) => depth(a.mountpoint) - depth(b.mountpoint) || a.mountpoint.localeCompare(b.mountpoint));
-  const devices = diskNames.map((n) => spec.disk[n]!.device);
-  const header = `#!/bin/sh\n# nixos-pulumi DiskLayout ${hash.slice(0, 16)}`;
+  const devices = diskKeys.map((k) => spec.disk[k]!.device);
+  const header = `#!/bin/sh\n# nixos-pulumi DiskLayout ${formatHash.slice(0, 16)}`;
   const checkDisks = devices.map((d) => `[ -b ${shellQuote(d)} ] || { echo "disk ${d} is not a block device on this machine" >&2; exit 1; }`);
+  const names = [
+    `LAYOUT_LUKS=${shellQuote(luksNames(spec).join(" "))}`,
+    `LAYOUT_VGS=${shellQuote(Object.entries(spec.lvm_vg ?? {}).map(([k, vg]) => vgName(k, vg)).join(" "))}`,
+  ];
+  const release = `release_disks ${devices.map(shellQuote).join(" ")}`;
   const mountLines = ["echo 'disko: mounting under /mnt'", ...mounts.map((m) => m.command)];
   const script = [
     header,
     `# Wipes and formats only: ${devices.join(" ")}`,
     preamble(),
     ...checkDisks,
+    ...names,
+    `# Releases what is stacked on the disks, or stops here before a byte is written.`,
+    release,
     `echo 'disko: partitioning and formatting ${devices.join(" ")}'`,
     ...all.create,
     ...mountLines,
     "",
   ].join("\n");
-  const mountScript = [header, "# Mounts the layout under /mnt; wipes nothing.", preamble(), ...checkDisks, ...(all.open ?? []), ...mountLines, ""].join("\n");
-  return { spec, hash, diskoNix: toDiskoNix(spec), script, mountScript, fileSystems: all.fileSystems, swapDevices: all.swapDevices };
+  const mountScript = [header, "# Mounts the layout under /mnt; wipes nothing; can run again.", preamble(), ...checkDisks, ...all.open, ...mountLines, ""].join("\n");
+  const releaseScript = [header, "# Unmounts and closes what is stacked on the layout's disks; wipes nothing.", preamble(), ...checkDisks, ...names, release, ""].join("\n");
+  return {
+    spec,
+    hash,
+    formatHash,
+    mountHash,
+    diskoNix: toDiskoNix(spec),
+    script,
+    mountScript,
+    releaseScript,
+    fileSystems: all.nixos.fileSystems,
+    swapDevices: all.nixos.swapDevices,
+    nixos: all.nixos,
+    nixosModule: toNixosModule(all.nixos),
+  };
+}
+
+function luksNames(spec: LayoutShape): string[] {
+  const names: string[] = [];
+  const collect = (content: Parameters<typeof contentNodes>[0]) => {
+    for (const { node } of contentNodes(content, "")) if (node.type === "luks") names.push(node.name);
+  };
+  for (const [key, disk] of Object.entries(spec.disk)) for (const p of normalizePartitions(key, disk.content)) collect(p.content);
+  for (const vg of Object.values(spec.lvm_vg ?? {})) for (const lv of Object.values(vg.lvs)) collect(lv.content);
+  return names;
 }
 
 function depth(mountpoint: string): number {

@@ -38,19 +38,140 @@ ensure_filesystem() {
   return 1
 }
 
-# Unmounts (and swaps off) what lives on a disk before it is wiped (a retried or repeated
-# install may have left its partitions mounted under /mnt). Matched by device number, never
-# by name: on a test host or a container, another machine's disk can have the same name.
-release_disk() {
-  disk=$(readlink -f "$1")
-  majmin=$(printf '%d:%d' "0x$(stat -L -c %t "$disk")" "0x$(stat -L -c %T "$disk")")
-  devices=" $majmin "
-  for dev in /sys/dev/block/"$majmin"/*/dev; do [ -e "$dev" ] && devices="$devices$(cat "$dev") "; done
-  awk -v devs="$devices" 'index(devs, " " $3 " ") > 0 {print $5}' /proc/self/mountinfo | sort -r | while read -r mp; do
-    umount "$mp" 2>/dev/null || umount -l "$mp"
+# MAJ:MIN of a block device (sysfs and /proc/self/mountinfo speak in these).
+majmin() {
+  printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")"
+}
+
+# Mounts a filesystem unless the target already has it on top (a repeated mount script is a
+# no-op). Compared by device number; btrfs mounts have an anonymous one (0:N), so for those the
+# source device and subvolume are compared.
+mount_once() { # fstype device target options
+  ensure_filesystem "$1"
+  top=$(findmnt -rn -o MAJ:MIN,FSTYPE,SOURCE -M "$3" 2>/dev/null | tail -n 1)
+  if [ -n "$top" ]; then
+    set -- "$@" $top
+    if [ "$5" = "$(majmin "$2")" ]; then return 0; fi
+    if [ "$6" = btrfs ] && [ "$1" = btrfs ]; then
+      src=${7%%\[*}; sub=${7#"$src"}; sub=${sub#[}; sub=${sub%]}
+      want=$(printf '%s\n' "$4" | tr ',' '\n' | sed -n 's/^subvol=//p' | tail -n 1)
+      [ -b "$src" ] && [ "$(majmin "$src")" = "$(majmin "$2")" ] && [ "/${sub#/}" = "/${want#/}" ] && return 0
+    fi
+  fi
+  mkdir -p "$3"
+  mount -t "$1" -o "$4" "$2" "$3"
+}
+
+# True when the device-mapper device $1 is open on $2; a mapping of that name on another
+# device stops the script (opening ours would fail, or the wrong disk would be used).
+luks_is_open() { # name device
+  want=$(majmin "$2")
+  for d in /sys/block/dm-*; do
+    [ -e "$d/dm/name" ] && [ "$(cat "$d/dm/name")" = "$1" ] || continue
+    for s in "$d"/slaves/*; do [ -e "$s/dev" ] && [ "$(cat "$s/dev")" = "$want" ] && return 0; done
+    echo "a device-mapper device named $1 is open on another device than $2; close it (cryptsetup close $1) or rename the luks node" >&2
+    exit 1
   done
+  return 1
+}
+
+# Releases everything stacked on the layout's disks before they are wiped: filesystems
+# mounted from them or from device-mapper devices on them, swap, LVM volume groups whose
+# PVs are on them, open LUKS mappings on them. Everything is checked first; on any doubt it
+# stops with a message before changing anything. Matched by device number, never by name:
+# on a test host or a container another machine's disk can have the same name.
+# LAYOUT_LUKS / LAYOUT_VGS: the names the layout creates, which must not be in use elsewhere.
+release_disks() { # disk...
+  stack=" "
+  for disk in "$@"; do
+    mm=$(majmin "$(readlink -f "$disk")")
+    stack="$stack$mm "
+    for dev in /sys/dev/block/"$mm"/*/dev; do [ -e "$dev" ] && stack="$stack$(cat "$dev") "; done
+  done
+  held=""   # device-mapper (or md) devices stacked on the disks, lower layers first
+  grown=1
+  while [ "$grown" = 1 ]; do
+    grown=0
+    for mm in $stack; do
+      for h in /sys/dev/block/"$mm"/holders/*; do
+        [ -e "$h" ] || continue
+        hn=$(basename "$h")
+        case " $held " in *" $hn "*) continue ;; esac
+        held="$held $hn"; stack="$stack$(cat "/sys/block/$hn/dev") "; grown=1
+      done
+    done
+  done
+  in_stack() { case "$stack" in *" $1 "*) return 0 ;; esac; return 1; }
+
+  # Checks: nothing below changes a byte.
+  vgs_here=""
+  for hn in $held; do
+    uuid=$(cat "/sys/block/$hn/dm/uuid" 2>/dev/null || true)
+    name=$(cat "/sys/block/$hn/dm/name" 2>/dev/null || echo "$hn")
+    case "$uuid" in
+      CRYPT-*) ;;
+      LVM-*) vg=$(printf '%s' "$name" | sed 's/--/ /g; s/-.*//; s/ /-/g'); case " $vgs_here " in *" $vg "*) ;; *) vgs_here="$vgs_here $vg" ;; esac ;;
+      *) echo "$name ($hn) is stacked on the layout's disks and is neither LUKS nor LVM; remove it by hand before installing" >&2; exit 1 ;;
+    esac
+  done
+  if command -v pvs >/dev/null 2>&1; then
+    pv_list=$(pvs --noheadings -o pv_name,vg_name 2>/dev/null || true)
+    while read -r pv vg; do
+      [ -n "$vg" ] && [ -b "$pv" ] && in_stack "$(majmin "$pv")" || continue
+      case " $vgs_here " in *" $vg "*) ;; *) vgs_here="$vgs_here $vg" ;; esac
+    done <<PVS
+$pv_list
+PVS
+    while read -r pv vg; do
+      [ -n "$vg" ] || continue
+      case " $vgs_here " in *" $vg "*) ;; *) continue ;; esac
+      if [ ! -b "$pv" ] || ! in_stack "$(majmin "$pv")"; then
+        echo "volume group $vg also has a physical volume outside the layout's disks ($pv); wiping would break it. Remove it from the VG (vgreduce) or add that disk to the layout" >&2
+        exit 1
+      fi
+    done <<PVS
+$pv_list
+PVS
+    for vg in ${LAYOUT_VGS:-}; do
+      case " $vgs_here " in *" $vg "*) continue ;; esac
+      if vgs "$vg" >/dev/null 2>&1; then
+        echo "a volume group named $vg already exists on another disk of this machine; rename the layout's lvm_vg $vg (vgcreate would fail after the wipe)" >&2
+        exit 1
+      fi
+    done
+  fi
+  for name in ${LAYOUT_LUKS:-}; do
+    for d in /sys/block/dm-*; do
+      [ -e "$d/dm/name" ] && [ "$(cat "$d/dm/name")" = "$name" ] || continue
+      in_stack "$(cat "$d/dev")" && continue
+      echo "a device-mapper device named $name is open on another disk; close it (cryptsetup close $name) or rename the luks node" >&2
+      exit 1
+    done
+  done
+  # btrfs mounts show an anonymous device number (0:N): only those are matched by their
+  # source device (a name can be another machine's in a container, see above).
+  mounts=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { print $3, $5, $(i + 2); break } }' /proc/self/mountinfo |
+    while read -r mm mp src; do
+      if in_stack "$mm"; then echo "$mp"
+      elif [ "${mm%%:*}" = 0 ] && [ -b "$src" ] && in_stack "$(majmin "$src")"; then echo "$mp"; fi
+    done | sort -r)
+  for mp in $mounts; do
+    if [ "$mp" = / ]; then echo "the running system's / is on the layout's disks; boot an installer (kexec) first" >&2; exit 1; fi
+  done
+
+  # Release, top down.
+  for mp in $mounts; do umount "$mp" 2>/dev/null || umount -l "$mp"; done
   for sw in $(awk 'NR > 1 {print $1}' /proc/swaps 2>/dev/null); do
-    [ -b "$sw" ] || continue
-    case "$devices" in *" $(printf '%d:%d' "0x$(stat -L -c %t "$sw")" "0x$(stat -L -c %T "$sw")") "*) swapoff "$sw" ;; esac
+    [ -b "$sw" ] && in_stack "$(majmin "$sw")" && swapoff "$sw"
   done
+  order=""; for hn in $held; do order="$hn $order"; done
+  for hn in $order; do
+    [ -e "/sys/block/$hn/dm/uuid" ] || continue
+    uuid=$(cat "/sys/block/$hn/dm/uuid"); name=$(cat "/sys/block/$hn/dm/name")
+    case "$uuid" in
+      LVM-*) vg=$(printf '%s' "$name" | sed 's/--/ /g; s/-.*//; s/ /-/g'); vgchange -an "$vg" >/dev/null ;;
+      CRYPT-*) cryptsetup close "$name" ;;
+    esac
+  done
+  for vg in $vgs_here; do vgchange -an "$vg" >/dev/null 2>&1 || true; done
 }

@@ -1,5 +1,7 @@
 import type { z } from "zod";
-import { contentNodes } from "./content";
+import { btrfsIssues } from "./btrfs";
+import { contentNodes, type Content } from "./content";
+import { diskName } from "./disk";
 import { MIN_BYTES } from "./filesystem";
 import { normalizePartitions } from "./gpt";
 import type { LayoutShape } from "./schema";
@@ -13,24 +15,34 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
   const mountpoints = new Map<string, string>();
   const labels = new Map<string, string>();
   const devices = new Map<string, string>();
+  const mappers = new Map<string, string>();
   const pvGroups = new Set<string>();
 
-  const useMountpoint = (mp: string | undefined, path: (string | number)[]) => {
+  const useMountpoint = (mp: string | null | undefined, path: (string | number)[]) => {
     if (!mp) return;
     const seen = mountpoints.get(mp);
     if (seen) issues.push({ path, message: `mountpoint ${mp} is already used by ${seen}; each mountpoint appears once` });
     else mountpoints.set(mp, path.join("."));
   };
-  const walkContent = (content: Parameters<typeof contentNodes>[0], base: (string | number)[], sizeOf?: number) => {
+  const walkContent = (content: Content | null | undefined, base: (string | number)[], sizeOf?: number) => {
     for (const { node, path } of contentNodes(content, base.join("."))) {
       const at = path.split(".");
-      if (node.type === "filesystem") {
+      if (node.type === "filesystem" || node.type === "btrfs") {
+        const format = node.type === "btrfs" ? "btrfs" : node.format;
         useMountpoint(node.mountpoint, [...at, "mountpoint"]);
-        for (const [name, sub] of Object.entries(node.subvolumes)) useMountpoint(sub.mountpoint, [...at, "subvolumes", name, "mountpoint"]);
-        const min = MIN_BYTES[node.format] ?? 0;
+        const min = MIN_BYTES[format] ?? 0;
         if (sizeOf !== undefined && sizeOf < min) {
-          issues.push({ path: [...base.slice(0, -1), "size"], message: `${node.format} needs at least ${min / 1024 ** 2} MiB; make this partition bigger` });
+          issues.push({ path: [...base.slice(0, -1), "size"], message: `${format} needs at least ${min / 1024 ** 2} MiB; make this partition bigger` });
         }
+      }
+      if (node.type === "btrfs") {
+        for (const [name, sub] of Object.entries(node.subvolumes)) useMountpoint(sub.mountpoint, [...at, "subvolumes", name, "mountpoint"]);
+        for (const issue of btrfsIssues(node)) issues.push({ path: [...at, ...issue.path], message: issue.message });
+      }
+      if (node.type === "luks") {
+        const seen = mappers.get(node.name);
+        if (seen) issues.push({ path: [...at, "name"], message: `the mapper name ${node.name} is also used by ${seen}` });
+        else mappers.set(node.name, path);
       }
       if (node.type === "lvm_pv") {
         pvGroups.add(node.vg);
@@ -39,27 +51,25 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
     }
   };
 
-  for (const [diskName, disk] of Object.entries(layout.disk)) {
+  for (const [key, disk] of Object.entries(layout.disk)) {
     const seenDevice = devices.get(disk.device);
-    if (seenDevice) issues.push({ path: ["disk", diskName, "device"], message: `${disk.device} is also disk "${seenDevice}"` });
-    devices.set(disk.device, diskName);
-    const partitions = normalizePartitions(diskName, disk.content);
-    const rest = partitions.filter((p) => p.size === "100%");
-    if (rest.length > 1) {
-      for (const p of rest.slice(1)) {
-        issues.push({
-          path: ["disk", diskName, "content", "partitions", p.name, "size"],
-          message: `only one partition per disk can take "100%" (the rest of the disk); ${rest[0]!.name} already does`,
-        });
-      }
+    if (seenDevice) issues.push({ path: ["disk", key, "device"], message: `${disk.device} is also disk "${seenDevice}"` });
+    devices.set(disk.device, key);
+    const partitions = normalizePartitions(diskName(key, disk), disk.content);
+    const rest = partitions.filter((p) => p.end === "-0");
+    for (const p of rest.slice(1)) {
+      issues.push({
+        path: ["disk", key, "content", "partitions", p.key, "size"],
+        message: `only one partition per disk can take "100%" (the rest of the disk); ${rest[0]!.key} already does`,
+      });
     }
     for (const p of partitions) {
-      const base = ["disk", diskName, "content", "partitions", p.name];
-      if (p.size === "0") issues.push({ path: [...base, "size"], message: 'give the partition a size, e.g. "512M" or "100%"' });
+      const base = ["disk", key, "content", "partitions", p.key];
+      if (p.end === "+0") issues.push({ path: [...base, "size"], message: 'give the partition a size, e.g. "512M" or "100%" (or an end, e.g. "-1G")' });
       const seenLabel = labels.get(p.label);
       if (seenLabel) issues.push({ path: [...base, "label"], message: `label ${p.label} is also used by ${seenLabel}` });
       labels.set(p.label, base.join("."));
-      walkContent(p.content, [...base, "content"], sizeBytes(p.size));
+      walkContent(p.content, [...base, "content"], p.end.startsWith("+") && p.start === "0" ? sizeBytes(p.size) : undefined);
     }
   }
   for (const [vgName, vg] of Object.entries(layout.lvm_vg ?? {})) {

@@ -12,14 +12,13 @@ const CONFIG_KEYS = ["connection", "switch", "build", "binaryCache", "copy", "in
  */
 export function diffHost(olds: Record<string, unknown>, news: Record<string, unknown>): pulumi.dynamic.DiffResult {
   const replaces: string[] = [];
-  if (containsUnknown(news["layoutHash"]) || (olds["layoutHash"] ?? "") !== (news["layoutHash"] ?? "")) {
-    replaces.push("diskLayout");
-  }
+  if (layoutNeedsFormatting(olds, news)) replaces.push("diskLayout");
   if (changedTriggers(olds["reinstallTriggers"], news["reinstallTriggers"]).length > 0) replaces.push("reinstallTriggers");
   if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
 
   const changed = containsUnknown(news["toplevel"]) || olds["toplevel"] !== news["toplevel"] ||
-    CONFIG_KEYS.some((key) => !same(olds[key], news[key])) || !same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {});
+    CONFIG_KEYS.some((key) => !same(olds[key], news[key])) || !same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {}) ||
+    (olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "");
   return { changes: changed, replaces: [], deleteBeforeReplace: false };
 }
 
@@ -32,6 +31,17 @@ export function changedTriggers(olds: unknown, news: unknown): string[] {
   if (news === UNKNOWN) return Object.keys(before).length > 0 ? ["*"] : [];
   const after = (news ?? {}) as Record<string, unknown>;
   return Object.keys(after).filter((k) => k in before && (containsUnknown(after[k]) || before[k] !== after[k]));
+}
+
+/**
+ * Only a layout change that needs formatting (partition table, formats, encryption,
+ * volumes) reinstalls; how filesystems mount is carried by the system's NixOS module.
+ * State written before the split has only the whole-layout hash: compare that.
+ */
+function layoutNeedsFormatting(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  if (containsUnknown(news["layoutFormatHash"]) || containsUnknown(news["layoutHash"])) return true;
+  if (olds["layoutFormatHash"] === undefined && olds["layoutHash"] !== undefined) return olds["layoutHash"] !== news["layoutHash"];
+  return (olds["layoutFormatHash"] ?? "") !== (news["layoutFormatHash"] ?? "");
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -53,7 +63,7 @@ export function explainHostDiff(olds: Record<string, unknown>, news: Record<stri
   const replaces = result.replaces ?? [];
   if (replaces.length > 0) {
     const why: string[] = [];
-    if (replaces.includes("diskLayout")) why.push(containsUnknown(news["layoutHash"]) ? "the disk layout is not known yet" : "the disk layout changed");
+    if (replaces.includes("diskLayout")) why.push(containsUnknown(news["layoutHash"]) ? "the disk layout is not known yet" : "the disk layout changed in what only formatting can change: partition table, formats, encryption or volumes");
     if (replaces.includes("reinstallTriggers")) {
       const keys = changedTriggers(olds["reinstallTriggers"], news["reinstallTriggers"]);
       const o = (olds["reinstallTriggers"] ?? {}) as Record<string, unknown>;
@@ -81,6 +91,7 @@ export function explainHostDiff(olds: Record<string, unknown>, news: Record<stri
   const quiet: string[] = [];
   for (const key of ["connection", "switch", "build", "install"] as const) if (!same(olds[key], news[key])) quiet.push(key);
   if (!same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {})) quiet.push("reinstallTriggers (baseline recorded, no reinstall)");
+  if ((olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "")) quiet.push("diskLayout mounts (mountpoints or options; the system's NixOS module carries them, nothing is reformatted)");
   if (quiet.length > 0 && oldTop === newTop) lines.push(`update: ${quiet.join(", ")} changed; nothing runs on the machine${quiet.includes("connection") ? " (a changed address or host key is verified with an SSH handshake)" : ""}`);
   return lines;
 }

@@ -6,6 +6,8 @@ export async function renderHostLayout(ref: unknown): Promise<RenderedLayout> {
   return renderLayout(await resolveLayout(declared, "DiskLayout (as NixosHost.diskLayout)"));
 }
 
-export async function hostLayoutHash(ref: unknown): Promise<string> {
-  return (await renderHostLayout(ref)).hash;
+/** What a NixosHost diffs on: the format hash replaces the host, the mount hash updates it. */
+export async function hostLayoutHashes(ref: unknown): Promise<{ layoutHash: string; layoutFormatHash: string; layoutMountHash: string }> {
+  const r = await renderHostLayout(ref);
+  return { layoutHash: r.hash, layoutFormatHash: r.formatHash, layoutMountHash: r.mountHash };
 }

@@ -3,6 +3,7 @@ import type { InstallContext } from "./context";
 
 const SCRIPT = "/tmp/nixos-pulumi-disko.sh";
 const MOUNT_SCRIPT = "/tmp/nixos-pulumi-mount.sh";
+const RELEASE_SCRIPT = "/tmp/nixos-pulumi-release.sh";
 /** Written onto the new root once the layout is formatted: lets a retried install resume. */
 export const LAYOUT_MARKER = "/mnt/etc/nixos-pulumi/layout-hash";
 
@@ -21,8 +22,11 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   }
   await ctx.session.upload(SCRIPT, layout.script, "0700");
   await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");
+  await ctx.session.upload(RELEASE_SCRIPT, layout.releaseScript, "0700");
+  // The probe mounts (opening LUKS, activating VGs) and, when the disks hold something else,
+  // releases all of it again: the create script then starts from a released disk.
   const resumed = await ctx.session.exec(
-    `umount -R /mnt 2>/dev/null; sh ${MOUNT_SCRIPT} >/dev/null 2>&1 && [ "$(cat ${LAYOUT_MARKER} 2>/dev/null)" = ${layout.hash} ] || { umount -R /mnt 2>/dev/null; exit 1; }`,
+    `sh ${MOUNT_SCRIPT} >/dev/null 2>&1 && [ "$(cat ${LAYOUT_MARKER} 2>/dev/null)" = ${layout.formatHash} ] || { sh ${RELEASE_SCRIPT} >/dev/null 2>&1; exit 1; }`,
   );
   if (resumed.code === 0) {
     ctx.progress("disko: the disks already hold this layout (an earlier install was interrupted); mounted them, nothing wiped");
@@ -41,5 +45,5 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
     });
   }
   // Synced: a machine that loses power right after this must still find the marker.
-  await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.hash} > ${LAYOUT_MARKER} && sync`, "disko");
+  await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.formatHash} > ${LAYOUT_MARKER} && sync`, "disko");
 }

@@ -4,7 +4,7 @@ import { containsUnknown } from "../util/unknown";
 import { checkFailures } from "../errors";
 
 /** Bump when the shape of the outputs changes; `read`/`update` migrate older state. */
-export const DISK_LAYOUT_STATE_VERSION = 1;
+export const DISK_LAYOUT_STATE_VERSION = 2;
 
 type Props = Record<string, unknown>;
 

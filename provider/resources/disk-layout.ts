@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { serializedProvider } from "./serialized-provider";
-import type { DiskLayoutInput, DiskLayoutSpec } from "../disk";
+import type { DiskLayoutInput, DiskLayoutSpec, NixosDiskConfig } from "../disk";
 
 const diskLayoutProvider = serializedProvider("nixos-pulumi/dist/provider/resources/disk-layout-impl");
 
@@ -15,17 +15,27 @@ export type DiskLayoutArgs =
 export class DiskLayout extends pulumi.dynamic.Resource {
   /** The layout with disko's defaults filled in. */
   declare readonly spec: pulumi.Output<DiskLayoutSpec>;
-  /** Content hash of the normalized layout; a NixosHost reinstalls when it changes. */
+  /** Content hash of the normalized layout. */
   declare readonly hash: pulumi.Output<string>;
-  /** The equivalent disko Nix expression. */
+  /** Hash of what only formatting can change (tables, formats, encryption, volumes): a NixosHost reinstalls when it changes. */
+  declare readonly formatHash: pulumi.Output<string>;
+  /** Hash of how the layout mounts (mountpoints, options, swap, LUKS unlocking): a change is an update, carried by the NixOS module. */
+  declare readonly mountHash: pulumi.Output<string>;
+  /** The equivalent disko Nix expression (accepted by disko's option types). */
   declare readonly diskoNix: pulumi.Output<string>;
-  /** POSIX sh: wipes, partitions and formats the named disks, mounts under /mnt. */
+  /** POSIX sh: releases what is stacked on the named disks (or refuses), wipes, partitions and formats them, mounts under /mnt. */
   declare readonly script: pulumi.Output<string>;
-  /** POSIX sh: mounts the existing layout under /mnt (to resume an install). */
+  /** POSIX sh: mounts the existing layout under /mnt (to resume an install); idempotent. */
   declare readonly mountScript: pulumi.Output<string>;
+  /** POSIX sh: unmounts, deactivates and closes what is stacked on the layout's disks. */
+  declare readonly releaseScript: pulumi.Output<string>;
   /** The NixOS fileSystems / swapDevices the layout implies. */
   declare readonly fileSystems: pulumi.Output<Record<string, { device: string; fsType: string; options: string[] }>>;
   declare readonly swapDevices: pulumi.Output<{ device: string }[]>;
+  /** Everything the layout needs from the NixOS system (fileSystems, swapDevices, LUKS, initrd modules, grub devices). */
+  declare readonly nixos: pulumi.Output<NixosDiskConfig>;
+  /** The same as a NixOS module file: write it next to the flake and import it. */
+  declare readonly nixosModule: pulumi.Output<string>;
   declare readonly stateVersion: pulumi.Output<number>;
   /**
    * The layout as declared. NixosHost renders and hashes it itself in `check`, so that
@@ -39,11 +49,16 @@ export class DiskLayout extends pulumi.dynamic.Resource {
         ...args,
         spec: undefined,
         hash: undefined,
+        formatHash: undefined,
+        mountHash: undefined,
         diskoNix: undefined,
         script: undefined,
         mountScript: undefined,
+        releaseScript: undefined,
         fileSystems: undefined,
         swapDevices: undefined,
+        nixos: undefined,
+        nixosModule: undefined,
         stateVersion: undefined,
       }, opts, "nixos-pulumi", "DiskLayout");
     Object.defineProperty(this, "declared", { value: args, enumerable: false });

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { hostLayoutHash } from "../host/layout";
+import { hostLayoutHashes } from "../host/layout";
 import { diffHost, explainHostDiff } from "../host/diff";
 import { hostInputIssues, parseHostInputs } from "../host/validate";
 import { adoptHost, installHost, readHost, switchHost, verifyReach, type HostFacts } from "../host/operations";
@@ -17,13 +17,15 @@ export const NIXOS_HOST_STATE_VERSION = 1;
 
 type Props = Record<string, unknown>;
 
+const LAYOUT_HASH_KEYS = ["layoutHash", "layoutFormatHash", "layoutMountHash"] as const;
+
 /**
  * Validates inputs and computes what the engine diffs on: the toplevel and layout hash.
  * Bad input comes back as check failures (one line per field, printed once by the engine).
  */
 export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
   const inputs: Props = { ...news };
-  delete inputs["layoutHash"];
+  for (const key of LAYOUT_HASH_KEYS) delete inputs[key];
   // The program hands in its evaluation (see NixosHost's constructor); evaluate here only
   // when it did not (a failed or skipped evaluation there, or another program).
   delete inputs["evaluation"];
@@ -32,7 +34,10 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
   try {
     const issues = hostInputIssues(news);
     if (issues.length > 0) throw new InputError("NixosHost", issues);
-    if (news["diskLayout"] !== undefined) inputs["layoutHash"] = containsUnknown(news["diskLayout"]) ? news["diskLayout"] : await hostLayoutHash(news["diskLayout"]);
+    if (news["diskLayout"] !== undefined) {
+      if (containsUnknown(news["diskLayout"])) for (const key of LAYOUT_HASH_KEYS) inputs[key] = news["diskLayout"];
+      else Object.assign(inputs, await hostLayoutHashes(news["diskLayout"]));
+    }
     if (!containsUnknown(news["system"])) {
       const system = systemSchema.parse(news["system"]);
       if ("expression" in system) {

@@ -64,6 +64,10 @@ export class NixosHost extends pulumi.dynamic.Resource {
   /** The declared system boots another kernel, initrd or kernel modules than the running one. */
   declare readonly needsReboot: pulumi.Output<boolean>;
   declare readonly layoutHash: pulumi.Output<string>;
+  /** The layout's format hash: a change reinstalls the host. */
+  declare readonly layoutFormatHash: pulumi.Output<string>;
+  /** The layout's mount hash: a change alone is an update (the NixOS module carries it). */
+  declare readonly layoutMountHash: pulumi.Output<string>;
   declare readonly stateVersion: pulumi.Output<number>;
 
   constructor(name: string, args: NixosHostArgs, opts?: pulumi.CustomResourceOptions) {
@@ -88,6 +92,8 @@ export class NixosHost extends pulumi.dynamic.Resource {
       kernel: undefined,
       needsReboot: undefined,
       layoutHash: undefined,
+      layoutFormatHash: undefined,
+      layoutMountHash: undefined,
       stateVersion: undefined,
     };
     const dependsOn = diskLayout ? [diskLayout] : [];

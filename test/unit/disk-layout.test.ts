@@ -26,10 +26,12 @@ test("the tutorial's layout yields disko's partitions: order, sizes, type codes,
     "/": { device: "/dev/disk/by-partlabel/disk-main-root", fsType: "ext4", options: ["defaults"] },
   });
   assert.deepEqual(r.swapDevices, []);
-  assert.match(r.script, /--new=1:0:\+1M --change-name=1:disk-main-MBR --typecode=1:EF02 \/dev\/vda/);
-  assert.match(r.script, /--new=3:0:-0 --change-name=3:disk-main-root --typecode=3:8300/);
+  // disko's sgdisk arguments (lib/types/gpt.nix _create).
+  assert.match(r.script, /sgdisk --align-end --new=1:0:\+1M --partition-guid=1:R --change-name=1:disk-main-MBR --typecode=1:EF02 --attributes=1:=:0 \/dev\/vda/);
+  assert.match(r.script, /--new=3:0:-0 --partition-guid=3:R --change-name=3:disk-main-root --typecode=3:8300/);
   // "/" is mounted before "/boot".
-  assert.ok(r.script.indexOf("/mnt/boot") > r.script.indexOf('mkdir -p /mnt &&'));
+  assert.ok(r.script.indexOf("mount_once vfat") > r.script.indexOf("mount_once ext4"));
+  assert.deepEqual(r.nixos.grubDevices, ["/dev/vda"], "an EF02 partition puts the disk in boot.loader.grub.devices");
 });
 
 test("reading the tutorial's single-disk-layout.nix gives the same layout and hash", async () => {
@@ -68,7 +70,10 @@ test("disko's default priorities: BIOS boot first, the 100% partition last, ties
   });
   const parts = normalizePartitions("d", spec.disk["d"]!.content);
   assert.deepEqual(parts.map((p) => [p.name, p.priority]), [["boot", 100], ["aswap", 1000], ["esp", 1000], ["zroot", 9001]]);
-  assert.deepEqual(renderLayout(spec).swapDevices, [{ device: "/dev/disk/by-partlabel/disk-d-aswap" }]);
+  assert.deepEqual(renderLayout(spec).swapDevices, [
+    { device: "/dev/disk/by-partlabel/disk-d-aswap", discardPolicy: null, priority: null, randomEncryption: { enable: false, allowDiscards: false }, options: ["defaults"] },
+  ]);
+  assert.equal(parts.find((p) => p.name === "aswap")!.type, "8200", "a swap partition without a type is 8200, as in disko");
 });
 
 test("LUKS and LVM render their commands and the devices NixOS mounts", async () => {
@@ -89,23 +94,26 @@ test("LUKS and LVM render their commands and the devices NixOS mounts", async ()
       lvm_vg: { pool: { lvs: { root: { size: "100%FREE", content: { type: "filesystem", format: "ext4", mountpoint: "/" } }, swap: { size: "2G", content: { type: "swap" } } } } },
     }),
   );
-  assert.match(r.script, /cryptsetup -q luksFormat --type luks2 "\$\(partition_device \/dev\/nvme0n1 2\)" \/tmp\/disk.key/);
+  assert.match(r.script, /cryptsetup -q luksFormat "\$\(partition_device \/dev\/nvme0n1 2\)" --key-file \/tmp\/disk.key/);
   assert.match(r.script, /pvcreate -ff -y \/dev\/mapper\/cryptroot/);
   assert.match(r.script, /vgcreate -y pool \/dev\/mapper\/cryptroot/);
-  assert.ok(r.script.indexOf("lvcreate -y -L 2G -n swap") < r.script.indexOf("lvcreate -y -l 100%FREE -n root"), "fixed sizes before 100%FREE");
+  assert.ok(r.script.indexOf("lvcreate -y -L 2G -n swap") < r.script.indexOf("lvcreate -y -l 100%FREE -n root"), "100% sizes last (priority 1251)");
   assert.deepEqual(r.fileSystems["/"], { device: "/dev/pool/root", fsType: "ext4", options: ["defaults"] });
-  assert.match(r.mountScript, /cryptsetup open .* cryptroot --key-file \/tmp\/disk.key/);
+  assert.match(r.mountScript, /luks_is_open cryptroot .* \|\| cryptsetup open .* cryptroot --key-file \/tmp\/disk.key/);
+  assert.match(r.mountScript, /vgchange -ay --devices \/dev\/mapper\/cryptroot pool/, "the VG is activated only from the layout's PV");
+  assert.deepEqual(r.nixos.luksDevices, { cryptroot: { device: "/dev/disk/by-partlabel/disk-main-crypt" } });
+  assert.deepEqual(r.nixos.initrdKernelModules, ["dm-snapshot"]);
   assert.doesNotMatch(r.mountScript, /sgdisk|mkfs|luksFormat/, "the mount script wipes nothing");
 });
 
 test("btrfs subvolumes mount with subvol= options", async () => {
   const r = renderLayout(
     await resolveLayout({
-      disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "filesystem", format: "btrfs", subvolumes: { "@": { mountpoint: "/" }, "@nix": { mountpoint: "/nix", mountOptions: ["noatime"] } } } } } } } },
+      disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "btrfs", subvolumes: { "@": { mountpoint: "/" }, "@nix": { mountpoint: "/nix", mountOptions: ["noatime"] } } } } } } } },
     }),
   );
   assert.deepEqual(r.fileSystems["/nix"], { device: "/dev/disk/by-partlabel/disk-main-root", fsType: "btrfs", options: ["noatime", "subvol=@nix"] });
-  assert.match(r.script, /btrfs subvolume create "\$btrfs_tmp"\/@nix/);
+  assert.match(r.script, /btrfs subvolume create "\$btrfs_top"\/@nix/);
 });
 
 type BadCase = [name: string, layout: unknown, field: RegExp, fix: RegExp];
@@ -118,7 +126,7 @@ const bad: BadCase[] = [
   ["unknown content type", withPartitions({ root, z: { size: "1G", content: { type: "zfs" } } }), /partitions\.z\.content/, /content\.type is one of/],
   ["bad size", withPartitions({ root, esp: { size: "1.5G", content: { type: "filesystem", format: "vfat", mountpoint: "/boot" } } }), /partitions\.esp\.size/, /"512M"/],
   ["a partition too small for its filesystem", withPartitions({ root: { size: "100M", content: { type: "filesystem", format: "xfs", mountpoint: "/" } } }), /partitions\.root\.size/, /xfs needs at least 300 MiB/],
-  ["unknown filesystem format", withPartitions({ root: { size: "100%", content: { type: "filesystem", format: "ntfs", mountpoint: "/" } } }), /format/, /"ext4", "vfat"/],
+  ["unknown filesystem format", withPartitions({ root: { size: "100%", content: { type: "filesystem", format: "ntfs", mountpoint: "/" } } }), /format/, /"ext4", "ext3", "ext2", "vfat"/],
   ["bad type code", withPartitions({ root, x: { size: "1M", type: "EF0" } }), /partitions\.x\.type/, /sgdisk type code/],
   ["a partition without a size", withPartitions({ root, x: { type: "EF02" } }), /partitions\.x\.size/, /give the partition a size/],
   ["lvm_pv naming a missing volume group", withPartitions({ root, pv: { size: "1G", content: { type: "lvm_pv", vg: "nope" } } }), /vg/, /no lvm_vg "nope"/],
