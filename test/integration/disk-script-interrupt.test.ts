@@ -1,0 +1,117 @@
+// The layout's create script on a test host's loop disks, interrupted after each of its
+// steps: the next run completes. And refusals: what the script will not wipe, it refuses
+// before a byte of the disk changes. (Device-mapper, so LUKS and LV activation, exists only
+// in the QEMU tier; PVs and VGs are metadata and work here.)
+import { test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { renderLayout, resolveLayout, type RenderedLayout } from "../../provider/disk";
+import { startHost, type TestHost } from "../harness/hosts";
+
+let host: TestHost;
+before(async () => {
+  host = await startHost({ name: "disk-interrupt", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }, { name: "vdb", sizeMiB: 64 }] });
+});
+after(async () => {
+  await host?.exec("swapoff -a; umount -R /mnt/home /mnt/boot 2>/dev/null; while findmnt -rn -o FSTYPE -M /mnt | tail -n 1 | grep -qv '^ext4$'; do umount /mnt || break; done; vgremove -ff -y span pool >/dev/null 2>&1; true").catch(() => undefined);
+  await host?.stop();
+});
+
+const layout = {
+  disk: {
+    main: {
+      device: "/dev/vda",
+      content: {
+        type: "gpt",
+        partitions: {
+          ESP: { size: "64M", type: "EF00", content: { type: "filesystem", format: "ext4", mountpoint: "/boot" } },
+          swap: { size: "32M", content: { type: "swap" } },
+          root: { size: "100%", content: { type: "btrfs", extraArgs: ["-f"], subvolumes: { "/root": { mountpoint: "/" }, "/home": { mountpoint: "/home", mountOptions: ["noatime"] } } } },
+        },
+      },
+    },
+  },
+};
+
+/** The create script's lines, split where the wipe starts. */
+function steps(r: RenderedLayout): { prefix: string[]; steps: string[] } {
+  const lines = r.script.split("\n");
+  const start = lines.findIndex((l) => l.startsWith("echo 'disko: partitioning"));
+  return { prefix: lines.slice(0, start + 1), steps: lines.slice(start + 1).filter((l) => l.trim() !== "") };
+}
+
+/** Mounts made from the layout's disk (by device number; btrfs mounts have an anonymous one), as "target fstype source". */
+async function layoutMounts(): Promise<string[]> {
+  const loop = host.loopDevices["vda"]!.replace("/dev/", "");
+  const parts = (await host.run(`cat /sys/class/block/${loop}/${loop}p*/dev 2>/dev/null || true`)).split("\n").filter(Boolean);
+  const out = await host.run("findmnt -rn -o TARGET,FSTYPE,MAJ:MIN,SOURCE");
+  return out
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter(([target, fstype, majmin]) => target!.startsWith("/mnt") && (parts.includes(majmin!) || fstype === "btrfs"))
+    .map(([target, fstype, , source]) => `${target} ${fstype} ${source}`)
+    .sort();
+}
+
+test("the create script, interrupted after any step, completes on the next run; the mount script runs again as a no-op", async () => {
+  const r = renderLayout(await resolveLayout(layout));
+  const { prefix, steps: cmds } = steps(r);
+  assert.ok(cmds.length >= 12, `steps: ${cmds.length}`);
+  for (let k = 1; k <= cmds.length; k++) {
+    const cut = [...prefix, ...cmds.slice(0, k), "exit 99", ""].join("\n");
+    const interrupted = await host.exec(`cat > /tmp/cut.sh && sh /tmp/cut.sh`, cut);
+    assert.equal(interrupted.code, 99, `interrupted after step ${k} (${cmds[k - 1]}): ${interrupted.stderr}`);
+    if (k % 4 === 0) await host.run("swapon /dev/vda2 2>/dev/null || true"); // a swap left on, as a booted system would
+    const next = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, r.script);
+    assert.equal(next.code, 0, `after an interruption at step ${k} (${cmds[k - 1]}): ${next.stderr}`);
+  }
+  const mounts = await layoutMounts();
+  assert.deepEqual(mounts.map((m) => m.split(" ").slice(0, 2).join(" ")), ["/mnt btrfs", "/mnt/boot ext4", "/mnt/home btrfs"]);
+  assert.match(await host.run("findmnt -rn -o OPTIONS -M /mnt/home"), /noatime.*subvol=\/home/);
+  await host.run("echo kept > /mnt/home/file");
+  for (let i = 0; i < 2; i++) {
+    const again = await host.exec(`cat > /tmp/mount.sh && sh /tmp/mount.sh`, r.mountScript);
+    assert.equal(again.code, 0, again.stderr);
+  }
+  assert.deepEqual(await layoutMounts(), mounts, "mounting again changes nothing");
+  assert.equal((await host.run("cat /mnt/home/file")).trim(), "kept");
+  // The release script unmounts everything of the layout, and the mount script brings it back.
+  await host.run("swapon /dev/vda2");
+  await host.exec(`cat > /tmp/release.sh && sh /tmp/release.sh`, r.releaseScript).then((x) => assert.equal(x.code, 0, x.stderr));
+  assert.deepEqual(await layoutMounts(), []);
+  assert.doesNotMatch(await host.run("cat /proc/swaps"), /vda2/);
+  await host.exec(`sh /tmp/mount.sh`).then((x) => assert.equal(x.code, 0, x.stderr));
+  assert.equal((await host.run("cat /mnt/home/file")).trim(), "kept");
+  await host.run("sh /tmp/release.sh");
+});
+
+async function diskSum(disk: string): Promise<string> {
+  return (await host.run(`sha256sum /dev/${disk} | cut -d' ' -f1`)).trim();
+}
+
+test("a volume group reaching onto another disk is refused before the disk is touched", async () => {
+  await host.run("swapoff -a; umount /mnt/home /mnt/boot 2>/dev/null; findmnt -rn -o SOURCE -M /mnt | tail -n 1 | grep -q '^/dev/vda' && umount /mnt; true");
+  await host.run("sgdisk --zap-all /dev/vda >/dev/null && sgdisk --new=1:0:+100M /dev/vda >/dev/null && sgdisk --zap-all /dev/vdb >/dev/null && sgdisk --new=1:0:0 /dev/vdb >/dev/null");
+  await host.syncPartitionNodes();
+  await host.run("pvcreate -ff -y /dev/vda1 /dev/vdb1 >/dev/null 2>&1 && vgcreate -y span /dev/vda1 /dev/vdb1 >/dev/null 2>&1");
+  const before = await diskSum("vda");
+  const r = renderLayout(await resolveLayout(layout));
+  const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, r.script);
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /volume group span also has a physical volume outside the layout's disks \(\/dev\/vdb1\)/);
+  assert.equal(await diskSum("vda"), before, "not a byte of /dev/vda changed");
+  await host.run("vgremove -ff -y span >/dev/null 2>&1; pvremove -ff -y /dev/vda1 /dev/vdb1 >/dev/null 2>&1; true");
+});
+
+test("a layout whose volume group name exists on another disk is refused before the disk is touched", async () => {
+  await host.run("pvcreate -ff -y /dev/vdb1 >/dev/null 2>&1 && vgcreate -y pool /dev/vdb1 >/dev/null 2>&1");
+  const lvm = {
+    disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { ESP: { size: "64M", content: { type: "filesystem", format: "ext4", mountpoint: "/boot" } }, pv: { size: "100%", content: { type: "lvm_pv", vg: "pool" } } } } } },
+    lvm_vg: { pool: { lvs: { root: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } },
+  };
+  const before = await diskSum("vda");
+  const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(lvm)).script);
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /a volume group named pool already exists on another disk/);
+  assert.equal(await diskSum("vda"), before);
+  await host.run("vgremove -ff -y pool >/dev/null 2>&1; true");
+});
