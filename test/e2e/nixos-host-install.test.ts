@@ -55,7 +55,7 @@ test("up partitions the disk per the layout and installs the system under /mnt",
   assert.match(table, /EF02\s+disk-main-MBR/);
   assert.match(table, /EF00\s+disk-main-ESP/);
   assert.match(table, /8300\s+disk-main-root/);
-  assert.equal((await host.run("findmnt -no FSTYPE /mnt")).trim(), "ext4");
+  assert.equal((await host.run("findmnt -no FSTYPE /mnt | tail -n 1")).trim(), "ext4");
   assert.equal((await host.run("findmnt -no FSTYPE /mnt/boot")).trim(), "ext4");
   assert.equal((await host.run("blkid -s PARTLABEL -o value /dev/vda3")).trim(), "disk-main-root");
   assert.equal((await host.run("readlink /mnt/boot/default-system")).trim(), v1, "bootloader entry written by switch-to-configuration boot");
