@@ -1,4 +1,6 @@
 import { renderLayout, resolveLayout, type RenderedLayout } from "../disk";
+import type { SystemSpec } from "../schema/nixos-host";
+import { checkSystemAgreesWithLayout } from "./layout-agreement";
 
 /** Renders the layout a NixosHost was given (the DiskLayout's declared args). */
 export async function renderHostLayout(ref: unknown): Promise<RenderedLayout> {
@@ -6,8 +8,13 @@ export async function renderHostLayout(ref: unknown): Promise<RenderedLayout> {
   return renderLayout(await resolveLayout(declared, "DiskLayout (as NixosHost.diskLayout)"));
 }
 
-/** What a NixosHost diffs on: the format hash replaces the host, the mount hash updates it. */
-export async function hostLayoutHashes(ref: unknown): Promise<{ layoutHash: string; layoutFormatHash: string; layoutMountHash: string }> {
+/**
+ * What a NixosHost diffs on: the format hash replaces the host, the mount hash updates it.
+ * With the system known, its fileSystems must agree with the layout's (when it can be
+ * evaluated as a NixOS configuration).
+ */
+export async function hostLayoutHashes(ref: unknown, system?: SystemSpec): Promise<{ layoutHash: string; layoutFormatHash: string; layoutMountHash: string }> {
   const r = await renderHostLayout(ref);
+  if (system) await checkSystemAgreesWithLayout(system, r.fileSystems);
   return { layoutHash: r.hash, layoutFormatHash: r.formatHash, layoutMountHash: r.mountHash };
 }

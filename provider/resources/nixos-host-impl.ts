@@ -36,7 +36,7 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
     if (issues.length > 0) throw new InputError("NixosHost", issues);
     if (news["diskLayout"] !== undefined) {
       if (containsUnknown(news["diskLayout"])) for (const key of LAYOUT_HASH_KEYS) inputs[key] = news["diskLayout"];
-      else Object.assign(inputs, await hostLayoutHashes(news["diskLayout"]));
+      else Object.assign(inputs, await hostLayoutHashes(news["diskLayout"], containsUnknown(news["system"]) ? undefined : systemSchema.parse(news["system"])));
     }
     if (!containsUnknown(news["system"])) {
       const system = systemSchema.parse(news["system"]);
