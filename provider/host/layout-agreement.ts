@@ -29,7 +29,8 @@ export async function systemFileSystems(system: SystemSpec): Promise<FileSystems
     // The value at attr, then each attribute set on the way to it, then the file's value.
     const prefixes = path.map((_, i) => path.slice(0, path.length - i)).concat([[]]);
     const expr = [
-      `{ ... }@args: let f = import ${JSON.stringify(nodePath.resolve(file))};`,
+      `let args = { ${Object.entries(args ?? {}).map(([k, v]) => `${JSON.stringify(k)} = ${JSON.stringify(v).replace(/\$\{/g, "\\${")};`).join(" ")} };`,
+      `  f = import ${JSON.stringify(nodePath.resolve(file))};`,
       `  v = if builtins.isFunction f then f args else f;`,
       `  get = p: builtins.foldl' (acc: k: if builtins.isAttrs acc && acc ? \${k} then acc.\${k} else null) v p;`,
       `  has = s: builtins.isAttrs s && s ? config && builtins.isAttrs s.config && s.config ? fileSystems;`,
@@ -37,10 +38,6 @@ export async function systemFileSystems(system: SystemSpec): Promise<FileSystems
       `in if found == [ ] then null else (${PICK}) (builtins.head found).config.fileSystems`,
     ].join("\n");
     const argv = ["--eval", "--strict", "--json", "-E", expr];
-    for (const [name, value] of Object.entries(args ?? {})) {
-      if (typeof value === "string") argv.push("--argstr", name, value);
-      else argv.push("--arg", name, String(value));
-    }
     const r = await execa("nix-instantiate", argv, { reject: false, stdin: "ignore" });
     if (r.exitCode !== 0) return undefined;
     return (JSON.parse(String(r.stdout)) as FileSystems | null) ?? undefined;
