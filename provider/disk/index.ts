@@ -1,10 +1,12 @@
 import type { z } from "zod";
 import { parseInputs } from "../schema/zod-errors";
 import { readDiskoFile } from "./disko-file";
+import { diskoScriptSchema, evalDiskoScript, renderDiskoScript } from "./disko-script";
+import { renderLayout, type RenderedLayout } from "./render";
 import { layoutShape, type LayoutShape } from "./schema";
 import { addLayoutIssues } from "./validate";
 
-export { renderLayout, type RenderedLayout } from "./render";
+export { renderLayout, type RenderedLayout };
 export { normalizePartitions, type NormalizedPartition } from "./gpt";
 export { normalizeLvs } from "./lvm-vg";
 export type { NixosDiskConfig } from "./node";
@@ -30,4 +32,15 @@ export async function resolveLayout(declared: Record<string, unknown>, resource 
   }
   const devices = Object.fromEntries(Object.entries(inline).filter(([, v]) => v !== undefined));
   return parseInputs(resource, diskLayoutSchema, devices);
+}
+
+/** Renders what a DiskLayout declares: devices, a disko file, or the system's disko script. */
+export async function renderDeclared(declared: Record<string, unknown>, resource = "DiskLayout"): Promise<RenderedLayout> {
+  if (declared["diskoScript"] !== undefined) {
+    const others = Object.entries(declared).filter(([k, v]) => k !== "diskoScript" && v !== undefined && (DEVICE_KEYS as readonly string[]).concat("diskoFile").includes(k));
+    if (others.length > 0) parseInputs(resource, layoutShape.refine(() => false, { message: "give either diskoScript or the devices (disk, lvm_vg) / diskoFile, not both", path: ["diskoScript"] }), {});
+    const spec = parseInputs(resource, diskoScriptSchema, declared["diskoScript"]);
+    return renderDiskoScript(await evalDiskoScript(spec));
+  }
+  return renderLayout(await resolveLayout(declared, resource));
 }

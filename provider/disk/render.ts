@@ -35,6 +35,8 @@ export interface RenderedLayout {
   nixos: NixosDiskConfig;
   /** The same as a NixOS module file. */
   nixosModule: string;
+  /** Set when the layout is the system's own disko script: copied to the target and run. */
+  diskoScript?: { storePath: string; derivation?: string | undefined };
 }
 
 function preamble(): string {

@@ -1,11 +1,11 @@
-import { renderLayout, resolveLayout, type RenderedLayout } from "../disk";
+import { renderDeclared, type RenderedLayout } from "../disk";
 import type { SystemSpec } from "../schema/nixos-host";
 import { checkSystemAgreesWithLayout } from "./layout-agreement";
 
 /** Renders the layout a NixosHost was given (the DiskLayout's declared args). */
 export async function renderHostLayout(ref: unknown): Promise<RenderedLayout> {
   const declared = (ref as { declared?: Record<string, unknown> } | undefined)?.declared ?? {};
-  return renderLayout(await resolveLayout(declared, "DiskLayout (as NixosHost.diskLayout)"));
+  return renderDeclared(declared, "DiskLayout (as NixosHost.diskLayout)");
 }
 
 /**

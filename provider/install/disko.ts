@@ -1,4 +1,6 @@
 import { NixosPulumiError } from "../errors";
+import { copyClosure } from "../nix/copy";
+import { runNix } from "../nix/run-nix";
 import type { InstallContext } from "./context";
 
 const SCRIPT = "/tmp/nixos-pulumi-disko.sh";
@@ -19,6 +21,13 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   }
   for (const [keyFile, key] of Object.entries(ctx.spec.install?.diskKeys ?? {})) {
     await ctx.session.upload(keyFile, key, "0600");
+  }
+  if (layout.diskoScript) {
+    const { storePath, derivation } = layout.diskoScript;
+    if (derivation) await runNix("nix-store", ["--realise", derivation], "diskLayout.diskoScript", "fix the build error of the system's disko script");
+    else await runNix("nix-store", ["--check-validity", storePath], "diskLayout.diskoScript", `build the disko script on this machine first (nix build …config.system.build.diskoScript), as nixos-anywhere --store-paths expects`);
+    ctx.progress(`disko: copying the system's disko script ${storePath}`);
+    await copyClosure(ctx.session, storePath, { progress: ctx.progress });
   }
   await ctx.session.upload(SCRIPT, layout.script, "0700");
   await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");

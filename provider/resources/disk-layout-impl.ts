@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { renderLayout, resolveLayout } from "../disk";
+import { renderDeclared } from "../disk";
 import { containsUnknown } from "../util/unknown";
 import { checkFailures } from "../errors";
 
@@ -9,13 +9,13 @@ export const DISK_LAYOUT_STATE_VERSION = 2;
 type Props = Record<string, unknown>;
 
 async function outputsFor(inputs: Props): Promise<Props> {
-  const rendered = renderLayout(await resolveLayout(inputs));
+  const { diskoScript: _ref, ...rendered } = await renderDeclared(inputs);
   return { ...inputs, ...rendered, stateVersion: DISK_LAYOUT_STATE_VERSION };
 }
 
 export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
   try {
-    if (!containsUnknown(news)) await resolveLayout(news);
+    if (!containsUnknown(news)) await renderDeclared(news);
   } catch (err) {
     return { inputs: news, failures: checkFailures(err) };
   }

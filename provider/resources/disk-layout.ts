@@ -9,6 +9,14 @@ export type DiskLayoutArgs =
   | {
       /** An existing disko .nix file (`{ disko.devices = …; }`), evaluated with the local Nix. */
       diskoFile: pulumi.Input<string>;
+    }
+  | {
+      /**
+       * The system's own disko script, as nixos-anywhere's `--store-paths` takes it:
+       * `{ flake: ".#web1" }` (its config.system.build.diskoScript, evaluated without
+       * building) or `{ storePath }`. Copied to the target and run during the install.
+       */
+      diskoScript: pulumi.Input<{ flake: string } | { storePath: string }>;
     };
 
 /** A declarative disk layout in disko's schema. No side effects of its own. */
