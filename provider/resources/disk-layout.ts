@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { serializedProvider } from "./serialized-provider";
-import type { DiskLayoutInput, DiskLayoutSpec, NixosDiskConfig } from "../disk";
+import { renderDeclared, type DiskLayoutInput, type DiskLayoutSpec, type NixosDiskConfig } from "../disk";
 
 const diskLayoutProvider = serializedProvider("nixos-pulumi/dist/provider/resources/disk-layout-impl");
 
@@ -71,4 +71,13 @@ export class DiskLayout extends pulumi.dynamic.Resource {
       }, opts, "nixos-pulumi", "DiskLayout");
     Object.defineProperty(this, "declared", { value: args, enumerable: false });
   }
+}
+
+/**
+ * The NixOS module a layout implies, at program time: write it next to the flake before the
+ * system is evaluated, and import it in the system's configuration (in place of disko's module).
+ * Plain values only (no Outputs), since it runs before any resource exists.
+ */
+export async function diskLayoutNixosModule(args: DiskLayoutInput | { diskoFile: string }): Promise<string> {
+  return (await renderDeclared(args as Record<string, unknown>)).nixosModule;
 }

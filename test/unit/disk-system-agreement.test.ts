@@ -3,6 +3,10 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import { execa } from "execa";
+import { diskLayoutNixosModule } from "../../provider";
 import { renderLayout, resolveLayout } from "../../provider/disk";
 import { checkSystemAgreesWithLayout, systemFileSystems } from "../../provider/host/layout-agreement";
 import { tutorialLayout } from "../fixtures/layouts";
@@ -33,4 +37,13 @@ test("a system that is not a NixOS configuration (a bare toplevel) is not checke
   const bare = { expression: { file: path.resolve(__dirname, "../../../test/fixtures/system.nix"), args: { label: "x" } } };
   assert.equal(await systemFileSystems(bare), undefined);
   await checkSystemAgreesWithLayout(bare, await layoutFileSystems());
+});
+
+test("the layout's NixOS module, written at program time, declares what the agreement check wants", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "disk-module-"));
+  writeFileSync(path.join(dir, "disk.nix"), await diskLayoutNixosModule(tutorialLayout()));
+  writeFileSync(path.join(dir, "system.nix"), `{ config = (import ./disk.nix { }); system = null; }`);
+  const { stdout } = await execa("nix-instantiate", ["--eval", "--strict", "--json", "-E", `(import ${dir}/disk.nix { }).boot.loader.grub.devices`]);
+  assert.deepEqual(JSON.parse(stdout), ["/dev/vda"]);
+  await checkSystemAgreesWithLayout({ expression: { file: path.join(dir, "system.nix"), attr: "system" } }, await layoutFileSystems());
 });
