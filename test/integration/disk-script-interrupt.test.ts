@@ -12,7 +12,7 @@ before(async () => {
   host = await startHost({ name: "disk-interrupt", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }, { name: "vdb", sizeMiB: 64 }] });
 });
 after(async () => {
-  await host?.exec("swapoff -a; umount -R /mnt/home /mnt/boot 2>/dev/null; while findmnt -rn -o FSTYPE -M /mnt | tail -n 1 | grep -qv '^ext4$'; do umount /mnt || break; done; vgremove -ff -y span pool >/dev/null 2>&1; true").catch(() => undefined);
+  await host?.exec("export DM_DISABLE_UDEV=1; swapoff -a; umount -R /mnt/home /mnt/boot 2>/dev/null; while findmnt -rn -o FSTYPE -M /mnt | tail -n 1 | grep -qv '^ext4$'; do umount /mnt || break; done; vgremove -ff -y span pool >/dev/null 2>&1; true").catch(() => undefined);
   await host?.stop();
 });
 
@@ -92,18 +92,18 @@ test("a volume group reaching onto another disk is refused before the disk is to
   await host.run("swapoff -a; umount /mnt/home /mnt/boot 2>/dev/null; findmnt -rn -o SOURCE -M /mnt | tail -n 1 | grep -q '^/dev/vda' && umount /mnt; true");
   await host.run("sgdisk --zap-all /dev/vda >/dev/null && sgdisk --new=1:0:+100M /dev/vda >/dev/null && sgdisk --zap-all /dev/vdb >/dev/null && sgdisk --new=1:0:0 /dev/vdb >/dev/null");
   await host.syncPartitionNodes();
-  await host.run("pvcreate -ff -y /dev/vda1 /dev/vdb1 >/dev/null 2>&1 && vgcreate -y span /dev/vda1 /dev/vdb1 >/dev/null 2>&1");
+  await host.run("export DM_DISABLE_UDEV=1; pvcreate -ff -y /dev/vda1 /dev/vdb1 >/dev/null 2>&1 && vgcreate -y span /dev/vda1 /dev/vdb1 >/dev/null 2>&1");
   const before = await diskSum("vda");
   const r = renderLayout(await resolveLayout(layout));
   const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, r.script);
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /volume group span also has a physical volume outside the layout's disks \(\/dev\/vdb1\)/);
   assert.equal(await diskSum("vda"), before, "not a byte of /dev/vda changed");
-  await host.run("vgremove -ff -y span >/dev/null 2>&1; pvremove -ff -y /dev/vda1 /dev/vdb1 >/dev/null 2>&1; true");
+  await host.run("export DM_DISABLE_UDEV=1; vgremove -ff -y span >/dev/null 2>&1; pvremove -ff -y /dev/vda1 /dev/vdb1 >/dev/null 2>&1; true");
 });
 
 test("a layout whose volume group name exists on another disk is refused before the disk is touched", async () => {
-  await host.run("pvcreate -ff -y /dev/vdb1 >/dev/null 2>&1 && vgcreate -y pool /dev/vdb1 >/dev/null 2>&1");
+  await host.run("export DM_DISABLE_UDEV=1; pvcreate -ff -y /dev/vdb1 >/dev/null 2>&1 && vgcreate -y pool /dev/vdb1 >/dev/null 2>&1");
   const lvm = {
     disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { ESP: { size: "64M", content: { type: "filesystem", format: "ext4", mountpoint: "/boot" } }, pv: { size: "100%", content: { type: "lvm_pv", vg: "pool" } } } } } },
     lvm_vg: { pool: { lvs: { root: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } },
@@ -113,5 +113,5 @@ test("a layout whose volume group name exists on another disk is refused before 
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /a volume group named pool already exists on another disk/);
   assert.equal(await diskSum("vda"), before);
-  await host.run("vgremove -ff -y pool >/dev/null 2>&1; true");
+  await host.run("export DM_DISABLE_UDEV=1; vgremove -ff -y pool >/dev/null 2>&1; true");
 });
