@@ -14,7 +14,10 @@ export async function readDiskoFile(file: string): Promise<unknown> {
     `let lib = import ${JSON.stringify(LIB)};`,
     `  r = lib.resolveDefinitions;`,
     `  f = import ${JSON.stringify(absolute)};`,
-    `  m = r (if builtins.isFunction f then f { inherit lib; config = { }; options = { }; pkgs = { }; modulesPath = "/modules"; } else f);`,
+    `  given = { inherit lib; config = { }; options = { }; pkgs = { }; modulesPath = "/modules"; };`,
+    // A function without "..." refuses arguments it does not name: give only those it names.
+    `  call = f: let formals = builtins.functionArgs f; in f (if formals == { } then given else builtins.intersectAttrs formals given);`,
+    `  m = r (if builtins.isFunction f then call f else f);`,
     `  disko = r (m.disko or (throw "the file sets no disko.devices"));`,
     `in r (disko.devices or (throw "the file sets no disko.devices"))`,
   ].join("\n");

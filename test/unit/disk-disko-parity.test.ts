@@ -183,3 +183,17 @@ for (const [name, layout, field, fix] of refused) {
     });
   });
 }
+
+test("a layout function without '...' gets only the arguments it names; mkMerge and mkForce resolve", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "disko-fn-"));
+  writeFileSync(
+    path.join(dir, "disk.nix"),
+    `{ lib, disks ? [ "/dev/vdb" ] }: { disko.devices = lib.mkMerge [
+      { disk.main = { device = lib.mkForce (lib.head disks); content = { type = "gpt"; partitions.root = { size = "100%"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; }; }; }; }; }
+      { disk.main.content.partitions.ESP = lib.optionalAttrs true { size = "512M"; type = "EF00"; content = { type = "filesystem"; format = "vfat"; mountpoint = "/boot"; }; }; }
+    ]; }`,
+  );
+  const spec = await resolveLayout({ diskoFile: path.join(dir, "disk.nix") });
+  assert.equal(spec.disk["main"]!.device, "/dev/vdb");
+  assert.deepEqual(Object.keys(spec.disk["main"]!.content.partitions).sort(), ["ESP", "root"]);
+});
