@@ -40,7 +40,7 @@ export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise
       "echo \"memKiB=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)\"",
       'if [ -e /etc/NIXOS ]; then echo nixos=1; else echo nixos=0; fi',
       'if command -v nix-store >/dev/null; then echo nix=1; else echo nix=0; fi',
-      `for t in ${tools.join(" ")}; do command -v "$t" >/dev/null || echo "missing=$t"; done`,
+      `for t in ${tools.join(" ")}; do p=$(command -v "$t") && [ -x "$p" ] || echo "missing=$t"; done`,
     ].join("; "),
     "facts",
   );

@@ -20,6 +20,8 @@ export interface HostOptions {
   disks?: { name: string; sizeMiB: number }[];
   /** Allow root password login with this password. */
   rootPassword?: string;
+  /** Also serve an RSA host key (sshd then offers ed25519 and RSA, as many servers do). */
+  rsaHostKey?: boolean;
 }
 
 export interface ExecResult {
@@ -35,6 +37,8 @@ export interface TestHost {
   address: string;
   port: number;
   hostPublicKey: string;
+  /** With rsaHostKey: the host's RSA public key ("ssh-rsa AAAA..."). */
+  rsaHostPublicKey?: string;
   clientPrivateKey: string;
   clientPrivateKeyPath: string;
   stateDir: string;
@@ -131,10 +135,11 @@ async function deviceNumbers(device: string): Promise<string> {
   return `${major}:${minor}`;
 }
 
-function sshdConfig(address: string, stateDir: string, rootPassword: boolean): string {
+function sshdConfig(address: string, stateDir: string, rootPassword: boolean, rsa: boolean): string {
   return [
     `ListenAddress ${address}:22`,
     `HostKey ${stateDir}/ssh_host_ed25519_key`,
+    ...(rsa ? [`HostKey ${stateDir}/ssh_host_rsa_key`] : []),
     "PidFile /run/sshd.pid",
     "AuthorizedKeysFile /root/.ssh/authorized_keys %h/.ssh/authorized_keys",
     `PermitRootLogin ${rootPassword ? "yes" : "prohibit-password"}`,
@@ -162,7 +167,12 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
   const hostKey = await generateKeyPair(`${name}-host`, "", stateDir, "ssh_host_ed25519_key");
   writeFileSync(path.join(stateDir, "authorized_keys"), client.publicKey + "\n");
   writeFileSync(path.join(stateDir, "machine-id"), randomBytes(16).toString("hex") + "\n");
-  writeFileSync(path.join(stateDir, "sshd_config"), sshdConfig(address, stateDir, options.rootPassword !== undefined));
+  let rsaHostPublicKey: string | undefined;
+  if (options.rsaHostKey) {
+    await execa("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", `${name}-host-rsa`, "-f", path.join(stateDir, "ssh_host_rsa_key")]);
+    rsaHostPublicKey = readFileSync(path.join(stateDir, "ssh_host_rsa_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  }
+  writeFileSync(path.join(stateDir, "sshd_config"), sshdConfig(address, stateDir, options.rootPassword !== undefined, !!options.rsaHostKey));
 
   const loopDevices: Record<string, string> = {};
   const diskSpecs: string[] = [];
@@ -174,6 +184,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
     address,
     port: 22,
     hostPublicKey: hostKey.publicKey.split(" ").slice(0, 2).join(" "),
+    ...(rsaHostPublicKey ? { rsaHostPublicKey } : {}),
     clientPrivateKey: client.privateKey,
     clientPrivateKeyPath: client.privateKeyPath,
     stateDir,

@@ -132,3 +132,17 @@ test("dial retries until a late host answers", async () => {
     await proxy.close();
   }
 });
+
+test("a pinned RSA host key is accepted from a server that also has an ed25519 key", async () => {
+  const both = await startHost({ name: "rsahost", state: "rescue", rsaHostKey: true });
+  try {
+    const session = await connect(conn(both, { hostKey: both.rsaHostPublicKey! }));
+    assert.equal(session.hostKey, both.rsaHostPublicKey, "the server presented its RSA key, as pinned");
+    session.close();
+    const ed = await connect(conn(both, { hostKey: both.hostPublicKey }));
+    assert.equal(ed.hostKey, both.hostPublicKey);
+    ed.close();
+  } finally {
+    await both.stop();
+  }
+});
