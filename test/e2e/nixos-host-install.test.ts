@@ -16,6 +16,8 @@ let v1: string;
 let v2: string;
 let stack: TestStack;
 let hostKey: KeyPair;
+/** Binary content (NUL bytes, invalid UTF-8) for an extra file. */
+const BLOB = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 10, 0, 42]);
 
 function program(system: string, rootFormat = "ext4") {
   return async () => {
@@ -26,7 +28,10 @@ function program(system: string, rootFormat = "ext4") {
       diskLayout: layout,
       install: {
         phases: ["disko", "install"],
-        extraFiles: { "/etc/motd": { content: "installed by pulumi\n", mode: "0644" } },
+        extraFiles: {
+          "/etc/motd": { content: "installed by pulumi\n", mode: "0644" },
+          "/var/lib/app/blob.bin": { content: BLOB.toString("base64"), encoding: "base64", mode: "0640", owner: 1000, group: 100 },
+        },
         hostKeys: { ed25519: { privateKey: hostKey.privateKey, publicKey: hostKey.publicKey } },
       },
     });
@@ -61,6 +66,10 @@ test("up partitions the disk per the layout and installs the system under /mnt",
   assert.equal((await host.run("readlink /mnt/boot/default-system")).trim(), v1, "bootloader entry written by switch-to-configuration boot");
   assert.equal((await host.run("readlink -f /mnt/nix/var/nix/profiles/system")).trim(), v1);
   assert.equal(await host.run("cat /mnt/etc/motd; echo '|'; stat -c %a /mnt/etc/motd"), "installed by pulumi\n|\n644");
+  assert.equal(await host.run("stat -c '%a %u %g' /mnt/var/lib/app/blob.bin"), "640 1000 100", "owner, group and mode as declared");
+  assert.equal(await host.run("od -An -tx1 /mnt/var/lib/app/blob.bin | tr -s ' \n' ' '"), " 00 01 02 ff fe 80 0a 00 2a ", "binary content byte for byte");
+  assert.equal(await host.run("stat -c %a /mnt"), "755", "/mnt traversable, as nixos-install requires");
+  assert.equal(await host.run("stat -c %a /mnt/tmp"), "1777");
   assert.equal(await host.run("stat -c %a /mnt/etc/ssh/ssh_host_ed25519_key"), "600");
   assert.equal(await host.run("cat /mnt/etc/ssh/ssh_host_ed25519_key"), hostKey.privateKey.trimEnd());
   assert.equal(await host.run("cat /mnt/etc/ssh/ssh_host_ed25519_key.pub"), hostKey.publicKey);
