@@ -1,0 +1,159 @@
+// `pulumi up` SIGKILLed (the CLI and every process it started, as when a CI job is
+// cancelled) during the copy, during the activation, and during an adopt (a create): the
+// host ends consistent and the next `pulumi up` converges without a manual state edit.
+import { test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { execa } from "execa";
+import { NixosHost } from "nixos-pulumi";
+import { startHost, type TestHost } from "../harness/hosts";
+import { buildTestSystem } from "../harness/systems";
+import { createTestStack, type TestStack } from "../harness/pulumi";
+import { startProxy, type TcpProxy } from "../harness/proxy";
+
+let host: TestHost;
+let proxy: TcpProxy;
+let stack: TestStack;
+let v1: string;
+let big: string;
+let slow: string;
+let adopted: string;
+
+function program(system: string, healthChecks: string[] = []) {
+  return async () => {
+    const h = new NixosHost("victim", {
+      connection: { host: proxy.address, port: proxy.port, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+      system: { storePath: system },
+      switch: { healthChecks },
+    });
+    return { toplevel: h.toplevel, currentSystem: h.currentSystem };
+  };
+}
+
+async function children(pid: number): Promise<number[]> {
+  const { stdout } = await execa("pgrep", ["-P", String(pid)], { reject: false });
+  return stdout.split("\n").filter(Boolean).map(Number);
+}
+
+async function tree(pid: number): Promise<number[]> {
+  const out = [pid];
+  for (const child of await children(pid)) out.push(...(await tree(child)));
+  return out;
+}
+
+/** SIGKILLs the Pulumi CLI this process started and everything under it, all at once. */
+async function killPulumi(): Promise<number> {
+  const cli = [];
+  for (const pid of await children(process.pid)) {
+    const comm = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      } catch {
+        return "";
+      }
+    })();
+    if (comm === "pulumi") cli.push(pid);
+  }
+  assert.equal(cli.length, 1, "exactly one pulumi CLI runs");
+  const pids = await tree(cli[0]!);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  return pids.length;
+}
+
+/** Starts an up, waits until the engine output matches `when`, then kills the CLI. */
+async function upKilledWhen(when: RegExp): Promise<void> {
+  const from = stack.output().length;
+  const running = stack.up();
+  running.catch(() => undefined);
+  const deadline = Date.now() + 120_000;
+  while (!when.test(stack.output().slice(from))) {
+    if (Date.now() > deadline) throw new Error(`never saw ${when}\n${stack.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await killPulumi();
+  await assert.rejects(running);
+}
+
+/**
+ * What the README tells users after a killed `pulumi up`: the file backend keeps the dead
+ * CLI's lock, which `pulumi cancel` removes; then `pulumi up` converges.
+ */
+async function cancelThenUp() {
+  await assert.rejects(stack.up(), /the stack is currently locked by 1 lock\(s\)[\s\S]*pulumi cancel/);
+  await stack.stack.cancel();
+  return stack.up();
+}
+
+const onHost = async (command: string) => (await host.run(command)).trim();
+
+before(async () => {
+  [v1, adopted, big, slow] = await Promise.all([
+    buildTestSystem({ label: "killed-v1" }),
+    buildTestSystem({ label: "killed-adopted" }),
+    buildTestSystem({ label: "killed-big", fillerCount: 16, fillerBytes: 32 * 1024 * 1024 }),
+    buildTestSystem({ label: "killed-slow" }),
+  ]);
+  host = await startHost({ name: "victim", state: "nixos", system: v1 });
+  proxy = await startProxy({ target: { host: host.address, port: host.port } });
+  stack = await createTestStack("killed", program(v1));
+});
+
+after(async () => {
+  await stack?.remove();
+  await proxy?.close();
+  await host?.stop();
+});
+
+test("killed during an adopt (a pending create): the next up adopts the host", async () => {
+  // The adopt's activation is held by a slow health check, so the kill lands inside create.
+  stack.setProgram(program(adopted, ["sleep 3"]));
+  await upKilledWhen(/activate: switch/);
+  const up = await cancelThenUp();
+  assert.equal(up.outputs["currentSystem"]?.value, adopted, stack.output());
+  assert.equal(await onHost("readlink /run/current-system"), adopted);
+  const hosts = (await stack.resources()).filter((r) => r.type.endsWith("NixosHost"));
+  assert.equal(hosts.length, 1, "one host in the state, not a duplicate");
+  // The interrupted create stays listed as pending (every later up warns about it) until
+  // `pulumi refresh --clear-pending-creates` drops it; the host itself stays recorded.
+  assert.match(stack.output(), /pending operations from previous deployment[\s\S]*victim, interrupted while creating/);
+  await stack.stack.refresh({ clearPendingCreates: true, color: "never" });
+  const pending = (await stack.stack.exportStack()).deployment?.pending_operations ?? [];
+  assert.deepEqual(pending, []);
+  const from = stack.output().length;
+  const again = await stack.up();
+  assert.doesNotMatch(stack.output().slice(from), /pending operations/);
+  assert.equal(again.outputs["currentSystem"]?.value, adopted);
+});
+
+test("killed during the copy: the host still runs the old system, its store verifies, the next up converges", async () => {
+  stack.setProgram(program(big));
+  proxy.setRate(2 * 1024 * 1024);
+  await upKilledWhen(/copy: \d+\/\d+ paths, /);
+  proxy.setRate(0);
+  assert.equal(await onHost("readlink /run/current-system"), adopted, "nothing was activated");
+  // Whatever arrived is either a complete, valid path or absent: nothing half-registered.
+  await onHost("nix-store --verify --check-contents");
+  const up = await cancelThenUp();
+  assert.equal(up.outputs["currentSystem"]?.value, big, stack.output());
+  assert.equal(await onHost("readlink /run/current-system"), big);
+  await onHost(`nix-store --verify-path $(nix-store -qR ${big})`);
+});
+
+test("killed during the activation: the detached activation finishes, the next up converges", async () => {
+  stack.setProgram(program(slow, ["sleep 3"]));
+  await upKilledWhen(/activate: switch/);
+  // The activation runs on, detached from the dead deployer, and completes.
+  for (let i = 0; i < 100 && (await onHost("readlink /run/current-system")) !== slow; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await onHost("readlink /run/current-system"), slow);
+  const up = await cancelThenUp();
+  assert.equal(up.outputs["currentSystem"]?.value, slow, stack.output());
+  assert.equal(up.outputs["toplevel"]?.value, slow);
+  assert.equal(await onHost("readlink /run/current-system"), slow);
+  assert.equal(await onHost("cat /run/test-service.label"), "killed-slow");
+});
