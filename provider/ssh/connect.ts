@@ -36,6 +36,13 @@ const ALGORITHMS: ConnectConfig["algorithms"] = {
   cipher: ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr"],
 };
 
+// ssh2's chacha20-poly1305 corrupts a connection carried inside another one (a target
+// behind a jump host: the handshake fails with "Invalid ssh2 packet type" or hangs; seen
+// with ssh2 1.17, also reported by Termix #1080): the inner connection uses AES only.
+const THROUGH_JUMP_ALGORITHMS: ConnectConfig["algorithms"] = {
+  cipher: ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr"],
+};
+
 /**
  * Opens an authenticated session, retrying while the machine is unreachable: at most
  * dialErrorLimit attempts within one deadline (perDialTimeout seconds in all unless the
@@ -46,11 +53,31 @@ export async function connect(connection: Connection, options: ConnectOptions = 
   const expected = connection.hostKey ?? options.pinnedHostKey;
   let jump: Client | undefined;
   if (connection.proxy) {
-    const viaProxy = await dialWithRetries(connection.proxy, connection.proxy.hostKey, options);
+    const viaProxy = await dialWithRetries(connection.proxy, connection.proxy.hostKey, options).catch((err: unknown) => {
+      throw asJumpHostError(err);
+    });
     jump = viaProxy.client;
   }
-  const { client, hostKey } = await dialWithRetries(connection, expected, options, jump);
-  return new SshSession(client, hostKey, `${connection.host}:${connection.port}`, connection.user !== "root" && connection.sudo, jump);
+  try {
+    const { client, hostKey } = await dialWithRetries(connection, expected, options, jump);
+    return new SshSession(client, hostKey, `${connection.host}:${connection.port}`, connection.user !== "root" && connection.sudo, jump);
+  } catch (err) {
+    // A failed dial through the jump host must not leave the jump connection open.
+    jump?.end();
+    throw err;
+  }
+}
+
+/** A failure of the jump host's own dial says so, and points at connection.proxy. */
+function asJumpHostError(err: unknown): unknown {
+  if (!(err instanceof NixosPulumiError) || err instanceof HostKeyMismatchError || err.details.step !== "connect") return err;
+  const message = err.message.replace(/^\[[^\]]*\] /, "").split("\nfix: ")[0]!;
+  const hint = err.details.hint;
+  return new NixosPulumiError(`jump host (connection.proxy): ${message}`, {
+    step: "connect",
+    ...(err.details.host ? { host: err.details.host } : {}),
+    ...(hint ? { hint: hint.replace(/connection\./g, "connection.proxy.") } : {}),
+  });
 }
 
 async function dialWithRetries(
@@ -153,7 +180,7 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
     }
     jump.forwardOut("127.0.0.1", 0, endpoint.host, endpoint.port, (err, stream) => {
       if (err) return reject(new Error(`jump host could not reach ${where}: ${err.message}`));
-      client.connect({ ...config, sock: stream as unknown as Duplex });
+      client.connect({ ...config, algorithms: THROUGH_JUMP_ALGORITHMS, sock: stream as unknown as Duplex });
     });
   });
 }
