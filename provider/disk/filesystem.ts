@@ -21,7 +21,8 @@ export const mountpointSchema = absolutePath("/boot");
 export const filesystemSchema = z
   .object({
     type: z.literal("filesystem"),
-    format: z.enum(FORMATS, { error: () => `format is one of ${FORMATS.map((f) => `"${f}"`).join(", ")} (the installer's mkfs tools)` }),
+    /** Any mkfs.<format> (disko: a string); the create script checks the installer has it before wiping. */
+    format: z.string({ error: () => `give format, e.g. ${FORMATS.map((f) => `"${f}"`).join(", ")}` }).regex(/^[a-z0-9]+$/, { message: `format names a mkfs.<format> program, e.g. ${FORMATS.map((f) => `"${f}"`).join(", ")}` }),
     mountpoint: mountpointSchema.nullish(),
     mountOptions: z.array(z.string()).default(["defaults"]),
     /** Passed to mkfs one argument each (disko: lib.escapeShellArgs). */

@@ -12,6 +12,7 @@ import { contentFormatView } from "./content";
 import { normalizeLvs, renderLvmVg, vgName } from "./lvm-vg";
 import { emptyRendered, merge, type FileSystemConfig, type NixosDiskConfig, type SwapDeviceConfig } from "./node";
 import { toNixosModule } from "./nixos-module";
+import { renderNodev } from "./nodev";
 import type { LayoutShape } from "./schema";
 
 export interface RenderedLayout {
@@ -62,6 +63,8 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
   const diskKeys = Object.keys(spec.disk).sort();
   for (const key of diskKeys) merge(all, renderDisk(key, spec.disk[key]!, addPv));
   for (const key of Object.keys(spec.lvm_vg ?? {}).sort()) merge(all, renderLvmVg(key, spec.lvm_vg![key]!, pvs.get(key) ?? [], addPv));
+  // nodev filesystems format nothing: they belong to the mount hash only.
+  for (const key of Object.keys(spec.nodev ?? {}).sort()) merge(all, renderNodev(key, spec.nodev![key]!));
   const mountHash = sha256Hex(canonicalJson(all.nixos));
 
   const mounts = [...all.mounts].sort((a, b) => depth(a.mountpoint) - depth(b.mountpoint) || a.mountpoint.localeCompare(b.mountpoint));
@@ -72,6 +75,7 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     `LAYOUT_LUKS=${shellQuote(luksNames(spec).join(" "))}`,
     `LAYOUT_VGS=${shellQuote(Object.entries(spec.lvm_vg ?? {}).map(([k, vg]) => vgName(k, vg)).join(" "))}`,
   ];
+  const tools = requiredTools([...all.create, ...all.mounts.map((m) => m.command)]);
   const release = `release_disks ${devices.map(shellQuote).join(" ")}`;
   const mountLines = ["echo 'disko: mounting under /mnt'", ...mounts.map((m) => m.command)];
   const script = [
@@ -80,6 +84,7 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     preamble(),
     ...checkDisks,
     ...names,
+    `require_tools ${tools.join(" ")}`,
     `# Releases what is stacked on the disks, or stops here before a byte is written.`,
     release,
     `echo 'disko: partitioning and formatting ${devices.join(" ")}'`,
@@ -103,6 +108,13 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     nixos: all.nixos,
     nixosModule: toNixosModule(all.nixos),
   };
+}
+
+/** The programs the create commands call (read from them, so no node can forget to declare one). */
+function requiredTools(commands: string[]): string[] {
+  const found = new Set(["findmnt", "mount", "stat"]);
+  for (const c of commands) for (const m of c.matchAll(/(?:^|[|&;(]\s*|\$\()\s*(sgdisk|mkfs\.[a-z0-9]+|mkswap|cryptsetup|pvcreate|vgcreate|lvcreate|vgchange|btrfs|mount)\b/g)) found.add(m[1]!);
+  return [...found].sort();
 }
 
 function luksNames(spec: LayoutShape): string[] {

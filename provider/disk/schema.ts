@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { diskSchema } from "./disk";
 import { lvmVgSchema } from "./lvm-vg";
+import { nodevSchema } from "./nodev";
 
 const unsupported = (what: string) => z.unknown().refine(() => false, { message: `${what} is not supported by DiskLayout; use disk (gpt) with luks, lvm_vg, btrfs, filesystem or swap` }).optional();
 
@@ -14,7 +15,7 @@ export const layoutShape = z
     mdadm: unsupported("mdadm"),
     zpool: unsupported("zpool (ZFS)"),
     bcachefs_filesystems: unsupported("bcachefs_filesystems"),
-    nodev: unsupported("nodev (tmpfs and other filesystems without a device; declare them in the NixOS configuration's fileSystems)"),
+    nodev: z.record(z.string().regex(/^[^\0'"]+$/), nodevSchema).optional(),
   })
   .strict();
 

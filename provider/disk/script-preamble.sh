@@ -62,6 +62,13 @@ mount_once() { # fstype device target options
   mount -t "$1" -o "$4" "$2" "$3"
 }
 
+# Mounts a filesystem without a device (tmpfs, ...) unless the target already has that type on top.
+mount_nodev() { # fstype device target options
+  [ "$(findmnt -rn -o FSTYPE -M "$3" 2>/dev/null | tail -n 1)" = "$1" ] && return 0
+  mkdir -p "$3"
+  mount -t "$1" -o "$4" "$2" "$3"
+}
+
 # True when the device-mapper device $1 is open on $2; a mapping of that name on another
 # device stops the script (opening ours would fail, or the wrong disk would be used).
 luks_is_open() { # name device
@@ -73,6 +80,16 @@ luks_is_open() { # name device
     exit 1
   done
   return 1
+}
+
+# Stops before anything changes when a tool the layout needs is missing (a half-formatted
+# disk is worse than none).
+require_tools() { # tool...
+  missing=""
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+  [ -z "$missing" ] && return 0
+  echo "this machine lacks$missing, which the layout needs; nothing was changed (boot an installer that has them, e.g. nixos-images' kexec installer)" >&2
+  exit 1
 }
 
 # Releases everything stacked on the layout's disks before they are wiped: filesystems

@@ -4,6 +4,7 @@ import { contentNodes, type Content } from "./content";
 import { diskName } from "./disk";
 import { MIN_BYTES } from "./filesystem";
 import { normalizePartitions } from "./gpt";
+import { nodevMountpoint } from "./nodev";
 import type { LayoutShape } from "./schema";
 import { sizeBytes } from "./size";
 
@@ -76,7 +77,8 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
     if (!pvGroups.has(vgName)) issues.push({ path: ["lvm_vg", vgName], message: `no partition has content { type: "lvm_pv", vg: "${vgName}" }` });
     for (const [lvName, lv] of Object.entries(vg.lvs)) walkContent(lv.content, ["lvm_vg", vgName, "lvs", lvName, "content"], sizeBytes(lv.size));
   }
-  if (!mountpoints.has("/")) issues.push({ path: ["disk"], message: 'no filesystem is mounted at "/"; give one partition or LV content { type: "filesystem", mountpoint: "/" }' });
+  for (const [key, node] of Object.entries(layout.nodev ?? {})) useMountpoint(nodevMountpoint(key, node), ["nodev", key, "mountpoint"]);
+  if (!mountpoints.has("/")) issues.push({ path: ["disk"], message: 'no filesystem is mounted at "/"; give one partition or LV content { type: "filesystem", mountpoint: "/" } (or nodev."/" = { fsType = "tmpfs"; })' });
   return issues;
 }
 

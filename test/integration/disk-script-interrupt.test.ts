@@ -115,3 +115,12 @@ test("a layout whose volume group name exists on another disk is refused before 
   assert.equal(await diskSum("vda"), before);
   await host.run("export DM_DISABLE_UDEV=1; vgremove -ff -y pool >/dev/null 2>&1; true");
 });
+
+test("a layout needing a tool this machine lacks is refused before the disk is touched", async () => {
+  const f2fs = { disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "filesystem", format: "f2fs", mountpoint: "/" } } } } } } };
+  const before = await diskSum("vda");
+  const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(f2fs)).script);
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /this machine lacks mkfs\.f2fs, which the layout needs; nothing was changed/);
+  assert.equal(await diskSum("vda"), before);
+});

@@ -125,6 +125,7 @@ const DISKO_OPTIONS: Record<string, string[]> = {
   lvm_pv: ["type", "device", "vg"],
   lvm_vg: ["name", "type", "lvs"],
   lv: ["name", "priority", "size", "lvm_type", "extraArgs", "pool", "content"],
+  nodev: ["type", "fsType", "device", "mountpoint", "mountOptions"],
 };
 
 function checkKeys(kind: string, node: Record<string, unknown>, at: string, bad: string[]): void {
@@ -139,15 +140,16 @@ function checkKeys(kind: string, node: Record<string, unknown>, at: string, bad:
 }
 
 test("diskoNix holds only options of disko's node types, and reads back into the same layout", async () => {
-  for (const file of ["luks-lvm-with-lib.nix", "btrfs-swap.nix"]) {
+  for (const file of ["luks-lvm-with-lib.nix", "btrfs-swap.nix", "tmpfs-root.nix"]) {
     const r = renderLayout(await resolveLayout({ diskoFile: fixture(file) }));
     const dir = mkdtempSync(path.join(os.tmpdir(), "disko-nix-"));
     writeFileSync(path.join(dir, "disk.nix"), r.diskoNix);
     const { stdout } = await execa("nix-instantiate", ["--eval", "--strict", "--json", "-E", `(import ${dir}/disk.nix { }).disko.devices`]);
-    const devices = JSON.parse(stdout) as { disk: Record<string, Record<string, unknown>>; lvm_vg?: Record<string, Record<string, unknown>> };
+    const devices = JSON.parse(stdout) as { disk: Record<string, Record<string, unknown>>; lvm_vg?: Record<string, Record<string, unknown>>; nodev?: Record<string, Record<string, unknown>> };
     const bad: string[] = [];
     for (const [k, d] of Object.entries(devices.disk)) checkKeys("disk", d, `disk.${k}`, bad);
     for (const [k, vg] of Object.entries(devices.lvm_vg ?? {})) checkKeys("lvm_vg", vg, `lvm_vg.${k}`, bad);
+    for (const [k, n] of Object.entries(devices.nodev ?? {})) checkKeys("nodev", n, `nodev.${k}`, bad);
     assert.deepEqual(bad, [], `${file}: keys disko does not know`);
     assert.equal(renderLayout(await resolveLayout({ diskoFile: path.join(dir, "disk.nix") })).hash, r.hash, file);
   }
@@ -169,7 +171,7 @@ const refused: Refused[] = [
   ["an unknown partition option", part(undefined, { sizee: "1G" }), /partitions\.x/, /sizee/],
   ["destroy = false", { disk: { main: { device: "/dev/vda", destroy: false, content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } } } }, /disk\.main\.destroy/, /leave the disk out/],
   ["imageSize", { disk: { main: { device: "/dev/vda", imageSize: "8G", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } } } }, /disk\.main\.imageSize/, /VM images/],
-  ["nodev (tmpfs)", { ...part(undefined), nodev: { "/tmp": { fsType: "tmpfs" } } }, /nodev/, /NixOS configuration's fileSystems/],
+  ["nodev without fsType", { ...part(undefined), nodev: { "/tmp": {} } }, /nodev\.\/tmp\.fsType/, /"tmpfs"/],
   ["a RAID LV", { ...part({ type: "lvm_pv", vg: "vg" }), lvm_vg: { vg: { type: "lvm_vg", lvs: { r: { size: "1G", lvm_type: "raid1" } } } } }, /lvm_vg\.vg\.lvs\.r\.lvm_type/, /not supported/],
   ["a swap file without a mountpoint", part({ type: "btrfs", swap: { s: { size: "1G" } } }), /content\.swap/, /need the btrfs node to have a mountpoint/],
   ["an extraOpenArgs word with shell characters", part({ type: "luks", name: "c", settings: { keyFile: "/k" }, extraOpenArgs: ["--timeout $(reboot)"] }), /extraOpenArgs/, /without quotes or shell characters/],
@@ -196,4 +198,11 @@ test("a layout function without '...' gets only the arguments it names; mkMerge 
   const spec = await resolveLayout({ diskoFile: path.join(dir, "disk.nix") });
   assert.equal(spec.disk["main"]!.device, "/dev/vdb");
   assert.deepEqual(Object.keys(spec.disk["main"]!.content.partitions).sort(), ["ESP", "root"]);
+});
+
+test("nodev: tmpfs on / (disko's hybrid-tmpfs-on-root style), mounted first, in fileSystems", async () => {
+  const r = renderLayout(await resolveLayout({ diskoFile: fixture("tmpfs-root.nix") }));
+  assert.deepEqual(r.fileSystems["/"], { device: "none", fsType: "tmpfs", options: ["size=2G", "defaults", "mode=755"] });
+  assert.deepEqual(r.fileSystems["/nix"], { device: "/dev/disk/by-partlabel/disk-main-nix", fsType: "ext4", options: ["defaults"] });
+  assert.ok(r.script.indexOf("mount_nodev tmpfs none /mnt") < r.script.indexOf("mount_once ext4"), "/ before /nix");
 });

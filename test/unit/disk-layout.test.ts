@@ -126,7 +126,7 @@ const bad: BadCase[] = [
   ["unknown content type", withPartitions({ root, z: { size: "1G", content: { type: "zfs" } } }), /partitions\.z\.content/, /content\.type is one of/],
   ["bad size", withPartitions({ root, esp: { size: "1.5G", content: { type: "filesystem", format: "vfat", mountpoint: "/boot" } } }), /partitions\.esp\.size/, /"512M"/],
   ["a partition too small for its filesystem", withPartitions({ root: { size: "100M", content: { type: "filesystem", format: "xfs", mountpoint: "/" } } }), /partitions\.root\.size/, /xfs needs at least 300 MiB/],
-  ["unknown filesystem format", withPartitions({ root: { size: "100%", content: { type: "filesystem", format: "ntfs", mountpoint: "/" } } }), /format/, /"ext4", "ext3", "ext2", "vfat"/],
+  ["a filesystem format that is not a program name", withPartitions({ root: { size: "100%", content: { type: "filesystem", format: "ext4 -O x", mountpoint: "/" } } }), /format/, /mkfs\.<format> program, e.g. "ext4"/],
   ["bad type code", withPartitions({ root, x: { size: "1M", type: "EF0" } }), /partitions\.x\.type/, /sgdisk type code/],
   ["a partition without a size", withPartitions({ root, x: { type: "EF02" } }), /partitions\.x\.size/, /give the partition a size/],
   ["lvm_pv naming a missing volume group", withPartitions({ root, pv: { size: "1G", content: { type: "lvm_pv", vg: "nope" } } }), /vg/, /no lvm_vg "nope"/],
@@ -143,3 +143,10 @@ for (const [name, layout, field, fix] of bad) {
     });
   });
 }
+
+test("the create script checks for every tool it calls before it releases or wipes anything", async () => {
+  const r = renderLayout(await resolveLayout({ diskoFile: path.resolve(__dirname, "../../../test/fixtures/disko/luks-lvm-with-lib.nix") }));
+  const line = r.script.split("\n").find((l) => l.startsWith("require_tools "))!;
+  assert.deepEqual(line.split(" ").slice(1), ["cryptsetup", "findmnt", "lvcreate", "mkfs.ext4", "mkfs.vfat", "mount", "pvcreate", "sgdisk", "stat", "vgcreate"]);
+  assert.ok(r.script.indexOf(line) < r.script.indexOf("\nrelease_disks "), "before the release");
+});
