@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { renderLayout, resolveLayout } from "../../provider/disk";
-import { diffHost } from "../../provider/host/diff";
+import { diffHost, explainHostDiff } from "../../provider/host/diff";
 
 const layout = (over: { rootOptions?: string[]; rootFormat?: string; espSize?: string; homeMount?: string | null; allowDiscards?: boolean; swapPriority?: number; lvSize?: string } = {}) => ({
   disk: {
@@ -78,4 +78,16 @@ test("NixosHost state from before the split (only layoutHash) still replaces on 
   const olds = { connection: { host: "h" }, toplevel: "/nix/store/a", layoutHash: "1".repeat(64) };
   assert.deepEqual(diffHost(olds, { ...olds, layoutHash: "2".repeat(64), layoutFormatHash: "f", layoutMountHash: "m" }).replaces, ["diskLayout"]);
   assert.deepEqual(diffHost(olds, { ...olds, layoutFormatHash: "f", layoutMountHash: "m" }).replaces, []);
+});
+
+test("the preview line says which kind of layout change it is and why", async () => {
+
+  const base = await hashes(layout());
+  const olds = { connection: { host: "10.0.0.1" }, toplevel: "/nix/store/a", diskLayout: { declared: layout() }, layoutFormatHash: base.formatHash, layoutMountHash: base.mountHash };
+  const mountOnly = await hashes(layout({ rootOptions: ["noatime"] }));
+  const n1 = { ...olds, layoutFormatHash: mountOnly.formatHash, layoutMountHash: mountOnly.mountHash };
+  assert.match(explainHostDiff(olds, n1, diffHost(olds, n1)).join("\n"), /diskLayout mounts .*nothing is reformatted/);
+  const reformat = await hashes(layout({ rootFormat: "xfs" }));
+  const n2 = { ...olds, layoutFormatHash: reformat.formatHash, layoutMountHash: reformat.mountHash };
+  assert.match(explainHostDiff(olds, n2, diffHost(olds, n2)).join("\n"), /reinstall \(the disk layout changed in what only formatting can change.*\): wipes \/dev\/vda/);
 });
