@@ -81,6 +81,7 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
   const decompress = decompressCommand(options.compression);
   const command = `${decompress ? `${decompress} | ` : ""}nix-store${storeFlag(options.storeRoot)} --serve --write`;
   let result;
+  let stderrTail = "";
   try {
     result = await session.exec(command, {
       stdin: wire,
@@ -93,7 +94,10 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
           protocolError = err as Error;
         }
       },
-      onStderr: () => undefined,
+      onStderr: (chunk) => {
+        // `keep: 0` keeps nothing: hold the end of stderr for the error (a full /nix says so there).
+        stderrTail = (stderrTail + chunk.toString("utf8")).slice(-8192);
+      },
     });
   } catch (err) {
     if (!session.isOpen) throw new CopyInterrupted(`the copy of ${paths.length} paths`);
@@ -110,10 +114,16 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
   if (localError) throw localError;
   if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the copy of ${paths.length} paths (${acked} registered)`);
   const missingBytes = paths.slice(acked).reduce((sum, p) => sum + p.narSize, 0);
-  throw new NixosPulumiError(`nix-store --serve --write failed on the target after registering ${acked} of ${paths.length} paths (exit ${result.code ?? result.signal})`, {
+  const full = /No space left on device/i.test(stderrTail);
+  throw new NixosPulumiError(
+    full
+      ? `the target's /nix is full (No space left on device) after registering ${acked} of ${paths.length} paths; the ${paths.length - acked} paths not yet registered need ${(missingBytes / 1048576).toFixed(0)} MiB`
+      : `nix-store --serve --write failed on the target after registering ${acked} of ${paths.length} paths (exit ${result.code ?? result.signal})`,
+    {
     step: "copy",
     host: session.target,
-    output: tail(result.stderr),
+    output: tail(stderrTail || result.stderr),
     hint: `the paths not yet registered need ${(missingBytes / 1048576).toFixed(0)} MiB in the target's /nix store (check df -h /nix) and a working nix-store there`,
-  });
+    },
+  );
 }
