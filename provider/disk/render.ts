@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { canonicalJson, sha256Hex } from "../util/canonical-json";
 import { shellQuote } from "../util/shell-quote";
-import { contentNodes } from "./content";
+import { contentNodes, type Content } from "./content";
 import { diskFormatView, renderDisk } from "./disk";
 import { toDiskoNix } from "./disko-nix";
 import { normalizePartitions } from "./gpt";
@@ -85,6 +85,7 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     ...checkDisks,
     ...names,
     `require_tools ${tools.join(" ")}`,
+    ...(keyFiles(spec).length > 0 ? [`require_files ${keyFiles(spec).map(shellQuote).join(" ")}`] : []),
     `# Releases what is stacked on the disks, or stops here before a byte is written.`,
     release,
     `echo 'disko: partitioning and formatting ${devices.join(" ")}'`,
@@ -117,13 +118,26 @@ function requiredTools(commands: string[]): string[] {
   return [...found].sort();
 }
 
-function luksNames(spec: LayoutShape): string[] {
-  const names: string[] = [];
-  const collect = (content: Parameters<typeof contentNodes>[0]) => {
-    for (const { node } of contentNodes(content, "")) if (node.type === "luks") names.push(node.name);
+/** Files the LUKS nodes format with (key, passphrase and additional key files). */
+function keyFiles(spec: LayoutShape): string[] {
+  const files = new Set<string>();
+  forEachLuks(spec, (l) => {
+    for (const f of [l.settings.keyFile, l.passwordFile, l.keyFile, ...l.additionalKeyFiles]) if (f) files.add(f);
+  });
+  return [...files].sort();
+}
+
+function forEachLuks(spec: LayoutShape, visit: (luks: Extract<Content, { type: "luks" }>) => void): void {
+  const collect = (content: Content | null | undefined) => {
+    for (const { node } of contentNodes(content, "")) if (node.type === "luks") visit(node);
   };
   for (const [key, disk] of Object.entries(spec.disk)) for (const p of normalizePartitions(key, disk.content)) collect(p.content);
   for (const vg of Object.values(spec.lvm_vg ?? {})) for (const lv of Object.values(vg.lvs)) collect(lv.content);
+}
+
+function luksNames(spec: LayoutShape): string[] {
+  const names: string[] = [];
+  forEachLuks(spec, (l) => names.push(l.name));
   return names;
 }
 

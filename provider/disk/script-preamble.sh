@@ -92,6 +92,15 @@ require_tools() { # tool...
   exit 1
 }
 
+# Stops before anything changes when a key file the layout formats with is missing.
+require_files() { # file...
+  for f in "$@"; do
+    [ -r "$f" ] && continue
+    echo "the key file $f is missing on this machine; nothing was changed (give it in NixosHost install.diskKeys, keyed by this path)" >&2
+    exit 1
+  done
+}
+
 # Releases everything stacked on the layout's disks before they are wiped: filesystems
 # mounted from them or from device-mapper devices on them, swap, LVM volume groups whose
 # PVs are on them, open LUKS mappings on them. Everything is checked first; on any doubt it

@@ -124,3 +124,14 @@ test("a layout needing a tool this machine lacks is refused before the disk is t
   assert.match(run.stderr, /this machine lacks mkfs\.f2fs, which the layout needs; nothing was changed/);
   assert.equal(await diskSum("vda"), before);
 });
+
+test("a LUKS layout whose key file is not on the machine is refused before the disk is touched", async () => {
+  const luks = {
+    disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "luks", name: "c", settings: { keyFile: "/tmp/absent.key" }, content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } } } },
+  };
+  const before = await diskSum("vda");
+  const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(luks)).script);
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /the key file \/tmp\/absent\.key is missing on this machine; nothing was changed \(give it in NixosHost install\.diskKeys/);
+  assert.equal(await diskSum("vda"), before);
+});
