@@ -4,11 +4,10 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { canonicalJson, sha256Hex } from "../util/canonical-json";
 import { shellQuote } from "../util/shell-quote";
-import { contentNodes, type Content } from "./content";
+import { contentFormatView, contentNodes, type Content } from "./content";
 import { diskFormatView, renderDisk } from "./disk";
 import { toDiskoNix } from "./disko-nix";
 import { normalizePartitions } from "./gpt";
-import { contentFormatView } from "./content";
 import { normalizeLvs, renderLvmVg, vgName } from "./lvm-vg";
 import { emptyRendered, merge, type FileSystemConfig, type NixosDiskConfig, type SwapDeviceConfig } from "./node";
 import { toNixosModule } from "./nixos-module";
@@ -62,7 +61,8 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
   const all = emptyRendered();
   const diskKeys = Object.keys(spec.disk).sort();
   for (const key of diskKeys) merge(all, renderDisk(key, spec.disk[key]!, addPv));
-  for (const key of Object.keys(spec.lvm_vg ?? {}).sort()) merge(all, renderLvmVg(key, spec.lvm_vg![key]!, pvs.get(key) ?? [], addPv));
+  // lvm_pv.vg names the volume group by its name (disko: lvm_vg.<key>.name, default the key).
+  for (const key of Object.keys(spec.lvm_vg ?? {}).sort()) merge(all, renderLvmVg(key, spec.lvm_vg![key]!, pvs.get(vgName(key, spec.lvm_vg![key]!)) ?? [], addPv));
   // nodev filesystems format nothing: they belong to the mount hash only.
   for (const key of Object.keys(spec.nodev ?? {}).sort()) merge(all, renderNodev(key, spec.nodev![key]!));
   const mountHash = sha256Hex(canonicalJson(all.nixos));

@@ -3,6 +3,7 @@ import { btrfsIssues } from "./btrfs";
 import { contentNodes, type Content } from "./content";
 import { diskName } from "./disk";
 import { MIN_BYTES } from "./filesystem";
+import { vgName } from "./lvm-vg";
 import { normalizePartitions } from "./gpt";
 import { nodevMountpoint } from "./nodev";
 import type { LayoutShape } from "./schema";
@@ -18,6 +19,7 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
   const devices = new Map<string, string>();
   const mappers = new Map<string, string>();
   const pvGroups = new Set<string>();
+  const vgNames = new Set(Object.entries(layout.lvm_vg ?? {}).map(([key, vg]) => vgName(key, vg)));
 
   const useMountpoint = (mp: string | null | undefined, path: (string | number)[]) => {
     if (!mp) return;
@@ -47,7 +49,7 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
       }
       if (node.type === "lvm_pv") {
         pvGroups.add(node.vg);
-        if (!layout.lvm_vg?.[node.vg]) issues.push({ path: [...at, "vg"], message: `there is no lvm_vg "${node.vg}"; declare it under lvm_vg` });
+        if (!vgNames.has(node.vg)) issues.push({ path: [...at, "vg"], message: `there is no lvm_vg "${node.vg}"; declare it under lvm_vg` });
       }
     }
   };
@@ -73,9 +75,10 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
       walkContent(p.content, [...base, "content"], p.end.startsWith("+") && p.start === "0" ? sizeBytes(p.size) : undefined);
     }
   }
-  for (const [vgName, vg] of Object.entries(layout.lvm_vg ?? {})) {
-    if (!pvGroups.has(vgName)) issues.push({ path: ["lvm_vg", vgName], message: `no partition has content { type: "lvm_pv", vg: "${vgName}" }` });
-    for (const [lvName, lv] of Object.entries(vg.lvs)) walkContent(lv.content, ["lvm_vg", vgName, "lvs", lvName, "content"], sizeBytes(lv.size));
+  for (const [key, vg] of Object.entries(layout.lvm_vg ?? {})) {
+    const name = vgName(key, vg);
+    if (!pvGroups.has(name)) issues.push({ path: ["lvm_vg", key], message: `no partition has content { type: "lvm_pv", vg: "${name}" }` });
+    for (const [lvName, lv] of Object.entries(vg.lvs)) walkContent(lv.content, ["lvm_vg", key, "lvs", lvName, "content"], sizeBytes(lv.size));
   }
   for (const [key, node] of Object.entries(layout.nodev ?? {})) useMountpoint(nodevMountpoint(key, node), ["nodev", key, "mountpoint"]);
   if (!mountpoints.has("/")) issues.push({ path: ["disk"], message: 'no filesystem is mounted at "/"; give one partition or LV content { type: "filesystem", mountpoint: "/" } (or nodev."/" = { fsType = "tmpfs"; })' });

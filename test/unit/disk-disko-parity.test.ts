@@ -206,3 +206,14 @@ test("nodev: tmpfs on / (disko's hybrid-tmpfs-on-root style), mounted first, in 
   assert.deepEqual(r.fileSystems["/nix"], { device: "/dev/disk/by-partlabel/disk-main-nix", fsType: "ext4", options: ["defaults"] });
   assert.ok(r.script.indexOf("mount_nodev tmpfs none /mnt") < r.script.indexOf("mount_once ext4"), "/ before /nix");
 });
+
+test("an lvm_vg with a name: lvm_pv.vg and the LV devices use that name, as disko", async () => {
+  const r = renderLayout(
+    await resolveLayout({
+      disk: { d: { device: "/dev/vda", content: { type: "gpt", partitions: { pv: { size: "100%", content: { type: "lvm_pv", vg: "vg0" } } } } } },
+      lvm_vg: { pool: { name: "vg0", lvs: { root: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } },
+    }),
+  );
+  assert.match(r.script, /vgcreate -y vg0 "\$\(partition_device \/dev\/vda 1\)"/);
+  assert.equal(r.fileSystems["/"]!.device, "/dev/vg0/root");
+});
