@@ -1,11 +1,13 @@
 // `pulumi up` SIGKILLed (the CLI and every process it started, as when a CI job is
-// cancelled) during the copy, during the activation, and during an adopt (a create): the
-// host ends consistent and the next `pulumi up` converges without a manual state edit.
+// cancelled) during the copy, during the activation, during an adopt (a create) and during
+// an install's install phase: the host ends consistent and the next `pulumi up` converges
+// without a manual state edit (and an install resumes on its formatted disks).
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { execa } from "execa";
-import { NixosHost } from "nixos-pulumi";
+import { DiskLayout, NixosHost } from "nixos-pulumi";
+import { tutorialLayout } from "../fixtures/layouts";
 import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
@@ -67,13 +69,13 @@ async function killPulumi(): Promise<number> {
 }
 
 /** Starts an up, waits until the engine output matches `when`, then kills the CLI. */
-async function upKilledWhen(when: RegExp): Promise<void> {
-  const from = stack.output().length;
-  const running = stack.up();
+async function upKilledWhen(when: RegExp, on: TestStack = stack): Promise<void> {
+  const from = on.output().length;
+  const running = on.up();
   running.catch(() => undefined);
   const deadline = Date.now() + 120_000;
-  while (!when.test(stack.output().slice(from))) {
-    if (Date.now() > deadline) throw new Error(`never saw ${when}\n${stack.output()}`);
+  while (!when.test(on.output().slice(from))) {
+    if (Date.now() > deadline) throw new Error(`never saw ${when}\n${on.output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   await killPulumi();
@@ -84,10 +86,10 @@ async function upKilledWhen(when: RegExp): Promise<void> {
  * What the README tells users after a killed `pulumi up`: the file backend keeps the dead
  * CLI's lock, which `pulumi cancel` removes; then `pulumi up` converges.
  */
-async function cancelThenUp() {
-  await assert.rejects(stack.up(), /the stack is currently locked by 1 lock\(s\)[\s\S]*pulumi cancel/);
-  await stack.stack.cancel();
-  return stack.up();
+async function cancelThenUp(on: TestStack = stack) {
+  await assert.rejects(on.up(), /the stack is currently locked by 1 lock\(s\)[\s\S]*pulumi cancel/);
+  await on.stack.cancel();
+  return on.up();
 }
 
 const onHost = async (command: string) => (await host.run(command)).trim();
@@ -156,4 +158,34 @@ test("killed during the activation: the detached activation finishes, the next u
   assert.equal(up.outputs["toplevel"]?.value, slow);
   assert.equal(await onHost("readlink /run/current-system"), slow);
   assert.equal(await onHost("cat /run/test-service.label"), "killed-slow");
+});
+
+test("killed during an install's install phase: the next up resumes on the formatted disks and completes", async (t) => {
+  const fresh = await startHost({ name: "fresh", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }] });
+  const door = await startProxy({ target: { host: fresh.address, port: fresh.port } });
+  const install = await createTestStack("killed-install", async () => {
+    const layout = new DiskLayout("disk", tutorialLayout("/dev/vda", "ext4", "ext4") as never);
+    const h = new NixosHost("fresh", {
+      connection: { host: door.address, port: door.port, privateKey: fresh.clientPrivateKey, hostKey: fresh.hostPublicKey },
+      system: { storePath: big },
+      diskLayout: layout,
+      install: { phases: ["disko", "install"] },
+    });
+    return { toplevel: h.toplevel };
+  });
+  t.after(async () => {
+    await fresh.run("umount -R /mnt 2>/dev/null; true").catch(() => undefined);
+    await install.remove();
+    await door.close();
+    await fresh.stop();
+  });
+  door.setRate(2 * 1024 * 1024);
+  await upKilledWhen(/install: copying the closure/, install);
+  door.setRate(0);
+  const from = install.output().length;
+  const up = await cancelThenUp(install);
+  assert.equal(up.outputs["toplevel"]?.value, big, install.output());
+  assert.match(install.output().slice(from), /disks already hold this layout/, "resumed without wiping");
+  assert.equal((await fresh.run("readlink -f /mnt/nix/var/nix/profiles/system")).trim(), big);
+  await fresh.run(`nix-store --store /mnt --verify-path $(nix-store -qR ${big})`);
 });
