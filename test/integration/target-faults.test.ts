@@ -1,9 +1,15 @@
 // Runtime faults of one target, each a clear error within a bounded time that leaves the
 // machine as it was: a full /nix (the import fails, nothing half-registered, the error says
-// how much space the copy needs), and a machine without Nix or without NixOS to adopt.
+// how much space the copy needs), a machine without Nix or without NixOS to adopt, and a
+// kexec after which the machine never comes back (its SSH gone for good).
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { execa } from "execa";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
+import { runInstall } from "../../provider/install";
+import { connect } from "../../provider/ssh";
 import { adoptHost, switchHost } from "../../provider/host/operations";
 import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
@@ -67,4 +73,39 @@ test("adopting a machine without Nix fails before anything is copied, saying wha
     return true;
   });
   assert.equal((await bare.run("ls -A /nix | wc -l")).trim(), "0", "nothing was written to /nix");
+});
+
+test("a kexec after which the machine never comes back fails within kexecSeconds, saying what the last contact showed", async () => {
+  const rescue = await startHost({ name: "vanishing", state: "rescue" });
+  try {
+    // kexec/run as nixos-anywhere expects it, but the "new kernel" never brings SSH back.
+    const work = mkdtempSync("/tmp/nixos-pulumi-vanish-");
+    mkdirSync(path.join(work, "kexec"));
+    writeFileSync(
+      path.join(work, "kexec", "run"),
+      '#!/bin/sh\necho "machine will boot into nixos in 1s..."\n(sleep 1; kill $(cat /run/sshd.pid)) </dev/null >/dev/null 2>&1 &\nexit 0\n',
+    );
+    chmodSync(path.join(work, "kexec", "run"), 0o755);
+    const tarball = path.join(work, "vanish.tar.gz");
+    await execa("tar", ["-C", work, "-czf", tarball, "kexec"]);
+    const spec = nixosHostSchema.parse({
+      connection: { host: rescue.address, privateKey: rescue.clientPrivateKey, hostKey: rescue.hostPublicKey },
+      system: { storePath: v1 },
+      install: { phases: ["kexec"], kexecTarball: tarball, timeouts: { kexecSeconds: 8 } },
+    });
+    const open = (hostKey?: string, c = spec.connection) => connect({ ...c, hostKey: undefined }, { pinnedHostKey: hostKey ?? rescue.hostPublicKey });
+    const lines: string[] = [];
+    const ctx = { spec, toplevel: v1, layout: undefined, progress: (l: string) => lines.push(l), session: await open(), connect: open };
+    const started = Date.now();
+    await assert.rejects(runInstall(ctx, ["kexec"]), (err: Error) => {
+      assert.match(err.message, /did not come back with a new boot within 8s; last contact: SSH: .*(ECONNREFUSED|refused)/);
+      assert.match(err.message, /console/);
+      return true;
+    });
+    ctx.session.close();
+    assert.ok((Date.now() - started) / 1000 < 25, "bounded by install.timeouts.kexecSeconds");
+    assert.ok(lines.some((l) => /machine will boot into nixos/.test(l)), lines.join("\n"));
+  } finally {
+    await rescue.stop();
+  }
 });
