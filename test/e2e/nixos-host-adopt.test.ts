@@ -107,6 +107,11 @@ test("refresh reports drift after the host was switched by hand", async () => {
   const resources = await stack.resources();
   const web = resources.find((r) => r.type.endsWith("NixosHost"));
   assert.equal(web?.outputs?.["currentSystem"], v1);
+  // The default preview says why the host will be switched.
+  let shown = "";
+  await stack.stack.preview({ onOutput: (t) => (shown += t), color: "never" });
+  assert.ok(shown.includes(`web: drift: running ${v1} (changed outside Pulumi), declared ${v2}: the update switches it back`), shown);
+  assert.doesNotMatch(shown, /resourceName|__resourceName/);
   // The next up switches it back to what the program declares.
   const up = await stack.up();
   assert.equal(up.outputs["currentSystem"]?.value, v2, stack.output());
