@@ -112,7 +112,7 @@ export async function read(id: string, props: Props): Promise<pulumi.dynamic.Rea
 
 /** Who deploys, as the deploy lock names it to a second deployer of the same machine. */
 function deployer(inputs: Props): string {
-  return `stack ${String(inputs["stack"] ?? "?")}, resource ${nameOf(inputs)}`;
+  return `stack ${String(inputs["__stack"] ?? inputs["stack"] ?? "?")}, resource ${nameOf(inputs)}`;
 }
 
 /** Forgetting a host never wipes or stops it. */

@@ -80,7 +80,7 @@ export class NixosHost extends pulumi.dynamic.Resource {
       // "__" keys are Pulumi-internal: never shown in a diff. Used for progress lines.
       __resourceName: name,
       // Named by the target's deploy lock when another deployer finds the machine busy.
-      stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
+      __stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
       // Started now, while the program constructs the other hosts: the evaluations overlap,
       // and the engine's one-at-a-time `check` calls answer from them.
       evaluation: pulumi.output(args.system).apply(evaluateInProgram),
