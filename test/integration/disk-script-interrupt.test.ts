@@ -9,7 +9,7 @@ import { startHost, type TestHost } from "../harness/hosts";
 
 let host: TestHost;
 before(async () => {
-  host = await startHost({ name: "disk-interrupt", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }, { name: "vdb", sizeMiB: 64 }] });
+  host = await startHost({ name: "disk-interrupt", state: "installer", disks: [{ name: "vda", sizeMiB: 384 }, { name: "vdb", sizeMiB: 64 }] });
 });
 after(async () => {
   await host?.exec("export DM_DISABLE_UDEV=1; swapoff -a; umount -R /mnt/home /mnt/boot 2>/dev/null; while findmnt -rn -o FSTYPE -M /mnt | tail -n 1 | grep -qv '^ext4$'; do umount /mnt || break; done; vgremove -ff -y span pool >/dev/null 2>&1; true").catch(() => undefined);
