@@ -29,6 +29,7 @@ export function copyProgress(initial: PathInfo[], started: number, progress?: Pr
   let sent = 0;
   let wire = 0;
   let lastReport = 0;
+  let lastShown = ""; // what the last line said (paths and bytes), so `finish` does not repeat it
   const index = (list: PathInfo[]) => {
     offsets = [];
     let acc = 0;
@@ -40,6 +41,9 @@ export function copyProgress(initial: PathInfo[], started: number, progress?: Pr
   index(paths);
   const report = (force = false) => {
     if (!progress || (!force && Date.now() - lastReport < 1000)) return;
+    const shown = `${pathsBefore + registered}/${sent}`;
+    if (force && shown === lastShown) return;
+    lastShown = shown;
     lastReport = Date.now();
     const seconds = (Date.now() - started) / 1000;
     const onWire = wire < sent * 0.95 ? `, ${(wire / MiB).toFixed(1)} MiB on the wire` : "";
