@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { check } from "../../provider/resources/nixos-host-impl";
+import { check as checkLayout } from "../../provider/resources/disk-layout-impl";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
 
 let key: KeyPair;
@@ -128,4 +129,13 @@ test("one failure per bad field, each one line without the resource's error pref
 test("good input passes check and gets its toplevel", async () => {
   const result = await check({}, good());
   assert.equal(result.inputs?.["toplevel"], storePath);
+});
+
+test("DiskLayout: a misspelled field deep in the layout fails check with 'did you mean', one line", async () => {
+  const result = await checkLayout({}, {
+    disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", contnet: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } } },
+  });
+  const text = (result.failures ?? []).map((f) => f.reason).join("\n");
+  assert.match(text, /disk\.main\.content\.partitions\.root\.contnet: unknown field "contnet"; did you mean "content"\?/);
+  assert.doesNotMatch(text, /\n\s+at /);
 });
