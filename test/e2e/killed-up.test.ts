@@ -127,10 +127,6 @@ test("killed during an adopt (a pending create): the next up adopts the host", a
   await stack.stack.refresh({ clearPendingCreates: true, color: "never" });
   const pending = (await stack.stack.exportStack()).deployment?.pending_operations ?? [];
   assert.deepEqual(pending, []);
-  const from = stack.output().length;
-  const again = await stack.up();
-  assert.doesNotMatch(stack.output().slice(from), /pending operations/);
-  assert.equal(again.outputs["currentSystem"]?.value, adopted);
 });
 
 test("killed during the copy: the host still runs the old system, its store verifies, the next up converges", async () => {
