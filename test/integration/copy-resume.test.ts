@@ -13,6 +13,8 @@ import { buildTestSystem } from "../harness/systems";
 import { assertClosureVerifies } from "../harness/store-verify";
 
 const MiB = 1024 * 1024;
+/** Bytes a cut can lose in transit: ssh2's channel buffer and window (2 + 2 MiB), a 1 MiB batch, the proxy's 1 MiB queue. */
+const IN_FLIGHT = 8 * MiB;
 const hosts: TestHost[] = [];
 const proxies: TcpProxy[] = [];
 after(async () => {
@@ -61,8 +63,8 @@ test("a copy of many paths cut at half reconnects and sends only what the target
   const resumed = Number(/resuming, the target still lacks (\d+) paths/.exec(log)?.[1]);
   assert.ok(registered > 0 && resumed > 0, log);
   assert.equal(resumed, result.pathsCopied - registered, log);
-  // What is resent is only what was in flight at the cut.
-  assert.ok(result.wireBytes < result.bytesCopied * 1.3, `${result.wireBytes} bytes sent for ${result.bytesCopied}\n${log}`);
+  // What is resent is only what was in flight at the cut (SSH window, channel and proxy buffers).
+  assert.ok(result.wireBytes < result.bytesCopied + IN_FLIGHT, `${result.wireBytes} bytes sent for ${result.bytesCopied}\n${log}`);
   assert.ok(proxy.connectionCount() >= 2);
   await assertClosureVerifies(host, system);
 });
@@ -76,9 +78,10 @@ test("a single large path cut at half resumes within the path from its staging f
   const log = lines.join("\n");
   assert.equal(result.resumes, 1, log);
   assert.equal(result.resumedWithinPath.length, 1, log);
-  assert.ok(result.resumedWithinPath[0]! >= 6 * MiB, `resumed at ${result.resumedWithinPath[0]}\n${log}`);
+  // The cut came when half the NAR was read here; the staging file holds that less what was in flight.
+  assert.ok(result.resumedWithinPath[0]! >= 12 * MiB - IN_FLIGHT, `resumed at ${result.resumedWithinPath[0]}\n${log}`);
   assert.match(log, /resumed \/nix\/store\/\S+-filler-f-0 at [\d.]+ of 24\.0 MiB/);
-  assert.ok(result.wireBytes < result.bytesCopied * 1.2, `${result.wireBytes} bytes sent for ${result.bytesCopied}\n${log}`);
+  assert.ok(result.wireBytes < result.bytesCopied + IN_FLIGHT, `${result.wireBytes} bytes sent for ${result.bytesCopied}\n${log}`);
   await assertClosureVerifies(host, system);
 });
 
