@@ -18,10 +18,22 @@ let host: TestHost | undefined;
 let work: string | undefined;
 let env: Record<string, string> = {};
 
+/**
+ * `pulumi login --local` keeps state in the user's real home (~ from the password database,
+ * not $HOME): remove the README project's stack there, before (a crashed run) and after.
+ */
+function forgetReadmeStack(): void {
+  const state = path.join(os.userInfo().homedir, ".pulumi");
+  for (const dir of ["stacks", "backups", "history", path.join("locks", "organization")]) {
+    rmSync(path.join(state, dir, "my-hosts"), { recursive: true, force: true });
+  }
+}
+
 after(async () => {
   if (work && existsSync(path.join(work, "my-hosts", "Pulumi.yaml"))) {
     await execa("pulumi", ["destroy", "--yes", "--non-interactive"], { cwd: path.join(work, "my-hosts"), env, extendEnv: false, reject: false });
   }
+  forgetReadmeStack();
   await host?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
   rmSync(TARBALL, { force: true });
@@ -44,6 +56,7 @@ async function run(script: string, cwd: string): Promise<string> {
 }
 
 test("the README's quick start works word for word from an empty directory", { timeout: 900_000 }, async () => {
+  forgetReadmeStack();
   const v1 = await buildTestSystem({ label: "quickstart-before" });
   host = await startHost({ state: "nixos", system: v1, name: "quickstart" });
   work = mkdtempSync(path.join(os.tmpdir(), "nixos-pulumi-quickstart-"));
