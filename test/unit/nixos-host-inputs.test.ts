@@ -15,6 +15,8 @@ let storePath: string;
 let brokenFlake: string;
 let argsFile: string;
 let anyArgsFile: string;
+let openArgsFile: string;
+let closedArgsFile: string;
 
 before(async () => {
   key = await generateKeyPair("catalogue");
@@ -25,6 +27,10 @@ before(async () => {
   storePath = (await execa("nix-build", ["--no-out-link", path.join(dir, "ok.nix")])).stdout.trim();
   argsFile = path.join(dir, "args.nix");
   writeFileSync(argsFile, `{ hostName ? "x", ... }: derivation { name = "catalogue-args-\${hostName}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
+  openArgsFile = path.join(dir, "open-args.nix");
+  writeFileSync(openArgsFile, `{ hostName ? "x", ... }@args: derivation { name = "catalogue-open-\${args.role or "none"}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
+  closedArgsFile = path.join(dir, "closed-args.nix");
+  writeFileSync(closedArgsFile, `{ hostName ? "x" }: derivation { name = "catalogue-closed-\${hostName}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
   anyArgsFile = path.join(dir, "any-args.nix");
   writeFileSync(anyArgsFile, `{ ... }: derivation { name = "catalogue-any"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
   brokenFlake = path.join(dir, "broken");
@@ -110,6 +116,13 @@ test("bad input: a flake that fails to evaluate", async () => {
 test("bad input: an expression arg the expression's function does not take", async () => {
   const text = await failureText({ ...good(), system: { expression: { file: argsFile, args: { hostNmae: "web1" } } } });
   assert.match(text, /^system\.expression\.args\.hostNmae: .* takes no argument "hostNmae"; did you mean "hostName"\?/m);
+});
+
+test("an arg a function with `...` may read through @args is accepted; one a closed function would drop is not", async () => {
+  const open = await check({}, { ...good(), system: { expression: { file: openArgsFile, args: { role: "db" } } } });
+  assert.equal(open.failures, undefined, "Nix passes role into { hostName, ... }@args");
+  const closed = await failureText({ ...good(), system: { expression: { file: closedArgsFile, args: { role: "db" } } } });
+  assert.match(closed, /^system\.expression\.args\.role: .* takes no argument "role" \(it takes "hostName"\)/m);
 });
 
 test("an expression whose function takes any args ({ ... }) is not second-guessed", async () => {
