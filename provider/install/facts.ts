@@ -15,6 +15,7 @@ export interface MachineFacts {
 
 // What each phase runs on the machine. kexec/run needs tar, cpio and setsid (nixos-anywhere
 // checks the same); the other phases run in the installer.
+// A busybox shell names its applets without a path: present. A file that cannot run is missing.
 const TOOLS_FOR: Record<Phase, string[]> = {
   kexec: ["tar", "cpio", "setsid"],
   disko: ["sgdisk", "partx", "mkfs.ext4", "mkfs.vfat", "mount", "blkid"],
@@ -40,7 +41,7 @@ export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise
       "echo \"memKiB=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)\"",
       'if [ -e /etc/NIXOS ]; then echo nixos=1; else echo nixos=0; fi',
       'if command -v nix-store >/dev/null; then echo nix=1; else echo nix=0; fi',
-      `for t in ${tools.join(" ")}; do p=$(command -v "$t") && [ -x "$p" ] || echo "missing=$t"; done`,
+      `for t in ${tools.join(" ")}; do p=$(command -v "$t") && case "$p" in /*) [ -x "$p" ] ;; esac || echo "missing=$t"; done`,
     ].join("; "),
     "facts",
   );
