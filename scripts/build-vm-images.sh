@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
 # Builds the QEMU test images from Debian's packages into a cache outside the clone, keyed
-# by a hash of the inputs (this script, the image files, the kernel): a RAM "rescue" system
-# with sshd and kexec, and a kexec tarball in nixos-anywhere's format whose installer also
-# has Nix and the disk tools. Prints the image directory.
+# by a hash of the inputs (this script, the image files, the kernel, the package versions):
+#   rescue.cpio.gz   a RAM "rescue" system (busybox, sshd, tar, cpio, util-linux setsid; no
+#                    kexec: the tarball brings its own, as nixos-images' does)
+#   nixos-kexec-installer-test.tar.gz         kexec/{run,bzImage,initrd,kexec} in the format
+#                    of nixos-images' kexec installer (see test/fixtures/CONTRACTS.md)
+#   nixos-kexec-installer-broken-test.tar.gz  the same whose `kexec --load` fails
+#   stage1.cpio.gz   stage 1 of the installed test system (mounts root=, runs init=)
+#   runtime/         the userland of the installed test system: Debian's systemd (PID 1),
+#                    sshd, D-Bus, Nix, busybox, bash as /bin/sh; systemd/bin holds systemd's
+#                    own binaries only (the PATH of a transient unit on NixOS)
+# Prints the image directory.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${NIXOS_PULUMI_CACHE:-/var/cache/nixos-pulumi}/vm-images"
 KVER="$(ls /lib/modules | sort -V | tail -1)"
 KERNEL="/boot/vmlinuz-$KVER"
-key="$( (cat "$0" "$ROOT"/test/vm/image/*; echo "$KVER"; dpkg-query -W openssh-server nix-bin busybox-static kexec-tools gdisk) | sha256sum | cut -c1-16)"
+PACKAGES=(openssh-server openssh-client nix-bin busybox-static kexec-tools gdisk systemd dbus-daemon util-linux cryptsetup-bin lvm2 dmsetup xfsprogs btrfs-progs dosfstools e2fsprogs)
+key="$( (cat "$0" $(find "$ROOT/test/vm/image" -type f | sort); echo "$KVER"; dpkg-query -W "${PACKAGES[@]}") | sha256sum | cut -c1-16)"
 OUT="$CACHE/$key"
 mkdir -p "$CACHE"
 # One builder per set at a time (several checkouts and test processes share the cache).
 exec 9>"$CACHE/.lock-$key"; flock 9
 if [ -f "$OUT/ready" ]; then touch "$OUT"; echo "$OUT"; exit 0; fi
 # Sets of other inputs unused for two days are dropped (several checkouts may share the cache).
-mkdir -p "$CACHE" && find "$CACHE" -mindepth 1 -maxdepth 1 ! -name "$key" ! -name ".lock-*" -mtime +2 -exec rm -rf {} +
+find "$CACHE" -mindepth 1 -maxdepth 1 ! -name "$key" ! -name ".lock-*" -mtime +2 -exec rm -rf {} +
 rm -rf "$OUT.partial" && mkdir -p "$OUT.partial"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+IMG="$ROOT/test/vm/image"
 
 add_bin() { # root binary...: copies binaries and the shared libraries they load
   local root=$1; shift
@@ -28,78 +38,135 @@ add_bin() { # root binary...: copies binaries and the shared libraries they load
   done
 }
 
-base_root() { # root name marker
-  local root=$1
-  mkdir -p "$root"/{bin,etc/ssh,root/.ssh,modules,proc,sys,dev,run,tmp,mnt}
-  cp /bin/busybox "$root/bin/busybox"; ln -s busybox "$root/bin/sh"
-  install -m 0755 "$ROOT/test/vm/image/rescue-init.sh" "$root/init"
-  add_bin "$root" /usr/sbin/sshd /usr/sbin/kexec /usr/bin/cpio
-  : > "$root/modules/order"
-  for m in virtio_pci virtio_blk virtio_net ext4 vfat nls_cp437 nls_ascii; do
+add_modules() { # root module...: kernel modules and their dependencies, in load order
+  local root=$1; shift
+  mkdir -p "$root/modules"; touch "$root/modules/order"
+  for m in "$@"; do
     modprobe --show-depends -S "$KVER" "$m" | awk '/^insmod/ {print $2}' | while read -r ko; do
       name=$(basename "$ko")
       grep -qx "$name" "$root/modules/order" && continue
       cp "$ko" "$root/modules/$name"; echo "$name" >> "$root/modules/order"
     done
   done
+}
+
+base_root() { # root hostname marker: busybox, sshd, the block/net/filesystem drivers
+  local root=$1
+  mkdir -p "$root"/{bin,etc/ssh,root/.ssh,proc,sys,dev,run,tmp,mnt}
+  cp /bin/busybox "$root/bin/busybox"
+  # root's shell is bash, as on Debian and NixOS: busybox's sh runs its own applets before
+  # PATH, so `setsid --wait` would find busybox's setsid (no --wait) instead of util-linux's.
+  add_bin "$root" /bin/bash /usr/sbin/sshd /usr/bin/cpio /usr/bin/setsid /usr/bin/nohup
+  ln -s bash "$root/bin/sh"
+  add_modules "$root" virtio_pci virtio_blk virtio_net ext4 vfat nls_cp437 nls_ascii
   echo "$2" > "$root/etc/hostname"
   echo "$3" > "$root/etc/marker"
-  printf 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\n' > "$root/etc/passwd"
+  printf 'root:x:0:0:root:/root:/bin/bash\nsshd:x:100:65534::/run/sshd:/bin/false\n' > "$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
   printf 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n' > "$root/etc/shadow"
   chmod 600 "$root/etc/shadow"
-  printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nUseDNS no\nAuthorizedKeysFile /root/.ssh/authorized_keys\nSubsystem sftp internal-sftp\n' > "$root/etc/ssh/sshd_config"
+  printf 'PermitRootLogin prohibit-password\nUsePAM no\nUseDNS no\nAuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2\nSubsystem sftp internal-sftp\n' > "$root/etc/ssh/sshd_config"
 }
 
 pack() { (cd "$1" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$2"; }
 
 ssh-keygen -q -t ed25519 -N "" -C test-vm-client -f "$OUT.partial/client_ed25519"
 ssh-keygen -q -t ed25519 -N "" -C rescue-host -f "$OUT.partial/rescue_host_ed25519"
-ssh-keygen -q -t ed25519 -N "" -C installer-host -f "$OUT.partial/installer_host_ed25519"
 cp "$KERNEL" "$OUT.partial/bzImage"
 
-# The rescue system: what a cloud provider's rescue mode boots, from RAM.
+# The rescue system: what a cloud provider's rescue mode boots, from RAM (a Debian-like
+# system: sshd with its own host key, root's authorized key; tar, cpio, setsid --wait).
 r="$work/rescue"
 base_root "$r" rescue "nixos-pulumi rescue system starting"
+install -m 0755 "$IMG/rescue-init.sh" "$r/init"
+printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm) rescue"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n' > "$r/etc/os-release"
 cp "$OUT.partial/rescue_host_ed25519" "$r/etc/ssh/ssh_host_ed25519_key"
+cp "$OUT.partial/rescue_host_ed25519.pub" "$r/etc/ssh/ssh_host_ed25519_key.pub"
+printf 'HostKey /etc/ssh/ssh_host_ed25519_key\n' >> "$r/etc/ssh/sshd_config"
 cp "$OUT.partial/client_ed25519.pub" "$r/root/.ssh/authorized_keys"
 pack "$r" "$OUT.partial/rescue.cpio.gz"
 
-# The installer: the rescue base plus Nix and the disk tools; its authorized keys come from
-# the system it was kexec'd from (kexec/run appends them).
+# The installer: a NixOS installer stand-in in RAM (os-release ID=nixos VARIANT_ID=installer),
+# Nix, nixos-install/nixos-enter doubles, the disk tools and device-mapper drivers for
+# GPT/LUKS/LVM/btrfs/xfs/swap layouts. No host key and no authorized keys of its own: it
+# takes those kexec/run carried over (test/vm/image/installer-init.sh).
 i="$work/installer"
-base_root "$i" installer "nixos-pulumi installer starting"
-cp "$OUT.partial/installer_host_ed25519" "$i/etc/ssh/ssh_host_ed25519_key"
-add_bin "$i" /usr/bin/nix /usr/sbin/sgdisk /usr/sbin/mke2fs /usr/sbin/mkfs.fat /usr/bin/partx /usr/sbin/blkid \
-  /usr/bin/mount /usr/bin/umount /usr/bin/findmnt /usr/bin/mountpoint /usr/sbin/blockdev /usr/bin/stat /usr/bin/xargs
-for n in nix-store nix-env nix-instantiate nix-build; do ln -s nix "$i/usr/bin/$n"; done
+base_root "$i" nixos-installer "nixos-pulumi installer starting"
+install -m 0755 "$IMG/installer-init.sh" "$i/init"
+printf 'ANSI_COLOR="1;34"\nID=nixos\nNAME=NixOS\nPRETTY_NAME="NixOS 25.11 (Xantusia)"\nVARIANT="Installer"\nVARIANT_ID=installer\nVERSION_ID="25.11"\n' > "$i/etc/os-release"
+: > "$i/etc/NIXOS"
+add_bin "$i" /usr/bin/nix /usr/bin/ssh-keygen /usr/sbin/sgdisk /usr/sbin/mke2fs /usr/sbin/mkfs.fat /usr/bin/partx /usr/sbin/blkid \
+  /usr/bin/mount /usr/bin/umount /usr/bin/findmnt /usr/bin/mountpoint /usr/sbin/blockdev /usr/bin/stat /usr/bin/xargs \
+  /usr/bin/unshare /usr/sbin/chroot /usr/sbin/wipefs /usr/sbin/mkswap /usr/sbin/swapon /usr/sbin/swapoff \
+  /usr/sbin/cryptsetup /usr/sbin/lvm /usr/sbin/dmsetup /usr/sbin/mkfs.xfs /usr/sbin/mkfs.btrfs /usr/bin/lsblk
+for n in nix-store nix-env nix-instantiate nix-build nix-collect-garbage; do ln -s nix "$i/usr/bin/$n"; done
 ln -s mke2fs "$i/usr/sbin/mkfs.ext4"; ln -s mkfs.fat "$i/usr/sbin/mkfs.vfat"
-mkdir -p "$i/etc/nix" "$i/nix/store" "$i/nix/var/nix"
+for n in pvcreate pvs pvscan vgcreate vgchange vgs vgscan lvcreate lvs lvscan lvchange pvremove vgremove lvremove; do ln -s lvm "$i/usr/sbin/$n"; done
+install -m 0755 "$IMG/nixos-install.sh" "$i/usr/bin/nixos-install"
+install -m 0755 "$IMG/nixos-enter.sh" "$i/usr/bin/nixos-enter"
+add_modules "$i" dm_mod dm_crypt dm_snapshot xts aes_generic sha256_generic sha512_generic algif_skcipher algif_hash xfs btrfs
+mkdir -p "$i/etc/lvm" "$i/etc/nix" "$i/nix/store" "$i/nix/var/nix"
+# No udev in this installer: device-mapper nodes are made by the tools themselves.
+printf 'devices {\n obtain_device_list_from_udev = 0\n}\nactivation {\n udev_sync = 0\n udev_rules = 0\n}\n' > "$i/etc/lvm/lvm.conf"
 printf 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n' > "$i/etc/nix/nix.conf"
 pack "$i" "$work/installer.cpio.gz"
-mkdir -p "$work/tar/kexec"
-cp "$KERNEL" "$work/tar/kexec/bzImage"
-cp "$work/installer.cpio.gz" "$work/tar/kexec/initrd"
-install -m 0755 "$ROOT/test/vm/image/kexec-run.sh" "$work/tar/kexec/run"
-tar -C "$work/tar" -czf "$OUT.partial/nixos-kexec-installer-test.tar.gz" kexec
 
 # Stage 1 of the installed test system: drivers, mount root=, switch_root to init=.
 s1="$work/stage1"
 mkdir -p "$s1"/{bin,modules,proc,sys,dev,sysroot}
 cp /bin/busybox "$s1/bin/busybox"; ln -s busybox "$s1/bin/sh"
-install -m 0755 "$ROOT/test/vm/image/stage1-init.sh" "$s1/init"
-cp "$i/modules/"* "$s1/modules/"
+install -m 0755 "$IMG/stage1-init.sh" "$s1/init"
+cp "$r/modules/"* "$s1/modules/"
 pack "$s1" "$OUT.partial/stage1.cpio.gz"
+
+# kexec/ of a tarball: run, bzImage, initrd, and kexec itself (nixos-images ships a static
+# kexec; ours is Debian's, started through its own loader and libraries).
+kexec_dir() { # dir kernel initrd
+  local d=$1/kexec
+  mkdir -p "$d/lib"
+  cp "$2" "$d/bzImage"
+  cp "$3" "$d/initrd"
+  install -m 0755 "$IMG/kexec-run.sh" "$d/run"
+  cp -L /usr/sbin/kexec "$d/kexec.bin"
+  for lib in $(ldd /usr/sbin/kexec | grep -o '/[^ ]*'); do cp -L "$lib" "$d/lib/"; done
+  printf '#!/bin/sh\nd=$(dirname "$(readlink -f "$0")")\nexec "$d/lib/ld-linux-x86-64.so.2" --library-path "$d/lib" "$d/kexec.bin" "$@"\n' > "$d/kexec"
+  chmod 0755 "$d/kexec"
+}
+kexec_dir "$work/tar" "$KERNEL" "$work/installer.cpio.gz"
+tar -C "$work/tar" -czf "$OUT.partial/nixos-kexec-installer-test.tar.gz" kexec
+# The broken variant: a kernel image kexec cannot load (and a small initrd).
+head -c 65536 /dev/urandom > "$work/broken-kernel"
+kexec_dir "$work/broken" "$work/broken-kernel" "$OUT.partial/stage1.cpio.gz"
+tar -C "$work/broken" -czf "$OUT.partial/nixos-kexec-installer-broken-test.tar.gz" kexec
 
 # The userland of the installed test system (linked in as /usr, /lib, ... by its init).
 rt="$OUT.partial/runtime"
 mkdir -p "$rt/bin" "$rt/sbin"
 cp /bin/busybox "$rt/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$rt/bin/$a" ] || ln -s busybox "$rt/bin/$a"; done
-add_bin "$rt" /usr/sbin/sshd /usr/bin/nix /usr/sbin/kexec /usr/sbin/sgdisk
-for n in nix-store nix-env nix-instantiate nix-build; do ln -s nix "$rt/usr/bin/$n"; done
+# util-linux setsid (busybox's has no --wait) and GNU cpio: what kexec/run needs on a NixOS host.
+add_bin "$rt" /usr/bin/setsid /usr/bin/cpio /usr/bin/nohup /usr/sbin/sshd /usr/bin/ssh-keygen /usr/bin/nix /usr/sbin/sgdisk /lib/systemd/systemd /lib/systemd/systemd-shutdown \
+  /usr/bin/systemctl /usr/bin/systemd-run /usr/bin/systemd-tmpfiles /usr/bin/journalctl /usr/bin/systemd-escape /usr/bin/dbus-daemon
+# The system bus, as on every NixOS (systemd-run --wait/--pipe and systemctl use it).
+mkdir -p "$rt/usr/share/dbus-1/system.d"
+cp /usr/share/dbus-1/system.conf "$rt/usr/share/dbus-1/"
+cp /usr/share/dbus-1/system.d/org.freedesktop.systemd1.conf "$rt/usr/share/dbus-1/system.d/"
+for n in nix-store nix-env nix-instantiate nix-build nix-collect-garbage; do ln -s nix "$rt/usr/bin/$n"; done
 mv "$rt/lib" "$rt/lib.tmp" 2>/dev/null && mkdir -p "$rt/usr" && cp -a "$rt/lib.tmp/." "$rt/usr/lib/" 2>/dev/null; rm -rf "$rt/lib.tmp"
 ln -sfn usr/lib "$rt/lib"
+# systemd/bin: systemd's own binaries and nothing else (a NixOS transient unit's PATH).
+mkdir -p "$rt/systemd/bin"
+for n in systemctl systemd-run systemd-tmpfiles journalctl systemd-escape; do mv "$rt/usr/bin/$n" "$rt/systemd/bin/$n"; ln -s ../../systemd/bin/$n "$rt/usr/bin/$n"; done
+# reboot/poweroff/halt are systemctl (it acts on its name), as with systemd-sysv.
+for n in reboot poweroff halt shutdown; do rm -f "$rt/bin/$n"; ln -s ../systemd/bin/systemctl "$rt/bin/$n"; done
+# /bin/sh is bash, as on NixOS: busybox's sh would run its applets (sed, sleep, ...) even
+# when they are not on PATH, and hide a missing PATH.
+add_bin "$rt" /bin/bash
+ln -sfn bash "$rt/bin/sh"
+# The units of the installed test system: a minimal boot (sshd, the test system's service).
+mkdir -p "$rt/usr/lib/systemd/system"
+cp "$IMG"/units/* "$rt/usr/lib/systemd/system/"
+ln -s multi-user.target "$rt/usr/lib/systemd/system/default.target"
 
 touch "$OUT.partial/ready"
 rm -rf "$OUT" && mv "$OUT.partial" "$OUT"

@@ -3,7 +3,7 @@
 // loopback port only (restrict=on: the guest reaches nothing else), the serial console in a
 // log file. Every VM is recorded for the sweeper and stopped by the pid we started.
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -15,10 +15,17 @@ export interface VmImages {
   dir: string;
   kernel: string;
   rescueInitrd: string;
+  /** kexec tarball in nixos-images' format (kexec/run, bzImage, initrd, kexec). */
   kexecTarball: string;
+  /** The same tarball with a kernel image `kexec --load` refuses. */
+  brokenKexecTarball: string;
+  stage1Initrd: string;
+  /** The installed test system's userland: pass as vmRuntime to buildTestSystem. */
+  runtime: string;
   clientPrivateKey: string;
+  clientPublicKey: string;
+  /** The rescue system's host key; the kexec installer serves the same one. */
   rescueHostKey: string;
-  installerHostKey: string;
 }
 
 let images: Promise<VmImages> | undefined;
@@ -33,9 +40,12 @@ export function vmImages(): Promise<VmImages> {
       kernel: path.join(dir, "bzImage"),
       rescueInitrd: path.join(dir, "rescue.cpio.gz"),
       kexecTarball: path.join(dir, "nixos-kexec-installer-test.tar.gz"),
+      brokenKexecTarball: path.join(dir, "nixos-kexec-installer-broken-test.tar.gz"),
+      stage1Initrd: path.join(dir, "stage1.cpio.gz"),
+      runtime: path.join(dir, "runtime"),
       clientPrivateKey: readFileSync(path.join(dir, "client_ed25519"), "utf8"),
+      clientPublicKey: pub("client_ed25519"),
       rescueHostKey: pub("rescue_host_ed25519"),
-      installerHostKey: pub("installer_host_ed25519"),
     };
   });
   return images;
@@ -81,7 +91,24 @@ export interface TestVm {
   stop(): Promise<void>;
 }
 
-export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: number } = {}): Promise<TestVm> {
+export interface VmOptions {
+  diskSizeMiB?: number;
+  memoryMiB?: number;
+  /**
+   * What the VM boots first: the rescue system (default), or a NixOS test system written
+   * straight onto its disk (as an install would leave it) and booted from there.
+   */
+  installed?: InstalledDisk;
+}
+
+/** An installed system written onto the disk by the harness (no kexec, no installer). */
+export interface InstalledDisk {
+  toplevel: string;
+  /** The installed host key (ed25519, OpenSSH private key and "ssh-ed25519 AAAA..." public key). */
+  hostKey: { privateKey: string; publicKey: string };
+}
+
+export async function startVm(options: VmOptions = {}): Promise<TestVm> {
   requireRoot();
   const imgs = await vmImages();
   const dir = path.join(currentRunDir(), `vm-${Date.now()}`);
@@ -181,8 +208,57 @@ export async function startVm(options: { diskSizeMiB?: number; memoryMiB?: numbe
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await vm.boot({ kernel: imgs.kernel, initrd: imgs.rescueInitrd, append: "console=ttyS0 panic=10" });
+  if (options.installed) {
+    await writeInstalledDisk(disk, dir, options.installed, imgs.clientPublicKey);
+    // Booted as the bootloader would (readBootEntry), from the host's copy of the same
+    // system: the loop device just detached may still be busy for a second mount.
+    const { toplevel } = options.installed;
+    await vm.boot({ kernel: realpathSync(`${toplevel}/kernel`), initrd: realpathSync(`${toplevel}/initrd`), append: `console=ttyS0 panic=10 root=/dev/vda1 init=${toplevel}/init` });
+  } else {
+    await vm.boot({ kernel: imgs.kernel, initrd: imgs.rescueInitrd, append: "console=ttyS0 panic=10" });
+  }
   return vm;
+}
+
+/**
+ * Writes what an install leaves on a disk, from the host: a GPT with one ext4 partition
+ * labelled disk-main-root, the system's closure in its Nix store, the system profile,
+ * /etc/NIXOS, the host key, root's authorized key and the test boot loader. The kernel here parses no partition
+ * tables: the filesystem is made and mounted at the partition's offset in the image.
+ */
+async function writeInstalledDisk(disk: string, dir: string, installed: InstalledDisk, authorizedKey: string): Promise<void> {
+  await execa("sgdisk", ["-Z", "-n", "1:2048:0", "-t", "1:8300", "-c", "1:disk-main-root", disk]);
+  const { stdout: table } = await execa("partx", ["-g", "-o", "START,SECTORS", "-n", "1", disk]);
+  const [start, sectors] = table.trim().split(/\s+/).map(Number) as [number, number];
+  await execa("mkfs.ext4", ["-q", "-F", "-E", `offset=${start * 512}`, disk, `${Math.floor((sectors * 512) / 1024)}k`]);
+  const mnt = path.join(dir, "install-root");
+  mkdirSync(mnt, { recursive: true });
+  const loop = (await execa("losetup", ["--find", "--show", "--offset", String(start * 512), "--sizelimit", String(sectors * 512), disk])).stdout.trim();
+  record(`loop ${loop} ${disk}`);
+  try {
+    await execa("mount", [loop, mnt]);
+  } catch (err) {
+    await execa("losetup", ["-d", loop]);
+    throw err;
+  }
+  try {
+    await execa("nix", ["--extra-experimental-features", "nix-command", "copy", "--no-check-sigs", "--to", mnt, installed.toplevel]);
+    await execa("nix-env", ["--store", mnt, "-p", `${mnt}/nix/var/nix/profiles/system`, "--set", installed.toplevel]);
+    mkdirSync(`${mnt}/etc/ssh`, { recursive: true });
+    mkdirSync(`${mnt}/root/.ssh`, { recursive: true, mode: 0o700 });
+    await execa("touch", [`${mnt}/etc/NIXOS`]);
+    writeFileSync(`${mnt}/etc/ssh/ssh_host_ed25519_key`, installed.hostKey.privateKey.replace(/\n?$/, "\n"), { mode: 0o600 });
+    writeFileSync(`${mnt}/etc/ssh/ssh_host_ed25519_key.pub`, installed.hostKey.publicKey.trim() + "\n", { mode: 0o644 });
+    writeFileSync(`${mnt}/root/.ssh/authorized_keys`, authorizedKey + "\n", { mode: 0o600 });
+    // The boot loader an install leaves (what the test systems' switch-to-configuration
+    // writes with NIXOS_INSTALL_BOOTLOADER=1): later switches find it installed.
+    mkdirSync(`${mnt}/boot`, { recursive: true });
+    writeFileSync(`${mnt}/boot/nixos-test-bootloader`, "installing the test bootloader\n");
+    symlinkSync(installed.toplevel, `${mnt}/boot/default-system`);
+  } finally {
+    await execa("umount", [mnt]);
+    await execa("losetup", ["-d", loop]);
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 #!/bin/sh
-# /init of the test VMs' RAM systems (the "rescue" system and the kexec installer).
+# /init of the test VMs' "rescue" system (RAM, busybox init stand-in): drivers, the
+# network QEMU's user networking expects, sshd on port 22 with the rescue host key.
 /bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp /mnt /root
@@ -16,7 +17,6 @@ ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
-[ -x /etc/init.local ] && /etc/init.local
 /usr/sbin/sshd -e -f /etc/ssh/sshd_config
 echo "sshd started" > /dev/console
 while :; do sleep 3600; done

@@ -1,29 +1,40 @@
 # Stage 2 of the installed test system in a VM (the system's `init`; the builder prepends
-# BB, RUNTIME and TOPLEVEL). RUNTIME is a store path with a Debian userland subset (sshd,
-# Nix, busybox): linked in as /usr, /lib, ... so they run as on any Linux.
+# BB, RUNTIME and TOPLEVEL), as NixOS's stage-2-init: mount the special filesystems, run
+# the system's activation script, then exec systemd as PID 1. RUNTIME is a store path with
+# a Debian userland subset (systemd, sshd, Nix, busybox), linked in as /usr, /lib, ... .
+# systemd's default environment is a NixOS one: PATH holds only systemd's own bin directory
+# ($RUNTIME/systemd/bin), so a transient unit (systemd-run) finds no sed, sleep or nix-env
+# unless it is given absolute paths.
 b() { "$BB" "$@"; }
 b mkdir -p /proc /sys /dev /run /tmp
 b mount -t proc proc /proc
 b mount -t sysfs sys /sys
 b mount -t devtmpfs dev /dev
-b mkdir -p /dev/pts && b mount -t devpts devpts /dev/pts
+b mkdir -p /dev/pts /dev/shm && b mount -t devpts devpts /dev/pts
 b mount -t tmpfs -o mode=0755 tmpfs /run
 b mount -t tmpfs -o mode=1777 tmpfs /tmp
+b mount -o remount,rw /
 for d in usr lib lib64 bin sbin; do b ln -sfn "$RUNTIME/$d" "/$d"; done
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mkdir -p /etc/ssh /etc/nix /root/.ssh /run/sshd /var/empty
-printf 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\n' > /etc/passwd
-printf 'root:x:0:\nnogroup:x:65534:\n' > /etc/group
+b mkdir -p /etc/ssh /etc/nix /etc/systemd /root/.ssh /var/empty /var/log /var/lib
+[ -L /var/run ] || { b rm -rf /var/run; b ln -s /run /var/run; }
+b chmod 0755 /etc/ssh
+printf 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\nmessagebus:x:101:101::/run/dbus:/bin/false\nnobody:x:65534:65534::/var/empty:/bin/false\n' > /etc/passwd
+printf 'root:x:0:\nmessagebus:x:101:\nnogroup:x:65534:\nsystemd-journal:x:190:\n' > /etc/group
 printf 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n' > /etc/shadow
 printf 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n' > /etc/nix/nix.conf
 printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nUseDNS no\nAuthorizedKeysFile /root/.ssh/authorized_keys\n' > /etc/ssh/sshd_config
-hostname nixos
-ip link set lo up
-ip link set eth0 up
-ip addr add 10.0.2.15/24 dev eth0
-ip route add default via 10.0.2.2
-ln -sfn "$TOPLEVEL" /run/booted-system
-/usr/sbin/sshd -e -f /etc/ssh/sshd_config
-echo "nixos-pulumi stage 2: $TOPLEVEL up, sshd started" > /dev/console
-"$TOPLEVEL/activate" && "$TOPLEVEL/bin/test-service" start
-while :; do "$BB" sleep 3600; done
+[ -s /etc/machine-id ] || : > /etc/machine-id
+# No host key installed: make one, as NixOS's sshd-keygen does.
+[ -f /etc/ssh/ssh_host_ed25519_key ] || /usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
+echo nixos > /etc/hostname
+b mkdir -p /run/systemd/system.conf.d
+printf '[Manager]\nDefaultEnvironment=PATH=%s/systemd/bin/\nDefaultStandardOutput=tty\nShowStatus=no\n' "$RUNTIME" > /run/systemd/system.conf.d/nixos-path.conf
+b ip link set lo up
+b ip link set eth0 up
+b ip addr add 10.0.2.15/24 dev eth0
+b ip route add default via 10.0.2.2
+b ln -sfn "$TOPLEVEL" /run/booted-system
+echo "nixos-pulumi stage 2: running the activation script of $TOPLEVEL" > /dev/console
+"$TOPLEVEL/activate"
+echo "nixos-pulumi stage 2: $TOPLEVEL up, starting systemd" > /dev/console
+exec "$RUNTIME/usr/lib/systemd/systemd" --log-target=console --log-level=notice
