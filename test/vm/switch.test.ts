@@ -128,3 +128,26 @@ test("an activation that cuts SSH completes; its verdict is read over a new conn
   assert.equal(await current(), cut);
   assert.equal(await served(), "vm-sw-cut");
 });
+
+test("switch.rebootOnKernelChange: a new kernel reboots the machine, and the booted system is confirmed", async () => {
+  const before = await current();
+  const bootsBefore = vm.boots();
+  const images = await vmImages();
+  // The same kernel image in a store path of another name: to NixOS, another kernel.
+  const newKernel = await buildTestSystem({
+    label: "vm-sw-kernel",
+    kernelVersion: "6.1.0-vm-next",
+    kernelFile: images.kernel,
+    initrdFile: images.stage1Initrd,
+    vmRuntime: images.runtime,
+  });
+  const logs: string[] = [];
+  const facts = await switchTo(newKernel, { rebootOnKernelChange: true, rebootTimeoutSeconds: 240 }, logs);
+  assert.notEqual(before, newKernel);
+  assert.ok(vm.boots() > bootsBefore, `the VM was powered on again from its disk:\n${logs.join("\n")}`);
+  assert.ok(logs.some((l) => /reboot: rebooting into/.test(l)), logs.join("\n"));
+  assert.equal(facts.bootedSystem, newKernel, "the booted system is the new one");
+  assert.equal(facts.needsReboot, false);
+  assert.equal(await run("readlink /run/booted-system"), newKernel);
+  assert.equal(await current(), newKernel);
+});
