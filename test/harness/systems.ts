@@ -4,7 +4,7 @@ import { execa } from "execa";
 
 export interface TestSystemOptions {
   label: string;
-  variant?: "ok" | "fail" | "units-failed" | "cut-ssh" | "lose-ssh" | "init-changed";
+  variant?: "ok" | "fail" | "units-failed" | "cut-ssh" | "lose-ssh" | "init-changed" | "no-boot";
   kernelVersion?: string;
   kernelFile?: string;
   initrdFile?: string;

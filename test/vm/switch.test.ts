@@ -151,3 +151,24 @@ test("switch.rebootOnKernelChange: a new kernel reboots the machine, and the boo
   assert.equal(await run("readlink /run/booted-system"), newKernel);
   assert.equal(await current(), newKernel);
 });
+
+// Last: it leaves the VM without SSH.
+test("a reboot into a system that does not come up fails within rebootTimeoutSeconds, naming the last contact", async () => {
+  const images = await vmImages();
+  const dead = await buildTestSystem({
+    label: "vm-sw-dead",
+    variant: "no-boot",
+    kernelVersion: "6.1.0-vm-dead",
+    kernelFile: images.kernel,
+    initrdFile: images.stage1Initrd,
+    vmRuntime: images.runtime,
+  });
+  const started = Date.now();
+  await assert.rejects(switchTo(dead, { rebootOnKernelChange: true, rebootTimeoutSeconds: 60 }), (err: Error) => {
+    assert.match(err.message, /\[.*: reboot\] the machine did not come back with a new boot within 60s; last contact: SSH: /);
+    assert.match(err.message, /fix: look at the machine's console/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 180_000, "bounded by rebootTimeoutSeconds");
+  assert.match(vm.consoleText(), /vm-sw-dead does not come up/, "the machine did boot the new system, which hung");
+});

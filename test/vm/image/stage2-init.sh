@@ -13,6 +13,12 @@ b mount -t devtmpfs dev /dev
 b mkdir -p /dev/pts /dev/shm && b mount -t devpts devpts /dev/pts
 b mount -t tmpfs -o mode=0755 tmpfs /run
 b mount -t tmpfs -o mode=1777 tmpfs /tmp
+# Test variant no-boot: a system that never comes up (no sshd, no systemd), as a broken
+# configuration would leave a machine after a reboot.
+if [ "$VARIANT" = no-boot ]; then
+  echo "nixos-pulumi stage 2: $TOPLEVEL does not come up (test variant no-boot)" > /dev/console
+  exec "$BB" sleep 1000000
+fi
 b mount -o remount,rw /
 for d in usr lib lib64 bin sbin; do b ln -sfn "$RUNTIME/$d" "/$d"; done
 b mkdir -p /etc/ssh /etc/nix /etc/systemd /root/.ssh /var/empty /var/log /var/lib
