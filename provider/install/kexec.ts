@@ -32,7 +32,7 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   }
   const timeoutSeconds = ctx.spec.install?.timeouts.kexecSeconds ?? 300;
   const rescueKey = ctx.session.hostKey;
-  const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress);
+  const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress, ctx.spec.install?.postKexecSshPort ?? 22);
   const unpack = tarball.endsWith(".zst") ? `zstd -dc | tar -C ${DIR} -xf -` : `tar -C ${DIR} -xzf -`;
   ctx.progress(`kexec: uploading ${tarball}`);
   await ctx.session.execOk(`rm -rf ${DIR} && mkdir -p ${DIR} && ${unpack}`, "kexec: upload", { stdin: createReadStream(tarball) });
@@ -52,7 +52,7 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   ctx.progress(`kexec: ${tail(run.stdout, 1) || "kexec/run finished"}`);
   ctx.session.close();
 
-  // After kexec: root on port 22, the rescue system's host key, keys only.
+  // After kexec: root on install.postKexecSshPort (22), the rescue system's host key, keys only.
   ctx.session = await waitForNewBoot(() => ctx.connect(rescueKey, singleDial(root.connection)), oldBootId, {
     timeoutSeconds,
     step: "kexec",

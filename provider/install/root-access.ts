@@ -15,11 +15,11 @@ const MARK = "nixos-pulumi-kexec";
 /**
  * The nixos-images installer carries only authorized keys (root's and $SUDO_USER's) into
  * /root/.ssh and listens as root on port 22. A user who logs in as root with a key keeps
- * using it; anyone else (a password, a sudo user) gets a temporary key authorized for root
+ * using it (on `port`, install.postKexecSshPort); anyone else (a password, a sudo user) gets a temporary key authorized for root
  * before kexec, generated here and never written to disk or state.
  */
-export async function ensureRootKeyLogin(session: SshSession, connection: Connection, progress: Progress): Promise<RootAccess> {
-  const root: Connection = { ...connection, user: "root", port: 22, sudo: false, password: undefined };
+export async function ensureRootKeyLogin(session: SshSession, connection: Connection, progress: Progress, port = 22): Promise<RootAccess> {
+  const root: Connection = { ...connection, user: "root", port, sudo: false, password: undefined };
   const usesKey = connection.privateKey !== undefined || connection.agentSocketPath !== undefined || (!connection.password && !!process.env["SSH_AUTH_SOCK"]);
   if (connection.user === "root" && usesKey) return { connection: root, revoke: async () => {} };
 

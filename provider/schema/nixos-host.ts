@@ -76,6 +76,12 @@ export const installSchema = z
     diskKeys: z
       .record(z.string().regex(/^\/[^\0]+$/, { message: "diskKeys keys are the absolute keyFile paths of the layout's luks nodes" }), z.string().min(1, "a disk key cannot be empty"))
       .default({}),
+    /**
+     * The SSH port the installer listens on after kexec, as nixos-anywhere's
+     * --post-kexec-ssh-port: 22 (the installer's sshd), or the forwarded port when the
+     * machine is reached through a port forward.
+     */
+    postKexecSshPort: z.number().int().min(1, "ports run from 1 to 65535").max(65535, "ports run from 1 to 65535").default(22),
     timeouts: z
       .object({
         kexecSeconds: z.number().int().positive().default(300),

@@ -1,5 +1,5 @@
 import { NixosPulumiError } from "../errors";
-import { HostKeyMismatchError } from "./host-key";
+import { HostKeyMismatchError, sameHostKey } from "./host-key";
 import type { SshSession } from "./session";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -12,12 +12,14 @@ export async function bootIdOf(session: SshSession): Promise<string> {
  * After a reboot or kexec was started: connects again and again (each a new connection)
  * until the machine answers with a boot id other than `oldBootId`, within the timeout. A
  * machine that still answers from the old boot is not "back", and a dropped connection is
- * not proof that it went down: only a new boot id is. A host-key mismatch ends the wait.
+ * not proof that it went down: only a new boot id is. A host-key mismatch ends the wait,
+ * unless the key is `oldHostKey`: the old boot (e.g. the installer before the reboot into the
+ * installed system) still answering.
  */
 export async function waitForNewBoot(
   open: () => Promise<SshSession>,
   oldBootId: string,
-  options: { timeoutSeconds: number; step: string; host: string; hint: string; progress?: (line: string) => void },
+  options: { timeoutSeconds: number; step: string; host: string; hint: string; progress?: (line: string) => void; oldHostKey?: string },
 ): Promise<SshSession> {
   const started = Date.now();
   const deadline = started + options.timeoutSeconds * 1000;
@@ -31,7 +33,12 @@ export async function waitForNewBoot(
       session.close();
       lastContact = `the machine still answered from its old boot (boot id ${oldBootId.slice(0, 8)}…)`;
     } catch (err) {
-      if (err instanceof HostKeyMismatchError) throw err;
+      if (err instanceof HostKeyMismatchError) {
+        if (!options.oldHostKey || !sameHostKey(err.seen, options.oldHostKey)) throw err;
+        lastContact = "the machine still answered with its old host key (not rebooted yet)";
+        await sleep(2000);
+        continue;
+      }
       lastContact = `SSH: ${(err as Error).message.split("\n")[0]}`;
     }
     const waited = Math.round((Date.now() - started) / 1000);

@@ -22,7 +22,8 @@ export async function rebootInto(session: SshSession, options: RebootOptions): P
   const oldBootId = await bootIdOf(session);
   options.progress(`${options.step}: rebooting into ${options.toplevel}`);
   // Detached and delayed, as nixos-anywhere does, so this command returns before the machine goes down.
-  await session.exec("sync; (sleep 2; reboot) </dev/null >/dev/null 2>&1 &");
+  // `reboot -f` only if a clean reboot did not take the machine down (an init that ignores it).
+  await session.exec("sync; (sleep 2; reboot; sleep 30; reboot -f) </dev/null >/dev/null 2>&1 &");
   session.close();
   const fresh = await waitForNewBoot(options.open, oldBootId, {
     timeoutSeconds: options.timeoutSeconds,
@@ -30,6 +31,7 @@ export async function rebootInto(session: SshSession, options: RebootOptions): P
     host: session.target,
     hint: "look at the machine's console: the bootloader or the new system's boot may have failed",
     progress: options.progress,
+    oldHostKey: session.hostKey,
   });
   const state = await readHostState(fresh);
   if (state.bootedSystem !== options.toplevel || state.currentSystem !== options.toplevel) {

@@ -29,6 +29,8 @@ function program(system: string, rootFormat = "ext4", espSize = "500M") {
         kexecTarball: vm.images.kexecTarball,
         hostKeys: { ed25519: { privateKey: hostKey.privateKey, publicKey: hostKey.publicKey } },
         extraFiles: { "/root/.ssh/authorized_keys": { content: clientPublicKey + "\n", mode: "0600" } },
+        // The guest's port 22 is forwarded to a loopback port: the installer is reached there too.
+        postKexecSshPort: vm.sshPort,
         timeouts: { kexecSeconds: 180, rebootSeconds: 180 },
       },
     });
