@@ -17,7 +17,7 @@ CACHE="${NIXOS_PULUMI_CACHE:-/var/cache/nixos-pulumi}/vm-images"
 KVER="$(ls /lib/modules | sort -V | tail -1)"
 KERNEL="/boot/vmlinuz-$KVER"
 PACKAGES=(openssh-server openssh-client nix-bin busybox-static kexec-tools gdisk systemd dbus-daemon util-linux cryptsetup-bin lvm2 dmsetup xfsprogs btrfs-progs dosfstools e2fsprogs)
-key="$( (cat "$0" $(find "$ROOT/test/vm/image" -type f | sort); echo "$KVER"; dpkg-query -W "${PACKAGES[@]}") | sha256sum | cut -c1-16)"
+key="$( (cat "$0" $(find "$ROOT/test/vm/image" "$ROOT/test/fixtures/installer-tools" -type f | sort); echo "$KVER"; dpkg-query -W "${PACKAGES[@]}") | sha256sum | cut -c1-16)"
 OUT="$CACHE/$key"
 mkdir -p "$CACHE"
 # One builder per set at a time (several checkouts and test processes share the cache).
@@ -102,8 +102,8 @@ add_bin "$i" /usr/bin/nix /usr/bin/ssh-keygen /usr/sbin/sgdisk /usr/sbin/mke2fs 
 for n in nix-store nix-env nix-instantiate nix-build nix-collect-garbage; do ln -s nix "$i/usr/bin/$n"; done
 ln -s mke2fs "$i/usr/sbin/mkfs.ext4"; ln -s mkfs.fat "$i/usr/sbin/mkfs.vfat"
 for n in pvcreate pvs pvscan vgcreate vgchange vgs vgscan lvcreate lvs lvscan lvchange pvremove vgremove lvremove; do ln -s lvm "$i/usr/sbin/$n"; done
-install -m 0755 "$IMG/nixos-install.sh" "$i/usr/bin/nixos-install"
-install -m 0755 "$IMG/nixos-enter.sh" "$i/usr/bin/nixos-enter"
+install -m 0755 "$ROOT/test/fixtures/installer-tools/nixos-install" "$i/usr/bin/nixos-install"
+install -m 0755 "$ROOT/test/fixtures/installer-tools/nixos-enter" "$i/usr/bin/nixos-enter"
 add_modules "$i" dm_mod dm_crypt dm_snapshot xts aes_generic sha256_generic sha512_generic algif_skcipher algif_hash xfs btrfs
 mkdir -p "$i/etc/lvm" "$i/etc/nix" "$i/nix/store" "$i/nix/var/nix"
 # No udev in this installer: device-mapper nodes are made by the tools themselves.

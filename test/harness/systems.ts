@@ -12,6 +12,8 @@ export interface TestSystemOptions {
   fillerBytes?: number;
   /** QEMU guests: the runtime directory of the VM images (sshd, Nix). */
   vmRuntime?: string;
+  /** /etc/fstab lines for the system's fileSystems other than / (QEMU guests mount them). */
+  fstab?: string;
 }
 
 export const SYSTEM_NIX = path.resolve(__dirname, "../../../test/fixtures/system.nix");
@@ -25,6 +27,7 @@ export function testSystemArgs(options: TestSystemOptions): string[] {
   if (options.fillerCount) args.push("--arg", "fillerCount", String(options.fillerCount));
   if (options.fillerBytes) args.push("--arg", "fillerBytes", String(options.fillerBytes));
   if (options.vmRuntime) args.push("--arg", "vmRuntime", options.vmRuntime);
+  if (options.fstab) args.push("--argstr", "fstab", options.fstab);
   return args;
 }
 

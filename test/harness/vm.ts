@@ -3,7 +3,7 @@
 // loopback port only (restrict=on: the guest reaches nothing else), the serial console in a
 // log file. Every VM is recorded for the sweeper and stopped by the pid we started.
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -254,7 +254,7 @@ async function writeInstalledDisk(disk: string, dir: string, installed: Installe
     // writes with NIXOS_INSTALL_BOOTLOADER=1): later switches find it installed.
     mkdirSync(`${mnt}/boot`, { recursive: true });
     writeFileSync(`${mnt}/boot/nixos-test-bootloader`, "installing the test bootloader\n");
-    symlinkSync(installed.toplevel, `${mnt}/boot/default-system`);
+    writeFileSync(`${mnt}/boot/default-system`, `${installed.toplevel}\n`);
   } finally {
     await execa("umount", [mnt]);
     await execa("losetup", ["-d", loop]);

@@ -45,7 +45,9 @@ before(async () => {
   vm = await startVm({ diskSizeMiB: 2048 });
   clientPublicKey = (await import("node:fs")).readFileSync(`${vm.images.dir}/client_ed25519.pub`, "utf8").trim();
   const image = { kernelFile: vm.images.kernel, initrdFile: `${vm.images.dir}/stage1.cpio.gz`, vmRuntime: `${vm.images.dir}/runtime` };
-  for (const label of ["vm-v1", "vm-v2"]) systems[label] = await buildTestSystem({ label, ...image });
+  // The systems' own fileSystems, as the layout's NixOS module declares them: the ESP on /boot.
+  const fstab = "/dev/disk/by-partlabel/disk-main-ESP /boot vfat defaults 0 2\n";
+  for (const label of ["vm-v1", "vm-v2"]) systems[label] = await buildTestSystem({ label, ...image, fstab });
   await vm.waitForSsh(120_000);
   stack = await createTestStack("vm-install", program(systems["vm-v1"]!));
 });
@@ -68,6 +70,8 @@ test("pulumi up takes the VM from rescue mode to the installed system, booted fr
   assert.equal(up.outputs["hostKey"]?.value, hostKey.publicKey.split(" ").slice(0, 2).join(" "), "the pre-generated host key");
   for (const phase of ["kexec", "disko", "install", "reboot"]) assert.match(stack.output(), new RegExp(`${phase}: done in`));
   assert.equal((await vm.ssh("readlink /run/current-system")).stdout.trim(), v1);
+  assert.match((await vm.ssh("grep ' /boot ' /proc/mounts")).stdout, /^\/dev\/vda\d+ \/boot vfat /, "the system mounted its ESP on /boot");
+  assert.equal((await vm.ssh("cat /boot/default-system")).stdout.trim(), v1, "the bootloader entry on the ESP");
   const table = (await vm.ssh("sgdisk -p /dev/vda")).stdout;
   assert.match(table, /EF02\s+disk-main-MBR/);
   assert.match(table, /EF00\s+disk-main-ESP/);
@@ -81,6 +85,7 @@ test("a changed system is switched without a reinstall; data on the root filesys
   assert.equal(preview.changeSummary["update"], 1, stack.output());
   await stack.up();
   assert.equal((await vm.ssh("readlink /run/current-system")).stdout.trim(), systems["vm-v2"]);
+  assert.equal((await vm.ssh("cat /boot/default-system")).stdout.trim(), systems["vm-v2"], "the switch updated the bootloader entry");
   assert.equal((await vm.ssh("cat /root/data")).stdout.trim(), "kept");
   assert.equal(installerStarts(), 1, "no kexec for a switch");
 });

@@ -42,5 +42,19 @@ b ip route add default via 10.0.2.2
 b ln -sfn "$TOPLEVEL" /run/booted-system
 echo "nixos-pulumi stage 2: running the activation script of $TOPLEVEL" > /dev/console
 "$TOPLEVEL/activate"
+# The system's other fileSystems (/etc/fstab, e.g. /boot on the ESP). On NixOS systemd
+# mounts them once udev made /dev/disk/by-*; this guest has no udev: make the by-partlabel
+# links from the kernel's uevents as udev would, then mount them before systemd starts.
+b mkdir -p /dev/disk/by-partlabel
+for u in /sys/class/block/*/uevent; do
+  name="$(b sed -n 's/^PARTNAME=//p' "$u")"
+  [ -n "$name" ] && b ln -sfn "../../$(b basename "$(b dirname "$u")")" "/dev/disk/by-partlabel/$name"
+done
+b grep -v '^[[:space:]]*\(#\|$\)' /etc/fstab 2>/dev/null | while read -r dev mnt fstype opts _; do
+  [ "$mnt" = / ] && continue
+  b mkdir -p "$mnt"
+  b mount -t "$fstype" -o "${opts:-defaults}" "$dev" "$mnt" ||
+    echo "nixos-pulumi stage 2: could not mount $dev on $mnt" > /dev/console
+done
 echo "nixos-pulumi stage 2: $TOPLEVEL up, starting systemd" > /dev/console
 exec "$RUNTIME/usr/lib/systemd/systemd" --log-target=console --log-level=notice
