@@ -1,4 +1,5 @@
-// The deploy lock for one host operation, on a session of its own (pinned like the others).
+// The deploy lock for one host operation, on a session of its own (pinned like the others),
+// which reconnects the same way when it drops.
 import type { Progress } from "../progress";
 import type { NixosHostSpec } from "../schema/nixos-host";
 import { acquireDeployLock, type DeployLock } from "../switch/deploy-lock";
@@ -10,5 +11,10 @@ import { openSession } from "./session";
  */
 export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string, progress: Progress): Promise<DeployLock> {
   const session = await openSession(spec, hostKey, progress);
-  return acquireDeployLock(session, { holder: who, waitSeconds: spec.switch.timeoutSeconds, log: progress });
+  return acquireDeployLock(session, {
+    holder: who,
+    waitSeconds: spec.switch.timeoutSeconds,
+    log: progress,
+    reconnect: () => openSession(spec, hostKey, progress),
+  });
 }

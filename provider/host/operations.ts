@@ -87,6 +87,8 @@ export async function switchHost(
         reconnect: () => openSession(spec, session.hostKey, progress),
       }));
     }
+    // The lock's connection may have dropped with the copy's: never activate unless it is still ours.
+    await lock.ensureHeld("activation");
     const activation = await activate(session, {
       toplevel,
       action: spec.switch.action,
@@ -104,6 +106,7 @@ export async function switchHost(
     const needsReboot = activation.rebootRequired || after.needsReboot;
     if (needsReboot && spec.switch.rebootOnKernelChange && spec.switch.action !== "test") {
       const hostKey = session.hostKey;
+      await lock.keepUntilReboot();
       ({ session, state: after } = await rebootInto(session, {
         toplevel,
         open: () => openSession({ ...spec, connection: { ...spec.connection, dialErrorLimit: 1 } }, hostKey, progress),
@@ -171,11 +174,12 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
     connect: connectTo,
   };
   progress(`connect: ${spec.connection.host} presented ${fingerprint(ctx.session.hostKey)}${firstKey ? " (pinned)" : " (rescue/installer key, not pinned)"}`);
-  // Held until the kexec phase replaces the machine's kernel (the lock lives in its /run).
+  // Held until the reboot: the lock lives in /run, so after the kexec it is taken again in the installer.
   const lock = await lockHost({ ...spec, connection: { ...spec.connection, hostKey: undefined } }, ctx.session.hostKey, who, progress).catch((err: unknown) => {
     ctx.session.close();
     throw err;
   });
+  ctx.lock = lock;
   try {
     await runInstall(ctx, phases);
     return factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);

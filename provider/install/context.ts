@@ -3,6 +3,7 @@ import type { Progress } from "../progress";
 import type { Connection } from "../schema/connection";
 import type { NixosHostSpec } from "../schema/nixos-host";
 import type { SshSession } from "../ssh";
+import type { DeployLock } from "../switch/deploy-lock";
 
 export type Phase = "kexec" | "disko" | "install" | "reboot";
 
@@ -18,6 +19,8 @@ export interface InstallContext {
    * it, undefined accepts (and logs) whatever key is shown.
    */
   connect(hostKey: string | undefined, connection?: Connection): Promise<SshSession>;
+  /** The machine's deploy lock, confirmed before each phase and taken again after the kexec. */
+  lock?: DeployLock;
 }
 
 /** The host key the installed system will present: pre-generated, or declared. */

@@ -50,6 +50,9 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
     });
   }
   ctx.progress(`kexec: ${tail(run.stdout, 1) || "kexec/run finished"}`);
+  // The kexec clears /run: the lease holds the machine until then, and the lock is taken
+  // again in the installer before anything else happens there.
+  await ctx.lock?.keepUntilReboot();
   ctx.session.close();
 
   // After kexec: root on install.postKexecSshPort (22), the rescue system's host key, keys only.
@@ -68,5 +71,7 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
       hint: "install.kexecTarball must be a NixOS kexec installer (nixos-images' nixos-kexec-installer)",
     });
   }
+  const installerKey = ctx.session.hostKey;
+  await ctx.lock?.retakeAfterBoot(() => ctx.connect(installerKey, root.connection));
   ctx.progress(`kexec: the installer is up (new boot, host key ${fingerprint(ctx.session.hostKey)} as before)`);
 }

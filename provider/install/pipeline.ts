@@ -19,6 +19,9 @@ export async function runInstall(ctx: InstallContext, phases: Phase[]): Promise<
   await gatherFacts(ctx, selected);
   for (const phase of selected) {
     const started = Date.now();
+    await ctx.lock?.ensureHeld(`the ${phase} phase`);
+    // The reboot clears /run, and with it the lease that holds the machine until then.
+    if (phase === "reboot") await ctx.lock?.keepUntilReboot();
     ctx.progress(`${phase}: start`);
     await PHASES[phase](ctx);
     ctx.progress(`${phase}: done in ${((Date.now() - started) / 1000).toFixed(1)}s`);

@@ -1,28 +1,81 @@
 # nixos-pulumi deploy lock, run ON THE TARGET over its own SSH channel for the whole
-# switch or install. The lock is a kernel flock held by this shell: it ends when the
-# deployer releases it (closes stdin), when the deployer's connection closes (a killed
-# deployer), or when the deployer sends no heartbeat for HEARTBEAT_SECONDS (a deployer that
-# vanished without closing its connection). There is no lock file to go stale.
-# Prepended by the deployer: WAIT_SECONDS, HEARTBEAT_SECONDS, HOLDER (who holds it, one line).
+# switch or install. Two parts:
+# - a kernel flock on deploy.lock, held by this shell while its deployer is connected: the
+#   mutex under which the owner record is read and written;
+# - the owner record deploy.lock.owner, "<token> <lease-until> <since> <pid> <holder>": a
+#   lease the deployer renews with heartbeats. It outlives a dropped connection until
+#   <lease-until>, so a deployer whose connection was cut (its copy resumes, an activation
+#   restarted sshd) takes its lock back on a new connection (MODE=resume, same TOKEN) while a
+#   second deployer keeps waiting. A released lock keeps its record with <lease-until> 0, so
+#   a resuming deployer sees that someone else held the machine meanwhile.
+# Prepended by the deployer: MODE (take|resume), TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER
+# (one line), BREAK (the token of a deployer known dead, or empty).
 # Prints: "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
-# activation started earlier still runs, then "locked"; or exits 75 with "refused ...".
+# activation started earlier still runs, then "locked"; while held, "held" for each "c"
+# read. Or exits 75 with "refused ..." / 76 with "lost <since> <holder>".
+# Reads while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF or no byte
+# for LEASE_SECONDS ends the shell and leaves the lease to run out.
 set -u
 dir=/run/nixos-pulumi
 lock="$dir/deploy.lock"
+owner="$lock.owner"
 mkdir -p "$dir" && chmod 700 "$dir" || exit 70
 if ! command -v flock >/dev/null 2>&1; then echo "no-flock"; exit 69; fi
 exec 9>>"$lock"
-start=$(date +%s)
-if ! flock -n 9; then
-  echo "busy $(cat "$lock.holder" 2>/dev/null)"
-  if ! flock -w "$WAIT_SECONDS" 9; then
-    echo "refused $(cat "$lock.holder" 2>/dev/null)"
+now() { date +%s; }
+start=$(now)
+
+o_token="" o_until=0 o_since=0 o_pid="" o_holder=""
+read_owner() {
+  o_token="" o_until=0 o_since=0 o_pid="" o_holder=""
+  if [ -s "$owner" ]; then read -r o_token o_until o_since o_pid o_holder < "$owner" || true; fi
+  case "$o_until" in ''|*[!0-9]*) o_until=0 ;; esac
+  case "$o_since" in ''|*[!0-9]*) o_since=0 ;; esac
+}
+# Written whole and renamed: a reader without the flock never sees half a record.
+write_owner() { # <lease-until> <since>
+  printf '%s %s %s %s %s\n' "$TOKEN" "$1" "$2" "$$" "$HOLDER" > "$owner.tmp" && mv -f "$owner.tmp" "$owner"
+}
+reclaimable() { [ -n "$o_token" ] && { [ "$o_token" = "$BREAK" ] || { [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; }; }; }
+free_for_us() {
+  [ -z "$o_token" ] && return 0
+  reclaimable && return 0
+  # Another deployer's record: a resuming deployer lost the machine to it, whatever its state.
+  [ "$MODE" = resume ] && return 1
+  [ "$o_until" -le "$(now)" ]
+}
+
+announced=""
+while :; do
+  if flock -n 9; then
+    read_owner
+    free_for_us && break
+    flock -u 9
+  else
+    read_owner
+    # The flock is held by a shell of a deployer that is ours (resuming) or dead, on a
+    # connection the target has not yet seen die: end that shell (only if it holds this lock).
+    if reclaimable && [ -n "$o_pid" ] && [ "$(readlink "/proc/$o_pid/fd/9" 2>/dev/null)" = "$lock" ]; then
+      kill -9 "$o_pid" 2>/dev/null
+      sleep 0.2 9>&-
+      continue
+    fi
+  fi
+  if [ "$MODE" = resume ] && [ -n "$o_token" ] && [ "$o_token" != "$TOKEN" ]; then
+    echo "lost $o_since $o_holder"
+    exit 76
+  fi
+  if [ -z "$announced" ]; then echo "busy $o_holder"; announced=1; fi
+  if [ $(( $(now) - start )) -ge "$WAIT_SECONDS" ]; then
+    echo "refused $o_holder"
     exit 75
   fi
-fi
+  sleep 0.2 9>&-
+done
 
 # A deployer killed mid-switch released the lock, but its detached activation (and magic
-# rollback watchdog) may still run: never start a second activation next to it.
+# rollback watchdog) may still run: never start a second activation next to it. A resuming
+# deployer's own activation may be the one running: it is not waited for.
 running_activation() {
   for f in $(grep -lsz '^/run/nixos-pulumi/[^/]*/activate\.sh$' /proc/[0-9]*/cmdline); do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
@@ -32,18 +85,27 @@ running_activation() {
   done
   return 1
 }
-announced=""
-while found=$(running_activation); do
-  if [ -z "$announced" ]; then echo "activation $found"; announced=1; fi
-  if [ $(( $(date +%s) - start )) -ge "$WAIT_SECONDS" ]; then
-    echo "refused-activation $found"
-    exit 75
-  fi
-  sleep 0.2
-done
+if [ "$MODE" = take ]; then
+  announced=""
+  while found=$(running_activation); do
+    if [ -z "$announced" ]; then echo "activation $found"; announced=1; fi
+    if [ $(( $(now) - start )) -ge "$WAIT_SECONDS" ]; then
+      echo "refused-activation $found"
+      exit 75
+    fi
+    sleep 0.2 9>&-
+  done
+fi
 
-printf '%s\n' "$HOLDER" > "$lock.holder"
+since=$(now)
+if [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; then since=$o_since; fi
+write_owner $(( $(now) + LEASE_SECONDS )) "$since"
 echo locked
-# Hold until the deployer closes stdin or stops sending heartbeats.
-while beat=$(timeout "$HEARTBEAT_SECONDS" dd bs=1 count=1 2>/dev/null) && [ -n "$beat" ]; do :; done
-: > "$lock.holder"
+while beat=$(timeout "$LEASE_SECONDS" dd bs=1 count=1 2>/dev/null 9>&-) && [ -n "$beat" ]; do
+  case "$beat" in
+    r) write_owner 0 "$since"; exit 0 ;;
+    c) write_owner $(( $(now) + LEASE_SECONDS )) "$since"; echo held ;;
+    *) write_owner $(( $(now) + LEASE_SECONDS )) "$since" ;;
+  esac
+done
+# The connection dropped or went silent: the record stays, and the lease runs out on its own.

@@ -1,8 +1,11 @@
 // One deployer at a time per machine: a lock on the target held for a whole switch or
 // install, naming its holder, so a second deployer (another stack, or a second `pulumi up`)
-// waits a bounded time and then refuses with an error naming the first. The lock is a
-// flock held by a shell on the target (deploy-lock.sh) whose lifeline is its own SSH
-// channel: a killed deployer's lock ends with its connection, never goes stale.
+// waits a bounded time and then refuses with an error naming the first. On the target
+// (deploy-lock.sh) it is a flock held by a shell on the lock's own SSH channel plus an owner
+// record with a lease: when that channel drops (a cut copy, sshd restarted by an activation)
+// the lease keeps the machine ours while the lock reconnects and takes it back with its
+// token; if another deployer took it meanwhile, the next step fails naming it.
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -16,38 +19,96 @@ export interface DeployLockOptions {
   holder: string;
   /** How long a second deployer waits for the first (and for a still running activation). */
   waitSeconds: number;
-  /** The target releases the lock when no heartbeat came for this long (default 60 s). */
-  heartbeatSeconds?: number;
+  /**
+   * How long the lock outlives the deployer's last heartbeat (default 60 s): the time a
+   * dropped lock connection has to come back, and how long a vanished deployer blocks others.
+   */
+  leaseSeconds?: number;
+  /** Opens a new session when the lock's own drops; without it a dropped lock is lost. */
+  reconnect?: () => Promise<SshSession>;
   log?: Progress;
 }
 
 export interface DeployLock {
+  /**
+   * Before a step that changes the machine: confirms the lock is still ours (waiting for a
+   * reconnect under way), or throws naming whoever took it. `step` names what was stopped.
+   */
+  ensureHeld(step: string): Promise<void>;
+  /**
+   * Before a kexec or reboot: stops renewing and closes the lock's connection without
+   * releasing, so the lease holds the machine until the new boot's empty /run clears it.
+   */
+  keepUntilReboot(): Promise<void>;
+  /** After a kexec: takes the lock again on the new boot (free, or still ours), or throws naming who took it. */
+  retakeAfterBoot(open: () => Promise<SshSession>): Promise<void>;
   /** Releases the lock and closes its session; safe to call twice. */
   release(): Promise<void>;
 }
 
-const HEARTBEAT_EVERY_MS = 10_000;
+export const DEFAULT_LEASE_SECONDS = 60;
+const CONFIRM_TIMEOUT_MS = 10_000;
+const RETRY_EVERY_MS = 1000;
+const RELEASE_WAIT_MS = 15_000;
+const OWNER_RECORD = "/run/nixos-pulumi/deploy.lock.owner";
 
 /** The holder line: who, from which machine and process, since when. */
 export function describeHolder(who: string): string {
   return `${who} from ${os.hostname()} (pid ${process.pid}, started ${new Date().toISOString()})`;
 }
 
+/** This deployer machine, as a token names it (machine-id, else host name; hashed). */
+function deployerId(): string {
+  let id = os.hostname();
+  try {
+    id = readFileSync("/etc/machine-id", "utf8").trim() || id;
+  } catch {
+    // no machine-id: the host name stands in
+  }
+  return createHash("sha256").update(id).digest("hex").slice(0, 16);
+}
+
 function lockScript(): string {
   return readFileSync(path.resolve(__dirname, "../../../provider/switch/deploy-lock.sh"), "utf8");
 }
 
-/**
- * Takes the target's deploy lock over `session` (a session of its own: it lives as long as
- * the lock). Resolves once held; rejects, naming the holder or the running activation, when
- * the wait runs out.
- */
-export async function acquireDeployLock(session: SshSession, options: DeployLockOptions): Promise<DeployLock> {
-  const heartbeatSeconds = options.heartbeatSeconds ?? 60;
+type Mode = "take" | "resume";
+
+/** The lock script running on one session, holding the lock. */
+interface Hold {
+  session: SshSession;
+  lifeline: PassThrough;
+  /** Settles when the script ends: released, or its connection gone. */
+  finished: Promise<unknown>;
+  /** Renews the lease now and resolves true once the target answered. */
+  confirm(timeoutMs: number): Promise<boolean>;
+}
+
+type Started =
+  | { kind: "held"; hold: Hold }
+  | { kind: "no-flock" }
+  | { kind: "refused"; error: NixosPulumiError }
+  | { kind: "lost"; holder: string; since: number }
+  | { kind: "dropped"; reason: string };
+
+interface ScriptParams {
+  mode: Mode;
+  token: string;
+  holder: string;
+  waitSeconds: number;
+  leaseSeconds: number;
+  breakToken: string;
+  log?: Progress | undefined;
+}
+
+async function runScript(session: SshSession, p: ScriptParams): Promise<Started> {
   const command = [
-    `WAIT_SECONDS=${Math.max(0, Math.floor(options.waitSeconds))}`,
-    `HEARTBEAT_SECONDS=${heartbeatSeconds}`,
-    `HOLDER=${shellQuote(describeHolder(options.holder).replace(/\n/g, " "))}`,
+    `MODE=${p.mode}`,
+    `TOKEN=${shellQuote(p.token)}`,
+    `WAIT_SECONDS=${Math.max(0, Math.floor(p.waitSeconds))}`,
+    `LEASE_SECONDS=${Math.max(1, Math.floor(p.leaseSeconds))}`,
+    `HOLDER=${shellQuote(p.holder)}`,
+    `BREAK=${shellQuote(p.breakToken)}`,
     lockScript(),
   ].join("\n");
   const lifeline = new PassThrough();
@@ -55,6 +116,7 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
   const lines: string[] = [];
   let onLocked: () => void = () => {};
   const locked = new Promise<void>((resolve) => (onLocked = resolve));
+  let confirmations: Array<() => void> = [];
   const finished = session.exec(command, {
     stdin: lifeline,
     onStdout: (chunk) => {
@@ -65,44 +127,260 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
         buffered = buffered.slice(nl + 1);
         lines.push(line);
         if (line === "locked") onLocked();
-        else if (line.startsWith("busy ")) options.log?.(`lock: ${session.target} is being deployed by ${line.slice(5) || "another deployer"}; waiting up to ${options.waitSeconds}s`);
-        else if (line.startsWith("activation ")) options.log?.(`lock: an earlier activation still runs on ${session.target} (${describeActivation(line.slice(11))}); waiting for it`);
+        else if (line === "held") {
+          const waiting = confirmations;
+          confirmations = [];
+          waiting.forEach((done) => done());
+        } else if (line.startsWith("busy ")) p.log?.(`lock: ${session.target} is being deployed by ${line.slice(5) || "another deployer"}; waiting up to ${p.waitSeconds}s`);
+        else if (line.startsWith("activation ")) p.log?.(`lock: an earlier activation still runs on ${session.target} (${describeActivation(line.slice(11))}); waiting for it`);
       }
     },
   });
-  // A lock session that drops later only ends the lock; it must not crash the deployer.
-  finished.catch(() => undefined);
-  let outcome: "locked" | { code: number | null; stderr: string };
+  // A lock session that drops later only ends this hold; it must not crash the deployer.
+  const ended = finished.then(
+    (r) => r,
+    (err: unknown) => ({ code: null, stderr: err instanceof Error ? err.message : String(err) }),
+  );
+  const outcome = await Promise.race([locked.then(() => "locked" as const), ended]);
+  if (outcome === "locked") {
+    return {
+      kind: "held",
+      hold: {
+        session,
+        lifeline,
+        finished: ended,
+        confirm: (timeoutMs) =>
+          new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(false), timeoutMs);
+            timer.unref();
+            const done = (ok: boolean) => {
+              clearTimeout(timer);
+              resolve(ok);
+            };
+            confirmations.push(() => done(true));
+            void ended.then(() => done(false));
+            lifeline.write("c");
+          }),
+      },
+    };
+  }
+  lifeline.end();
+  session.close();
+  if (lines.includes("no-flock")) return { kind: "no-flock" };
+  const lost = lines.find((l) => l.startsWith("lost "));
+  if (lost !== undefined) {
+    const [, since, ...holder] = lost.split(" ");
+    return { kind: "lost", since: Number(since), holder: holder.join(" ") };
+  }
+  if (outcome.code === null) return { kind: "dropped", reason: outcome.stderr.trim() || "the connection closed" };
+  return { kind: "refused", error: refusal(session.target, lines, outcome, p.waitSeconds) };
+}
+
+/**
+ * Takes the target's deploy lock over `session` (a session of its own: it lives as long as
+ * the lock). Resolves once held; rejects, naming the holder or the running activation, when
+ * the wait runs out.
+ */
+export async function acquireDeployLock(session: SshSession, options: DeployLockOptions): Promise<DeployLock> {
+  const params: ScriptParams = {
+    mode: "take",
+    token: `${deployerId()}.${process.pid}.${randomBytes(6).toString("hex")}`,
+    holder: describeHolder(options.holder).replace(/\n/g, " "),
+    waitSeconds: options.waitSeconds,
+    leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+    breakToken: "",
+    log: options.log,
+  };
+  let started: Started;
   try {
-    outcome = await Promise.race([locked.then(() => "locked" as const), finished]);
+    params.breakToken = await deadHolderToken(session, options.log);
+    started = await runScript(session, params);
   } catch (err) {
     session.close();
     throw err;
   }
-  if (outcome !== "locked") {
-    lifeline.end();
-    session.close();
-    if (lines.includes("no-flock")) {
-      options.log?.(`lock: WARNING: ${session.target} has no \`flock\` command; deploying without a deploy lock`);
-      return { release: async () => undefined };
-    }
-    throw refusal(session.target, lines, outcome, options.waitSeconds);
+  if (started.kind === "no-flock") {
+    options.log?.(`lock: WARNING: ${session.target} has no \`flock\` command; deploying without a deploy lock`);
+    return { ensureHeld: async () => undefined, keepUntilReboot: async () => undefined, retakeAfterBoot: async () => undefined, release: async () => undefined };
+  }
+  if (started.kind === "refused") throw started.error;
+  if (started.kind !== "held") {
+    throw new NixosPulumiError(`could not take the deploy lock: ${started.kind === "lost" ? `held by ${started.holder}` : started.reason}`, { step: "lock", host: session.target });
   }
   options.log?.(`lock: holding the deploy lock on ${session.target}`);
-  const heartbeat = setInterval(() => lifeline.write("."), HEARTBEAT_EVERY_MS);
-  heartbeat.unref();
-  let released = false;
-  return {
-    async release() {
-      if (released) return;
-      released = true;
-      clearInterval(heartbeat);
-      lifeline.end();
-      // The target drops the lock as soon as stdin closes; wait briefly for that, then close.
-      await Promise.race([finished.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-      session.close();
-    },
-  };
+  return new HeldLock(started.hold, { ...params, mode: "resume", breakToken: "" }, options.reconnect, options.log);
+}
+
+/**
+ * The token of a lock left by a deployer process of THIS machine that no longer runs (a
+ * killed `pulumi up`): its lease need not be waited out. Any other holder is waited for.
+ */
+async function deadHolderToken(session: SshSession, log: Progress | undefined): Promise<string> {
+  const record = await session.exec(`cat ${OWNER_RECORD} 2>/dev/null`);
+  const [token = "", until = "0", , , ...holder] = record.stdout.trim().split(" ");
+  const [machine, pid] = token.split(".");
+  if (machine !== deployerId() || !pid || Number(until) === 0 || processRuns(Number(pid))) return "";
+  log?.(`lock: the deploy lock on ${session.target} is held by ${holder.join(" ")}, a process of this machine that no longer runs; taking it over`);
+  return token;
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+type State = { kind: "held" } | { kind: "reconnecting"; done: Promise<void> } | { kind: "lost"; reason: string } | { kind: "kept" } | { kind: "released" };
+
+class HeldLock implements DeployLock {
+  private state: State = { kind: "held" };
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private hold: Hold,
+    private readonly params: ScriptParams,
+    private reconnect: (() => Promise<SshSession>) | undefined,
+    private readonly log: Progress | undefined,
+  ) {
+    this.watch(hold);
+    this.startHeartbeat();
+  }
+
+  private startHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      if (this.state.kind === "held") this.hold.lifeline.write(".");
+    }, Math.min(10_000, (this.params.leaseSeconds * 1000) / 4));
+    this.heartbeat.unref();
+  }
+
+  private get target(): string {
+    return this.hold.session.target;
+  }
+
+  private watch(hold: Hold): void {
+    void hold.finished.then(() => {
+      if (this.hold === hold && this.state.kind === "held") this.recover("its connection dropped");
+    });
+  }
+
+  private recover(why: string): void {
+    if (this.state.kind !== "held") return;
+    this.hold.session.close();
+    this.log?.(`lock: the deploy lock's connection to ${this.target} ended (${why}); reconnecting to keep it`);
+    const done = this.reacquire().then(
+      (hold) => {
+        if (this.state.kind !== "reconnecting") return void this.let(hold);
+        this.hold = hold;
+        this.state = { kind: "held" };
+        this.watch(hold);
+        this.log?.(`lock: reconnected; still holding the deploy lock on ${this.target}`);
+      },
+      (err: Error) => {
+        if (this.state.kind === "reconnecting") this.state = { kind: "lost", reason: err.message };
+      },
+    );
+    this.state = { kind: "reconnecting", done };
+  }
+
+  /** Reconnects and resumes the lock with our token until the lease is surely over. */
+  private async reacquire(): Promise<Hold> {
+    const giveUpAt = Date.now() + 2 * this.params.leaseSeconds * 1000;
+    let last = "";
+    while (this.state.kind === "reconnecting" || this.state.kind === "held") {
+      if (!this.reconnect) throw new Error("its connection dropped and the lock cannot reconnect");
+      if (Date.now() > giveUpAt) throw new Error(`the machine could not be reached to renew it within ${2 * this.params.leaseSeconds}s (${last})`);
+      let started: Started;
+      try {
+        started = await runScript(await this.reconnect(), { ...this.params, waitSeconds: this.params.leaseSeconds });
+      } catch (err) {
+        started = { kind: "dropped", reason: err instanceof Error ? err.message.split("\n")[0]! : String(err) };
+      }
+      if (started.kind === "held") return started.hold;
+      if (started.kind === "lost") {
+        throw new Error(`${started.holder || "another deployer"} took this machine${started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : ""} while the lock's connection was down`);
+      }
+      if (started.kind === "refused") throw new Error(started.error.message);
+      if (started.kind === "no-flock") throw new Error("the machine no longer has `flock`");
+      last = started.reason;
+      await new Promise((r) => setTimeout(r, RETRY_EVERY_MS));
+    }
+    throw new Error("released");
+  }
+
+  async ensureHeld(step: string): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.state.kind === "reconnecting") await this.state.done;
+      const state = this.state as State;
+      if (state.kind === "lost") throw this.lostError(state.reason, step);
+      if (state.kind !== "held") throw new NixosPulumiError(`the deploy lock is no longer held (${state.kind}) before ${step}`, { step: "lock", host: this.target });
+      if (await this.hold.confirm(CONFIRM_TIMEOUT_MS)) return;
+      // No answer: a connection the target may already have given up; take the lock back on a new one.
+      this.recover("no answer to a heartbeat");
+    }
+    throw this.lostError(`its connection to ${this.target} keeps failing`, step);
+  }
+
+  private lostError(reason: string, step: string): NixosPulumiError {
+    return new NixosPulumiError(`lost the deploy lock: ${reason}; stopped before ${step}`, {
+      step: "lock",
+      host: this.target,
+      hint: "another deployment may have changed this machine; let it finish, then run `pulumi up` again (it converges from what the machine runs)",
+    });
+  }
+
+  async keepUntilReboot(): Promise<void> {
+    if (this.state.kind === "reconnecting") await this.state.done;
+    if (this.state.kind !== "held") return;
+    this.state = { kind: "kept" };
+    clearInterval(this.heartbeat);
+    this.hold.lifeline.end();
+    this.hold.session.close();
+  }
+
+  async retakeAfterBoot(open: () => Promise<SshSession>): Promise<void> {
+    this.reconnect = open;
+    if (this.state.kind !== "kept") return;
+    const started = await runScript(await open(), { ...this.params, waitSeconds: this.params.leaseSeconds });
+    if (started.kind !== "held") {
+      const reason =
+        started.kind === "lost"
+          ? `${started.holder || "another deployer"} took the new boot${started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : ""}`
+          : started.kind === "refused"
+            ? started.error.message
+            : started.kind === "no-flock"
+              ? "the new boot has no `flock`"
+              : started.reason;
+      this.state = { kind: "lost", reason };
+      throw this.lostError(reason, "going on after the boot");
+    }
+    this.hold = started.hold;
+    this.state = { kind: "held" };
+    this.watch(started.hold);
+    this.startHeartbeat();
+    this.log?.(`lock: holding the deploy lock on ${this.target} again after the boot`);
+  }
+
+  async release(): Promise<void> {
+    const state = this.state;
+    if (state.kind === "released") return;
+    this.state = { kind: "released" };
+    clearInterval(this.heartbeat);
+    if (state.kind === "held") await this.let(this.hold);
+    // A reconnect under way lets go of what it gets (see recover); waited for a bounded time
+    // only: a machine still unreachable keeps the lease until it runs out.
+    else if (state.kind === "reconnecting") await Promise.race([state.done, new Promise((r) => setTimeout(r, RELEASE_WAIT_MS).unref())]);
+  }
+
+  /** Releases one hold: "r" makes the target mark the record released, then the channel ends. */
+  private async let(hold: Hold): Promise<void> {
+    hold.lifeline.end("r");
+    await Promise.race([hold.finished, new Promise((r) => setTimeout(r, 2000).unref())]);
+    hold.session.close();
+  }
 }
 
 /** "<pid> sh /run/nixos-pulumi/<id>/activate.sh <dir> <toplevel> <action> ..." → what it activates. */

@@ -11,6 +11,7 @@ import { acquireDeployLock } from "../../provider/switch/deploy-lock";
 import { activationScript } from "../../provider/switch";
 import { copyClosure } from "../../provider/nix";
 import { switchHost } from "../../provider/host/operations";
+import { execa } from "execa";
 import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";
 import { buildTestSystem } from "../harness/systems";
@@ -62,17 +63,84 @@ test("a second deployer refuses after its bounded wait, naming the first", async
   }
 });
 
-test("a killed deployer's lock ends with its connection", async () => {
-  await acquireDeployLock(await viaProxy(), { holder: "stack killed/one", waitSeconds: 5 });
-  proxy.cut(); // what the target sees when the deployer's process dies: the connection closes
+test("a cut lock connection keeps the lock for its holder's reconnect; a second deployer keeps waiting and refuses", async () => {
+  const lines: string[] = [];
+  const first = await acquireDeployLock(await viaProxy(), { holder: "stack a/one, resource web", waitSeconds: 5, leaseSeconds: 10, reconnect: viaProxy, log: (l) => lines.push(l) });
+  try {
+    const second = acquireDeployLock(await direct(), { holder: "stack b/two, resource web", waitSeconds: 3 });
+    second.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.cut();
+    await first.ensureHeld("the test's next step");
+    assert.ok(lines.some((l) => /reconnected; still holding the deploy lock/.test(l)), lines.join("\n"));
+    await assert.rejects(second, /another deployment holds this machine: stack a\/one, resource web from \S+ \(pid \d+, started \d{4}-/);
+    await first.ensureHeld("the test's last step");
+  } finally {
+    await first.release();
+  }
+  // Released, the machine is free at once.
   const started = Date.now();
-  const next = await acquireDeployLock(await direct(), { holder: "stack next/one", waitSeconds: 10 });
-  await next.release();
+  await (await acquireDeployLock(await direct(), { holder: "stack c/three", waitSeconds: 5 })).release();
   assert.ok(seconds(started) < 3, `took ${seconds(started)}s`);
 });
 
-test("a deployer that vanished without closing its connection loses the lock after the heartbeat timeout", async () => {
-  await acquireDeployLock(await viaProxy(), { holder: "stack silent/one", waitSeconds: 5, heartbeatSeconds: 2 });
+test("a holder away longer than its lease loses the lock, and its next step fails naming who took it", async () => {
+  const first = await acquireDeployLock(await viaProxy(), { holder: "stack away/one", waitSeconds: 5, leaseSeconds: 2, reconnect: viaProxy });
+  proxy.stall(); // the connection stays open but nothing arrives (a deployer whose network died)
+  let second: Awaited<ReturnType<typeof acquireDeployLock>> | undefined;
+  try {
+    const started = Date.now();
+    second = await acquireDeployLock(await direct(), { holder: "stack next/two", waitSeconds: 20 });
+    const waited = seconds(started);
+    assert.ok(waited >= 1 && waited < 8, `waited ${waited}s`);
+  } finally {
+    proxy.resume();
+  }
+  try {
+    await assert.rejects(first.ensureHeld("activation"), (err: Error) => {
+      assert.match(err.message, /\[.*: lock\] lost the deploy lock: stack next\/two from \S+ \(pid \d+, started \S+\) took this machine at \d{4}-\S+ while the lock's connection was down; stopped before activation/);
+      return true;
+    });
+    await first.release(); // lost: releasing it must not touch the new holder's lock
+    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack third/three", waitSeconds: 1 }), /another deployment holds this machine: stack next\/two/);
+  } finally {
+    await second?.release();
+  }
+});
+
+test("a killed deployer's lock is taken over at once by the next deployer on its machine", async () => {
+  // A real deployer process holding the lock, killed with SIGKILL (nothing released).
+  const child = execa(process.execPath, ["-e", `
+    const { connect } = require(${JSON.stringify(require.resolve("../../provider/ssh"))});
+    const { connectionSchema } = require(${JSON.stringify(require.resolve("../../provider/schema/connection"))});
+    const { acquireDeployLock } = require(${JSON.stringify(require.resolve("../../provider/switch/deploy-lock"))});
+    connect(connectionSchema.parse(JSON.parse(process.env.CONNECTION)))
+      .then((s) => acquireDeployLock(s, { holder: "stack killed/one", waitSeconds: 5 }))
+      .then(() => console.log("locked"));
+    setInterval(() => {}, 1000);`], {
+    env: { CONNECTION: JSON.stringify({ host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey }) },
+    reject: false,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d: Buffer) => /locked/.test(d.toString()) && resolve());
+      void child.then((r) => reject(new Error(`the deployer process ended: ${r.stderr}`)));
+    });
+    assert.match(await host.run("cat /run/nixos-pulumi/deploy.lock.owner"), /stack killed\/one/);
+  } finally {
+    child.kill("SIGKILL");
+    await child;
+  }
+  const lines: string[] = [];
+  const started = Date.now();
+  const next = await acquireDeployLock(await direct(), { holder: "stack next/one", waitSeconds: 10, log: (l) => lines.push(l) });
+  await next.release();
+  assert.ok(seconds(started) < 3, `took ${seconds(started)}s`);
+  assert.ok(lines.some((l) => /held by stack killed\/one .*a process of this machine that no longer runs; taking it over/.test(l)), lines.join("\n"));
+});
+
+test("a deployer that vanished without closing its connection loses the lock after its lease", async () => {
+  await acquireDeployLock(await viaProxy(), { holder: "stack silent/one", waitSeconds: 5, leaseSeconds: 2 });
   proxy.stall(); // the connection stays open but nothing arrives (a deployer whose network died)
   try {
     const started = Date.now();
@@ -83,6 +151,31 @@ test("a deployer that vanished without closing its connection loses the lock aft
   } finally {
     proxy.cut();
     proxy.resume();
+  }
+});
+
+test("across a kexec the lock holds the old boot until it ends and is taken again on the new one", async () => {
+  const first = await acquireDeployLock(await direct(), { holder: "stack install/one, resource web", waitSeconds: 5 });
+  try {
+    await first.keepUntilReboot();
+    // Until the kexec, the lease still holds the old boot.
+    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack install\/one/);
+    await host.run("rm -rf /run/nixos-pulumi"); // what the kexec does: the installer boots with an empty /run
+    await first.retakeAfterBoot(direct);
+    await first.ensureHeld("the disko phase");
+    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack install\/one/);
+  } finally {
+    await first.release();
+  }
+  // Someone faster on the new boot: the installer is theirs, and the install stops naming them.
+  const slow = await acquireDeployLock(await direct(), { holder: "stack install/slow", waitSeconds: 5 });
+  await slow.keepUntilReboot();
+  await host.run("rm -rf /run/nixos-pulumi");
+  const fast = await acquireDeployLock(await direct(), { holder: "stack install/fast", waitSeconds: 5 });
+  try {
+    await assert.rejects(slow.retakeAfterBoot(direct), /lost the deploy lock: stack install\/fast from \S+ \(pid \d+, started \S+\) took the new boot at \d{4}-/);
+  } finally {
+    await fast.release();
   }
 });
 
@@ -133,4 +226,59 @@ test("two concurrent switches of one host run one after the other, never two act
   assert.equal((await host.run("readlink /run/current-system")).trim(), last);
   assert.ok(results.some((r) => r.currentSystem === last));
   assert.ok(lines.some((l) => /being deployed by stack [ab]\/dev, resource web/.test(l)), lines.join("\n"));
+});
+
+test("a copy cut mid-way keeps the machine locked: the waiting second deployer never activates and refuses naming the first", async () => {
+  const MiB = 1024 * 1024;
+  const [big, other] = await Promise.all([buildTestSystem({ label: "lock-cut-big", fillerCount: 6, fillerBytes: 18 * MiB }), buildTestSystem({ label: "lock-cut-other" })]);
+  const log = "/root/activation-cut";
+  const record = `echo "$(cut -d" " -f1 /proc/uptime) $(readlink /run/current-system)" >> ${log}`;
+  const spec = (toplevel: string, connection: Record<string, unknown>, timeoutSeconds: number) =>
+    nixosHostSchema.parse({
+      connection: { privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey, ...connection },
+      system: { storePath: toplevel },
+      copy: { compress: "none" },
+      switch: { healthChecks: [record], timeoutSeconds },
+    });
+  proxy.setRate(4 * MiB);
+  const firstLines: string[] = [];
+  let cut = false;
+  let secondStarted: (() => void) | undefined;
+  const secondMayStart = new Promise<void>((r) => (secondStarted = r));
+  try {
+    const first = switchHost(spec(big, { host: proxy.address, port: proxy.port }, 60), big, undefined, (l) => {
+      firstLines.push(l);
+      if (/lock: holding the deploy lock/.test(l)) secondStarted!();
+      const m = /copy: \d+\/\d+ paths, ([\d.]+)\/([\d.]+) MiB/.exec(l);
+      if (!cut && m && Number(m[1]) >= 0.3 * Number(m[2])) {
+        cut = true;
+        firstLines.push("-- cut --");
+        proxy.cut();
+      }
+    }, { who: "stack a/dev, resource web" });
+    first.catch(() => undefined);
+    await secondMayStart;
+    const secondLines: string[] = [];
+    const second = await switchHost(spec(other, { host: host.address }, 4), other, undefined, (l) => secondLines.push(l), { who: "stack b/dev, resource web" }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    const firstDone = await first;
+    const firstLog = firstLines.join("\n");
+    assert.ok(cut, firstLog);
+    assert.ok(second instanceof Error, `the second deployer went ahead:\n${secondLines.join("\n")}`);
+    assert.match(second.message, /\[.*: lock\] another deployment holds this machine: stack a\/dev, resource web from \S+ \(pid \d+, started \d{4}-\d\d-\d\dT/);
+    assert.match(second.message, /gave up after waiting 4s/);
+    assert.ok(secondLines.some((l) => /is being deployed by stack a\/dev, resource web/.test(l)), secondLines.join("\n"));
+    // Only the first deployer's system was ever activated.
+    const activations = (await host.run(`cat ${log}`)).trim().split("\n");
+    assert.deepEqual(activations.map((l) => l.split(" ")[1]), [big], activations.join("\n"));
+    assert.equal(firstDone.currentSystem, big);
+    assert.equal((await host.run("readlink /run/current-system")).trim(), big);
+    assert.match(firstLog, /-- cut --[\s\S]*lock: the deploy lock's connection to \S+ ended \(its connection dropped\); reconnecting to keep it[\s\S]*lock: reconnected; still holding the deploy lock/);
+    assert.match(firstLog, /reconnecting to resume/, "the copy itself was cut and resumed");
+  } finally {
+    proxy.setRate(0);
+    await host.run(`rm -f ${log}`);
+  }
 });
