@@ -65,9 +65,14 @@ while :; do
     echo "lost $o_since $o_holder"
     exit 76
   fi
-  if [ -z "$announced" ]; then echo "busy $o_holder"; announced=1; fi
-  if [ $(( $(now) - start )) -ge "$WAIT_SECONDS" ]; then
-    echo "refused $o_holder"
+  # A record whose lease is over is stale (a holder that has just taken the flock writes its
+  # own a moment later): the holder is named once a live record shows it.
+  live=""
+  [ "$o_until" -gt "$(now)" ] && live="$o_holder"
+  waited=$(( $(now) - start ))
+  if [ -z "$announced" ] && { [ -n "$live" ] || [ "$waited" -ge 2 ]; }; then echo "busy $live"; announced=1; fi
+  if [ "$waited" -ge "$WAIT_SECONDS" ]; then
+    echo "refused $live"
     exit 75
   fi
   sleep 0.2 9>&-
