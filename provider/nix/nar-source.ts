@@ -6,10 +6,6 @@ import { NixosPulumiError } from "../errors";
 import type { PathInfo } from "./closure";
 import { dumpStorePath, hello } from "./serve-protocol";
 
-const MiB = 1024 * 1024;
-/** ssh2 handles a few large writes much faster than many 64 KiB pipe reads. */
-const BATCH_BYTES = MiB;
-
 export interface NarSourceOptions {
   /** Bytes written before path i's NAR (e.g. an AddToStoreNar header). */
   prefix?: (index: number) => Buffer | undefined;
@@ -41,17 +37,14 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
   let left = 0;
   let skip = options.skip ?? 0;
   let bytes = 0;
-  let batch: Buffer[] = options.start ? [options.start] : [];
-  let batchBytes = options.start?.length ?? 0;
-  const add = (b: Buffer) => {
-    batch.push(b);
-    batchBytes += b.length;
-  };
-  const flushBatch = (t: Transform) => {
-    if (batchBytes === 0) return;
-    t.push(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes));
-    batch = [];
-    batchBytes = 0;
+  // Pieces of the pipe's reads go on as they are, never copied into larger batches: every
+  // copied byte is garbage the GC reclaims only in bulk, and the deployer's peak RSS grows
+  // with it (bench/copy.ts, memory).
+  const pending: Buffer[] = options.start ? [options.start] : [];
+  const add = (b: Buffer) => pending.push(b);
+  const flush = (t: Transform) => {
+    for (const b of pending) t.push(b);
+    pending.length = 0;
   };
   const nextPath = () => {
     index++;
@@ -84,12 +77,12 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
         if (left === 0) nextPath();
       }
       options.onBytes?.(bytes);
-      if (batchBytes >= BATCH_BYTES) flushBatch(this);
+      flush(this);
       callback();
     },
     flush(callback: TransformCallback) {
       if (index < paths.length) return callback(new Error(`nix-store --serve ended after ${index} of ${paths.length} NARs`));
-      flushBatch(this);
+      flush(this);
       callback();
     },
   });

@@ -13,7 +13,7 @@ import { buildTestSystem } from "../harness/systems";
 import { assertClosureVerifies } from "../harness/store-verify";
 
 const MiB = 1024 * 1024;
-/** Bytes a cut can lose in transit: ssh2's channel buffer and window (2 + 2 MiB), a 1 MiB batch, the proxy's 1 MiB queue. */
+/** Bytes a cut can lose in transit: ssh2's channel buffer and window (2 + 2 MiB), a 64 KiB pipe read, the proxy's 1 MiB queue. */
 const IN_FLIGHT = 8 * MiB;
 const hosts: TestHost[] = [];
 const proxies: TcpProxy[] = [];
