@@ -20,7 +20,12 @@ dir=/run/nixos-pulumi
 lock="$dir/deploy.lock"
 owner="$lock.owner"
 mkdir -p "$dir" && chmod 700 "$dir" || exit 70
-if ! command -v flock >/dev/null 2>&1; then echo "no-flock"; exit 69; fi
+# A flock that cannot run counts as missing (busybox ash names its applets without a path).
+flock_cmd=$(command -v flock 2>/dev/null)
+case "$flock_cmd" in
+  "") echo "no-flock"; exit 69 ;;
+  /*) [ -x "$flock_cmd" ] || { echo "no-flock"; exit 69; } ;;
+esac
 exec 9>>"$lock"
 now() { date +%s; }
 start=$(now)

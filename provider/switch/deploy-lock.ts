@@ -201,7 +201,7 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
   }
   if (started.kind === "no-flock") {
     options.log?.(`lock: WARNING: ${session.target} has no \`flock\` command; deploying without a deploy lock`);
-    return { ensureHeld: async () => undefined, keepUntilReboot: async () => undefined, retakeAfterBoot: async () => undefined, release: async () => undefined };
+    return new UnlockedUntilBoot({ ...params, mode: "resume", breakToken: "" }, options.log);
   }
   if (started.kind === "refused") throw started.error;
   if (started.kind !== "held") {
@@ -380,6 +380,53 @@ class HeldLock implements DeployLock {
     hold.lifeline.end("r");
     await Promise.race([hold.finished, new Promise((r) => setTimeout(r, 2000).unref())]);
     hold.session.close();
+  }
+}
+
+/**
+ * A machine without `flock` (a minimal rescue system) deploys unlocked; after a kexec into
+ * the installer, which has it, the lock is taken there and held like any other.
+ */
+class UnlockedUntilBoot implements DeployLock {
+  private lock: DeployLock | undefined;
+
+  constructor(
+    private readonly params: ScriptParams,
+    private readonly log: Progress | undefined,
+  ) {}
+
+  async ensureHeld(step: string): Promise<void> {
+    await this.lock?.ensureHeld(step);
+  }
+
+  async keepUntilReboot(): Promise<void> {
+    await this.lock?.keepUntilReboot();
+  }
+
+  async retakeAfterBoot(open: () => Promise<SshSession>): Promise<void> {
+    if (this.lock) return this.lock.retakeAfterBoot(open);
+    const session = await open();
+    const started = await runScript(session, { ...this.params, waitSeconds: this.params.leaseSeconds });
+    if (started.kind === "no-flock") return;
+    if (started.kind !== "held") {
+      const reason =
+        started.kind === "lost"
+          ? `${started.holder || "another deployer"} took the new boot${started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : ""}`
+          : started.kind === "refused"
+            ? started.error.message
+            : started.reason;
+      throw new NixosPulumiError(`could not take the deploy lock after the boot: ${reason}`, {
+        step: "lock",
+        host: session.target,
+        hint: "another deployment may be installing this machine; let it finish, then run `pulumi up` again",
+      });
+    }
+    this.lock = new HeldLock(started.hold, this.params, open, this.log);
+    this.log?.(`lock: holding the deploy lock on ${session.target} again after the boot`);
+  }
+
+  async release(): Promise<void> {
+    await this.lock?.release();
   }
 }
 

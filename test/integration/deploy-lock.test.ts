@@ -179,6 +179,30 @@ test("across a kexec the lock holds the old boot until it ends and is taken agai
   }
 });
 
+test("a rescue system without flock deploys unlocked until the kexec; the installer, which has flock, is locked", async () => {
+  // A minimal rescue system: no flock on its PATH (a non-executable file over it, in this host's own mount namespace).
+  await host.run("touch /run/no-flock && chmod 644 /run/no-flock && mount --bind /run/no-flock /usr/bin/flock");
+  const lines: string[] = [];
+  let lock;
+  try {
+    lock = await acquireDeployLock(await direct(), { holder: "stack rescue/one, resource web", waitSeconds: 5, log: (l) => lines.push(l) });
+    assert.ok(lines.some((l) => /has no `flock` command; deploying without a deploy lock/.test(l)), lines.join("\n"));
+    await lock.ensureHeld("the kexec phase");
+    await lock.keepUntilReboot();
+  } finally {
+    await host.run("umount /usr/bin/flock; rm -f /run/no-flock");
+  }
+  await host.run("rm -rf /run/nixos-pulumi"); // the installer boots with an empty /run
+  try {
+    await lock.retakeAfterBoot(direct);
+    assert.ok(lines.some((l) => /holding the deploy lock on \S+ again after the boot/.test(l)), lines.join("\n"));
+    await lock.ensureHeld("the disko phase");
+    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack rescue\/one/);
+  } finally {
+    await lock.release();
+  }
+});
+
 test("an activation left running by a killed deployer is waited for, and named when the wait runs out", async () => {
   // What a killed deployer leaves behind: a detached activate.sh still running (here held
   // by a slow health check), and no lock.
