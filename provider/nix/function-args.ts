@@ -8,8 +8,7 @@
 import * as path from "node:path";
 import type { FieldIssue } from "../errors";
 import { didYouMean } from "../util/did-you-mean";
-import { execa } from "execa";
-import { runNix } from "./run-nix";
+import { runNix, runProcess } from "./run-nix";
 
 const PROBE = "__nixosPulumiProbe";
 
@@ -52,11 +51,14 @@ interface Formals {
 
 /** The names the file's function declares, and whether it takes others too; undefined when Nix cannot tell. */
 async function readFormals(file: string): Promise<Formals | undefined> {
+  // Both at once: the first `check` of a preview waits for them.
+  const probing = runProcess("nix-instantiate", ["--eval", "--expr", probeExpression(file)]);
+  probing.catch(() => undefined);
   const out = await runNix("nix-instantiate", ["--eval", "--strict", "--json", "--expr", formalsExpression(file)],
     "system.expression.file", "fix the evaluation error above; system.expression.file must be a Nix file");
   const names = JSON.parse(out) as string[] | null;
   if (!names || names.length === 0) return undefined;
-  const probe = await execa("nix-instantiate", ["--eval", "--expr", probeExpression(file)], { reject: false, stdin: "ignore" });
+  const probe = await probing;
   const closed = new RegExp(`unexpected argument '${PROBE}'`).test(String(probe.stderr));
   return { names, open: !closed };
 }

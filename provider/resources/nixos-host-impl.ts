@@ -1,16 +1,22 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { hostLayoutHashes } from "../host/layout";
 import { diffHost, explainHostDiff } from "../host/diff";
 import { hostInputIssues, parseHostInputs } from "../host/validate";
-import { adoptHost, installHost, readHost, switchHost, verifyReach, type HostFacts } from "../host/operations";
-import { systemChanges } from "../host/system-changes";
+import type { HostFacts } from "../host/operations";
 import { checkFailures, InputError } from "../errors";
 import { expressionArgIssues } from "../nix/function-args";
 import type { NixosHostSpec } from "../schema/nixos-host";
-import { acceptEvaluation, evaluateSystem, rememberChecked } from "../nix";
+import { acceptEvaluation, rememberChecked } from "../nix/evaluation-input";
+import { evaluateSystem } from "../nix/toplevel";
 import { progressFor } from "../progress";
 import { systemSchema } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
+
+// Loaded when first used: a no-op preview of hosts without a disk layout runs only `check`
+// and `diff`, and the provider process Pulumi starts for it should not load the disk,
+// install, switch and copy code (bench/fleet.ts, preview).
+const layout = (): typeof import("../host/layout") => require("../host/layout");
+const operations = (): typeof import("../host/operations") => require("../host/operations");
+const systemChangesOf = (): typeof import("../host/system-changes") => require("../host/system-changes");
 
 /** Bump when the shape of the outputs changes; `read`/`update` migrate older state. */
 export const NIXOS_HOST_STATE_VERSION = 1;
@@ -36,7 +42,7 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
     if (issues.length > 0) throw new InputError("NixosHost", issues);
     if (news["diskLayout"] !== undefined) {
       if (containsUnknown(news["diskLayout"])) for (const key of LAYOUT_HASH_KEYS) inputs[key] = news["diskLayout"];
-      else Object.assign(inputs, await hostLayoutHashes(news["diskLayout"], containsUnknown(news["system"]) ? undefined : systemSchema.parse(news["system"])));
+      else Object.assign(inputs, await layout().hostLayoutHashes(news["diskLayout"], containsUnknown(news["system"]) ? undefined : systemSchema.parse(news["system"])));
     }
     if (!containsUnknown(news["system"])) {
       const system = systemSchema.parse(news["system"]);
@@ -61,6 +67,7 @@ export async function diff(_id: string, olds: Props, news: Props): Promise<pulum
   const before = olds["toplevel"];
   const after = news["toplevel"];
   if (result.changes && (result.replaces ?? []).length === 0 && typeof before === "string" && typeof after === "string" && before !== after && !containsUnknown(after)) {
+    const { systemChanges } = systemChangesOf();
     lines.push(...(await systemChanges(before, after).catch((err: Error) => [`(cannot tell what changes inside: ${err.message.split("\n")[0]})`])));
   }
   const name = nameOf(news, olds);
@@ -73,6 +80,7 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
   const progress = progressFor(nameOf(inputs));
   const toplevel = String(inputs["toplevel"]);
   rememberChecked(spec.system, toplevel, inputs["derivation"]);
+  const { adoptHost, installHost } = operations();
   const facts = spec.diskLayout || spec.install
     ? await installHost(spec, toplevel, progress, deployer(inputs))
     : await adoptHost(spec, toplevel, progress, deployer(inputs));
@@ -89,12 +97,12 @@ export async function update(_id: string, olds: Props, news: Props): Promise<pul
     // Nothing to switch. A new address or host key is proven with a handshake now, so a
     // wrong value fails here, not at the next switch; nothing runs on the machine.
     if (reachChanged(olds, spec)) {
-      const hostKey = await verifyReach(spec, recorded, progress);
+      const hostKey = await operations().verifyReach(spec, recorded, progress);
       return { outs: outputs(news, { ...factsFromOutputs(olds), hostKey }) };
     }
     return { outs: outputs(news, factsFromOutputs(olds)) };
   }
-  const facts = await switchHost(spec, toplevel, recorded, progress, { who: deployer(news) });
+  const facts = await operations().switchHost(spec, toplevel, recorded, progress, { who: deployer(news) });
   return { outs: outputs(news, facts) };
 }
 
@@ -102,7 +110,7 @@ export async function update(_id: string, olds: Props, news: Props): Promise<pul
 export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
   const spec = parseHostInputs(props);
   const pinned = typeof props["hostKey"] === "string" ? props["hostKey"] : undefined;
-  const { converged, ...facts } = await readHost(spec, String(props["toplevel"] ?? ""), pinned);
+  const { converged, ...facts } = await operations().readHost(spec, String(props["toplevel"] ?? ""), pinned);
   const out: Props = { ...outputs(props, facts), toplevel: converged || props["toplevel"] };
   const deployed = props["deployedToplevel"] ?? props["toplevel"];
   if (converged && converged !== deployed) out["deployedToplevel"] = deployed;
