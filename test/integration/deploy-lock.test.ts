@@ -11,6 +11,7 @@ import { acquireDeployLock } from "../../provider/switch/deploy-lock";
 import { activationScript } from "../../provider/switch";
 import { copyClosure } from "../../provider/nix";
 import { switchHost } from "../../provider/host/operations";
+import { runInstall } from "../../provider/install";
 import { execa } from "execa";
 import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";
@@ -200,6 +201,31 @@ test("a rescue system without flock deploys unlocked until the kexec; the instal
     await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack rescue\/one/);
   } finally {
     await lock.release();
+  }
+});
+
+test("an install whose lock was taken while its connection was down stops before the next phase, naming the taker", async () => {
+  const lock = await acquireDeployLock(await viaProxy(), { holder: "stack install/one", waitSeconds: 5, leaseSeconds: 2, reconnect: viaProxy });
+  proxy.stall();
+  let taker: Awaited<ReturnType<typeof acquireDeployLock>> | undefined;
+  try {
+    taker = await acquireDeployLock(await direct(), { holder: "stack install/two", waitSeconds: 20 });
+  } finally {
+    proxy.resume();
+  }
+  const lines: string[] = [];
+  const spec = nixosHostSchema.parse({ connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey }, system: { storePath: base } });
+  const session = await direct();
+  try {
+    await assert.rejects(
+      runInstall({ spec, toplevel: base, layout: undefined, progress: (l) => lines.push(l), session, connect: direct, lock }, ["disko"]),
+      /lost the deploy lock: stack install\/two from \S+ \(pid \d+, started \S+\) took this machine at \S+ while the lock's connection was down; stopped before the disko phase/,
+    );
+    assert.ok(!lines.some((l) => /disko: start/.test(l)), lines.join("\n"));
+  } finally {
+    session.close();
+    await lock.release();
+    await taker?.release();
   }
 });
 
