@@ -144,8 +144,9 @@ rt="$OUT.partial/runtime"
 mkdir -p "$rt/bin" "$rt/sbin"
 cp /bin/busybox "$rt/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$rt/bin/$a" ] || ln -s busybox "$rt/bin/$a"; done
-# util-linux setsid (busybox's has no --wait) and GNU cpio: what kexec/run needs on a NixOS host.
-add_bin "$rt" /usr/bin/setsid /usr/bin/cpio /usr/bin/nohup /usr/sbin/sshd /usr/bin/ssh-keygen /usr/bin/nix /usr/sbin/sgdisk /lib/systemd/systemd /lib/systemd/systemd-shutdown \
+# util-linux setsid (busybox's has no --wait) and GNU cpio: what kexec/run needs on a NixOS host;
+# util-linux flock, on every NixOS's system path (system-path.nix requiredPackages).
+add_bin "$rt" /usr/bin/setsid /usr/bin/flock /usr/bin/cpio /usr/bin/nohup /usr/sbin/sshd /usr/bin/ssh-keygen /usr/bin/nix /usr/sbin/sgdisk /lib/systemd/systemd /lib/systemd/systemd-shutdown \
   /usr/bin/systemctl /usr/bin/systemd-run /usr/bin/systemd-tmpfiles /usr/bin/journalctl /usr/bin/systemd-escape /usr/bin/dbus-daemon
 # The system bus, as on every NixOS (systemd-run --wait/--pipe and systemctl use it).
 mkdir -p "$rt/usr/share/dbus-1/system.d"

@@ -171,6 +171,13 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
       settled = true;
       resolve({ client, hostKey: seen });
     });
+    // A server that sends its banner and then closes (an sshd going down for a reboot)
+    // makes ssh2 emit only "close", no "error": without this the dial would never settle.
+    client.once("close", () => {
+      if (settled) return;
+      settled = true;
+      reject(mismatch ?? new Error(`Connection lost before handshake: ${where} closed the connection`));
+    });
 
     if (!jump) {
       client.connect(config);

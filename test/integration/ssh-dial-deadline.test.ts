@@ -1,5 +1,6 @@
 // Dials fail fast: a refused port after a few quick attempts, a server that accepts TCP but
-// never speaks SSH after connection.perDialTimeout; both errors show the attempts and the deadline.
+// never speaks SSH after connection.perDialTimeout; both errors show the attempts and the deadline;
+// a server that closes after its banner is a failed dial, retried, never a hang.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as net from "node:net";
@@ -45,6 +46,34 @@ test("a server that accepts TCP but never speaks SSH fails at perDialTimeout, no
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise((r) => silent.close(r));
+  }
+});
+
+test("a server that sends its banner and then closes (an sshd going down) fails the dial and is retried, never hangs", { timeout: 30_000 }, async () => {
+  const key = await generateKeyPair("dial-banner-close");
+  const sockets: net.Socket[] = [];
+  const closing = await listen((s) => {
+    sockets.push(s);
+    s.resume();
+    s.end("SSH-2.0-OpenSSH_9.6\r\n");
+  });
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      connect(connectionSchema.parse({ host: "127.0.0.1", port: portOf(closing), privateKey: key.privateKey, perDialTimeout: 30 }), { retryIntervalMs: 100 }),
+      (err: Error) => {
+        assert.match(err.message, /closed the connection/);
+        return true;
+      },
+    );
+    assert.ok(sockets.length >= 2, `retried: ${sockets.length} dials`);
+    // The dialer closed its side of every connection: nothing is left half-open.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(sockets.filter((s) => !s.destroyed).length, 0, "connections left open by the dialer");
+    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => closing.close(r));
   }
 });
 

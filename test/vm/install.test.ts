@@ -84,6 +84,7 @@ test("a changed system is switched without a reinstall; data on the root filesys
   const preview = await stack.preview();
   assert.equal(preview.changeSummary["update"], 1, stack.output());
   await stack.up();
+  assert.doesNotMatch(stack.output(), /without a deploy lock/, "NixOS has flock: the switch holds the deploy lock");
   assert.equal((await vm.ssh("readlink /run/current-system")).stdout.trim(), systems["vm-v2"]);
   assert.equal((await vm.ssh("cat /boot/default-system")).stdout.trim(), systems["vm-v2"], "the switch updated the bootloader entry");
   assert.equal((await vm.ssh("cat /root/data")).stdout.trim(), "kept");

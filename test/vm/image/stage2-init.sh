@@ -53,6 +53,7 @@ done
 b grep -v '^[[:space:]]*\(#\|$\)' /etc/fstab 2>/dev/null | while read -r dev mnt fstype opts _; do
   [ "$mnt" = / ] && continue
   b mkdir -p "$mnt"
+  case "$dev" in /dev/*) dev="$(b readlink -f "$dev")" ;; esac
   b mount -t "$fstype" -o "${opts:-defaults}" "$dev" "$mnt" ||
     echo "nixos-pulumi stage 2: could not mount $dev on $mnt" > /dev/console
 done
