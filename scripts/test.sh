@@ -19,4 +19,6 @@ if [ "${#files[@]}" -eq 0 ]; then
   exit 1
 fi
 node dist/test/harness/sweep.js
-exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# A test that hangs fails after 20 minutes instead of eating the CI budget (the longest, a
+# QEMU install under TCG, takes about 4).
+exec node --test --test-concurrency=1 --test-timeout=1200000 --test-reporter=spec "${files[@]}"
