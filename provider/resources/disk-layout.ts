@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { serializedProvider } from "./serialized-provider";
-import { renderDeclared, type DiskLayoutInput, type DiskLayoutSpec, type NixosDiskConfig } from "../disk";
+import type { DiskLayoutInput, DiskLayoutSpec, NixosDiskConfig } from "../disk";
+
+// Loaded at first use: a program of hosts without disk layouts need not load the disk code.
+const disk = (): typeof import("../disk") => require("../disk");
 
 const diskLayoutProvider = serializedProvider("nixos-pulumi/dist/provider/resources/disk-layout-impl");
 
@@ -79,5 +82,5 @@ export class DiskLayout extends pulumi.dynamic.Resource {
  * Plain values only (no Outputs), since it runs before any resource exists.
  */
 export async function diskLayoutNixosModule(args: DiskLayoutInput | { diskoFile: string }): Promise<string> {
-  return (await renderDeclared(args as Record<string, unknown>)).nixosModule;
+  return (await disk().renderDeclared(args as Record<string, unknown>)).nixosModule;
 }
