@@ -69,7 +69,7 @@ export function renderLvmVg(key: string, vg: LvmVg, pvs: string[], addPv: PvColl
     out.create.push(["lvcreate -y", lvSizeArgs(lv.size), "-n", shellQuote(lv.name), ...shellWords(lv.extraArgs), shellQuote(name), ">/dev/null"].join(" "));
   }
   // Activated only from its PVs on the layout's devices: another disk's VG of the same name stays out.
-  out.open.push(`vgchange -ay ${pvs.map((pv) => `--devices ${pv}`).join(" ")} ${shellQuote(name)} >/dev/null`);
+  out.open.push(`vg_activate ${shellQuote(name)} ${pvs.join(" ")}`);
   out.nixos.initrdKernelModules.push("dm-snapshot");
   for (const lv of lvs) {
     const device = `/dev/${name}/${lv.name}`;

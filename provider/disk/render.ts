@@ -94,7 +94,8 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     "",
   ].join("\n");
   const mountScript = [header, "# Mounts the layout under /mnt; wipes nothing; can run again.", preamble(), ...checkDisks, ...all.open, ...mountLines, ""].join("\n");
-  const releaseScript = [header, "# Unmounts and closes what is stacked on the layout's disks; wipes nothing.", preamble(), ...checkDisks, ...names, release, ""].join("\n");
+  // Without the layout's names: releasing creates nothing, so another disk's VG or LUKS volume of the same name is no obstacle.
+  const releaseScript = [header, "# Unmounts and closes what is stacked on the layout's disks; wipes nothing.", preamble(), ...checkDisks, release, ""].join("\n");
   return {
     spec,
     hash,

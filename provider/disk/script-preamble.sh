@@ -82,6 +82,35 @@ luks_is_open() { # name device
   return 1
 }
 
+# The UUID of the volume group an LV's device-mapper UUID ("LVM-" + VG UUID + LV UUID, 32
+# characters each) names, written as LVM prints it (6-4-4-4-4-4-6).
+lvm_vg_uuid() { # dm-uuid
+  printf '%s\n' "$1" | cut -c5-36 | sed 's/^\(......\)\(....\)\(....\)\(....\)\(....\)\(....\)\(......\)$/\1-\2-\3-\4-\5-\6-\7/'
+}
+
+# Activates volume group $1 from the layout's physical volumes only: LVM sees no other
+# device (--devices), so another disk's VG of the same name is neither activated nor mounted.
+# One of that name already active from other devices stops the script: its device-mapper
+# names (<vg>-<lv>) are the ones ours would take.
+vg_activate() { # vg pv...
+  vg=$1; shift
+  mine=" "; devices=""
+  for pv in "$@"; do mine="$mine$(majmin "$pv") "; devices="$devices --devices $pv"; done
+  for d in /sys/block/dm-*; do
+    [ -e "$d/dm/uuid" ] || continue
+    case "$(cat "$d/dm/uuid")" in LVM-*) ;; *) continue ;; esac
+    name=$(cat "$d/dm/name")
+    [ "$(printf '%s' "$name" | sed 's/--/ /g; s/-.*//; s/ /-/g')" = "$vg" ] || continue
+    for sl in "$d"/slaves/*; do
+      [ -e "$sl/dev" ] || continue
+      case "$mine" in *" $(cat "$sl/dev") "*) continue ;; esac
+      echo "a volume group named $vg is active from another disk ($name on $(basename "$sl")); deactivate it (vgchange -an --select vg_uuid=$(lvm_vg_uuid "$(cat "$d/dm/uuid")")) or rename the layout's lvm_vg $vg" >&2
+      exit 1
+    done
+  done
+  vgchange -ay $devices "$vg" >/dev/null
+}
+
 # Stops before anything changes when a tool the layout needs is missing (a half-formatted
 # disk is worse than none).
 require_tools() { # tool...
@@ -130,41 +159,44 @@ release_disks() { # disk...
   in_stack() { case "$stack" in *" $1 "*) return 0 ;; esac; return 1; }
 
   # Checks: nothing below changes a byte.
-  vgs_here=""
+  # Volume groups are told apart by UUID: two disks can hold VGs of the same name, and LVM
+  # refuses a name that is not unique ("Multiple VGs found with the same name").
+  vgs_here=""   # UUIDs of the VGs stacked on the disks
+  add_vg() { case " $vgs_here " in *" $1 "*) ;; *) vgs_here="$vgs_here $1" ;; esac; }
   for hn in $held; do
     uuid=$(cat "/sys/block/$hn/dm/uuid" 2>/dev/null || true)
     name=$(cat "/sys/block/$hn/dm/name" 2>/dev/null || echo "$hn")
     case "$uuid" in
       CRYPT-*) ;;
-      LVM-*) vg=$(printf '%s' "$name" | sed 's/--/ /g; s/-.*//; s/ /-/g'); case " $vgs_here " in *" $vg "*) ;; *) vgs_here="$vgs_here $vg" ;; esac ;;
+      LVM-*) add_vg "$(lvm_vg_uuid "$uuid")" ;;
       *) echo "$name ($hn) is stacked on the layout's disks and is neither LUKS nor LVM; remove it by hand before installing" >&2; exit 1 ;;
     esac
   done
   if command -v pvs >/dev/null 2>&1; then
-    pv_list=$(pvs --noheadings -o pv_name,vg_name 2>/dev/null || true)
-    while read -r pv vg; do
-      [ -n "$vg" ] && [ -b "$pv" ] && in_stack "$(majmin "$pv")" || continue
-      case " $vgs_here " in *" $vg "*) ;; *) vgs_here="$vgs_here $vg" ;; esac
+    pv_list=$(pvs --noheadings -o pv_name,vg_name,vg_uuid 2>/dev/null || true)
+    while read -r pv vg vu; do
+      [ -n "$vu" ] && [ -b "$pv" ] && in_stack "$(majmin "$pv")" && add_vg "$vu"
     done <<PVS
 $pv_list
 PVS
-    while read -r pv vg; do
-      [ -n "$vg" ] || continue
-      case " $vgs_here " in *" $vg "*) ;; *) continue ;; esac
-      if [ ! -b "$pv" ] || ! in_stack "$(majmin "$pv")"; then
-        echo "volume group $vg also has a physical volume outside the layout's disks ($pv); wiping would break it. Remove it from the VG (vgreduce) or add that disk to the layout" >&2
-        exit 1
-      fi
+    while read -r pv vg vu; do
+      [ -n "$vu" ] || continue
+      case " $vgs_here " in
+        *" $vu "*)
+          if [ ! -b "$pv" ] || ! in_stack "$(majmin "$pv")"; then
+            echo "volume group $vg also has a physical volume outside the layout's disks ($pv); wiping would break it. Remove it from the VG (vgreduce) or add that disk to the layout" >&2
+            exit 1
+          fi ;;
+        *)
+          for name in ${LAYOUT_VGS:-}; do
+            [ "$name" = "$vg" ] || continue
+            echo "a volume group named $vg already exists on another disk of this machine ($pv); rename the layout's lvm_vg $vg (vgcreate would fail after the wipe)" >&2
+            exit 1
+          done ;;
+      esac
     done <<PVS
 $pv_list
 PVS
-    for vg in ${LAYOUT_VGS:-}; do
-      case " $vgs_here " in *" $vg "*) continue ;; esac
-      if vgs "$vg" >/dev/null 2>&1; then
-        echo "a volume group named $vg already exists on another disk of this machine; rename the layout's lvm_vg $vg (vgcreate would fail after the wipe)" >&2
-        exit 1
-      fi
-    done
   fi
   for name in ${LAYOUT_LUKS:-}; do
     for d in /sys/block/dm-*; do
@@ -195,9 +227,10 @@ PVS
     [ -e "/sys/block/$hn/dm/uuid" ] || continue
     uuid=$(cat "/sys/block/$hn/dm/uuid"); name=$(cat "/sys/block/$hn/dm/name")
     case "$uuid" in
-      LVM-*) vg=$(printf '%s' "$name" | sed 's/--/ /g; s/-.*//; s/ /-/g'); vgchange -an "$vg" >/dev/null ;;
+      LVM-*) vgchange -an --select "vg_uuid=$(lvm_vg_uuid "$uuid")" >/dev/null ;;
       CRYPT-*) cryptsetup close "$name" ;;
     esac
   done
-  for vg in $vgs_here; do vgchange -an "$vg" >/dev/null 2>&1 || true; done
+  # VGs with no LV active need nothing; a PV inside a LUKS volume just closed is gone anyway.
+  for vu in $vgs_here; do vgchange -an --select "vg_uuid=$vu" >/dev/null 2>&1 || true; done
 }

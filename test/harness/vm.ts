@@ -93,6 +93,8 @@ export interface TestVm {
 
 export interface VmOptions {
   diskSizeMiB?: number;
+  /** More empty raw disks, /dev/vdb, /dev/vdc, … in the guest (sizes in MiB). */
+  extraDisksMiB?: number[];
   memoryMiB?: number;
   /**
    * What the VM boots first: the rescue system (default), or a NixOS test system written
@@ -115,6 +117,8 @@ export async function startVm(options: VmOptions = {}): Promise<TestVm> {
   mkdirSync(dir, { recursive: true });
   const disk = path.join(dir, "vda.img");
   await execa("truncate", ["-s", `${options.diskSizeMiB ?? 2048}M`, disk]);
+  const extraDisks = (options.extraDisksMiB ?? []).map((_, i) => path.join(dir, `vd${String.fromCharCode(98 + i)}.img`));
+  for (const [i, file] of extraDisks.entries()) await execa("truncate", ["-s", `${options.extraDisksMiB![i]}M`, file]);
   const sshPort = await freePort();
   const consoleLog = path.join(dir, "console.log");
   let child: ChildProcess | undefined;
@@ -171,6 +175,7 @@ export async function startVm(options: VmOptions = {}): Promise<TestVm> {
           "-accel", "tcg", "-m", String(options.memoryMiB ?? 1536), "-smp", "1", "-no-reboot",
           "-kernel", how.kernel, "-initrd", how.initrd, "-append", how.append,
           "-drive", `file=${disk},format=raw,if=virtio`,
+          ...extraDisks.flatMap((file) => ["-drive", `file=${file},format=raw,if=virtio`]),
           "-netdev", `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
           "-device", "virtio-net-pci,netdev=n0",
           "-serial", `file:${consoleLog}`, "-monitor", "none", "-display", "none",

@@ -100,7 +100,7 @@ test("LUKS and LVM render their commands and the devices NixOS mounts", async ()
   assert.ok(r.script.indexOf("lvcreate -y -L 2G -n swap") < r.script.indexOf("lvcreate -y -l 100%FREE -n root"), "100% sizes last (priority 1251)");
   assert.deepEqual(r.fileSystems["/"], { device: "/dev/pool/root", fsType: "ext4", options: ["defaults"] });
   assert.match(r.mountScript, /luks_is_open cryptroot .* \|\| cryptsetup open .* cryptroot --key-file \/tmp\/disk.key/);
-  assert.match(r.mountScript, /vgchange -ay --devices \/dev\/mapper\/cryptroot pool/, "the VG is activated only from the layout's PV");
+  assert.match(r.mountScript, /vg_activate pool \/dev\/mapper\/cryptroot\n/, "the VG is activated only from the layout's PV");
   assert.deepEqual(r.nixos.luksDevices, { cryptroot: { device: "/dev/disk/by-partlabel/disk-main-crypt" } });
   assert.deepEqual(r.nixos.initrdKernelModules, ["dm-snapshot"]);
   assert.doesNotMatch(r.mountScript, /sgdisk|mkfs|luksFormat/, "the mount script wipes nothing");

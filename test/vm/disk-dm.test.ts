@@ -1,7 +1,6 @@
 // The layout scripts on device-mapper, in the installer on Debian's kernel (this machine's
-// kernel has no device-mapper): a LUKS + LVM layout created, created again while its LUKS is
-// open, its VG active and its filesystems mounted; the mount script run again as a no-op;
-// the create script interrupted after each device-mapper step, then completed by the next run.
+// kernel has no device-mapper). One VM, one kexec, two disks: the layout's /dev/vda and a
+// second disk /dev/vdb that later holds another volume group of the same name.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { renderLayout, resolveLayout, type RenderedLayout } from "../../provider/disk";
@@ -21,7 +20,7 @@ const layout = {
       content: {
         type: "gpt",
         partitions: {
-          ESP: { size: "64M", type: "EF00", content: { type: "filesystem", format: "vfat", mountpoint: "/boot", mountOptions: ["umask=0077"] } },
+          ESP: { size: "32M", type: "EF00", content: { type: "filesystem", format: "vfat", mountpoint: "/boot", mountOptions: ["umask=0077"] } },
           crypt: {
             size: "100%",
             content: {
@@ -37,7 +36,7 @@ const layout = {
       },
     },
   },
-  lvm_vg: { pool: { lvs: { root: { size: "200M", content: { type: "filesystem", format: "ext4", mountpoint: "/" } }, home: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/home" } } } } },
+  lvm_vg: { pool: { lvs: { root: { size: "64M", content: { type: "filesystem", format: "ext4", mountpoint: "/" } }, home: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/home" } } } } },
 };
 
 let rendered: RenderedLayout;
@@ -45,12 +44,20 @@ async function sh(script: string): Promise<{ code: number; stderr: string }> {
   const r = await ctx.session.exec("cat > /tmp/s.sh && sh /tmp/s.sh", { stdin: script });
   return { code: r.code ?? -1, stderr: r.stderr };
 }
+async function run(command: string): Promise<string> {
+  return ctx.session.execOk(command, `test: ${command}`);
+}
 async function mounts(): Promise<string> {
   return (await ctx.session.exec("findmnt -rn -o TARGET,SOURCE,FSTYPE | grep '^/mnt' | sort")).stdout.trim();
 }
+/** Device-mapper devices open in the guest, by name. */
+async function mapped(): Promise<string> {
+  return (await run("ls /dev/mapper")).trim().split(/\s+/).filter((n) => n !== "control").sort().join(" ");
+}
+const EXPECTED_MOUNTS = [/^\/mnt \/dev\/mapper\/pool-root ext4$/m, /^\/mnt\/boot \/dev\/vda1 vfat$/m, /^\/mnt\/home \/dev\/mapper\/pool-home ext4$/m];
 
 before(async () => {
-  vm = await startVm({ diskSizeMiB: 1024 });
+  vm = await startVm({ diskSizeMiB: 320, extraDisksMiB: [32] });
   await vm.waitForSsh(120_000);
   rendered = renderLayout(await resolveLayout(layout));
   const spec = nixosHostSchema.parse({
@@ -62,7 +69,7 @@ before(async () => {
   const open = (hostKey?: string) => connect({ ...spec.connection, hostKey: undefined }, { pinnedHostKey: hostKey });
   ctx = { spec, toplevel: "", layout: rendered, progress: () => {}, session: await open(vm.images.rescueHostKey), connect: open } as InstallContext;
   await runInstall(ctx, ["kexec"]);
-  await ctx.session.execOk(`printf secret > ${KEY} && chmod 600 ${KEY}`, "test: key");
+  await run(`printf secret > ${KEY} && chmod 600 ${KEY}`);
 });
 
 after(async (t) => {
@@ -71,39 +78,85 @@ after(async (t) => {
   await vm?.stop();
 });
 
-test("created; created again with LUKS open, VG active and everything mounted; the mount script again is a no-op", async () => {
+test("created; created again with LUKS open, VG active and mounted; mounted again as a no-op; released; mounted again from closed LUKS", async () => {
   let r = await sh(rendered.script);
   assert.equal(r.code, 0, r.stderr);
   const first = await mounts();
-  assert.match(first, /^\/mnt \/dev\/mapper\/pool-root ext4$/m);
-  assert.match(first, /^\/mnt\/boot \S+ vfat$/m);
-  assert.match(first, /^\/mnt\/home \/dev\/mapper\/pool-home ext4$/m);
+  for (const m of EXPECTED_MOUNTS) assert.match(first, m);
   r = await sh(rendered.mountScript);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await mounts(), first, "mounting again changes nothing");
-  await ctx.session.execOk("echo old > /mnt/home/file", "test");
+
+  await run("echo old > /mnt/home/file");
   r = await sh(rendered.script);
   assert.equal(r.code, 0, `the create script releases the open LUKS volume and active VG first: ${r.stderr}`);
   assert.equal(await mounts(), first);
   assert.notEqual((await ctx.session.exec("test -e /mnt/home/file")).code, 0, "formatted anew");
-  // Released: nothing of the layout stays open.
+
+  await run("echo ours > /mnt/ours && echo kept > /mnt/home/kept");
   r = await sh(rendered.releaseScript);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await mounts(), "");
-  assert.equal((await ctx.session.exec("ls /dev/mapper")).stdout.trim().split(/\s+/).filter((n) => n !== "control").join(" "), "");
+  assert.equal(await mapped(), "", "LVs deactivated, then LUKS closed");
+
+  r = await sh(rendered.mountScript);
+  assert.equal(r.code, 0, `the mount script opens LUKS and activates the VG: ${r.stderr}`);
+  assert.equal(await mounts(), first);
+  assert.equal((await run("cat /mnt/ours /mnt/home/kept")).trim(), "ours\nkept", "the existing filesystems, not new ones");
+  assert.match(await run("cryptsetup status crypted"), /flags:.*discards/, "opened with settings.allowDiscards");
+});
+
+test("another disk holds a volume group of the same name: only the layout's is activated, mounted and released; the create script refuses", async () => {
+  let r = await sh(rendered.releaseScript);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    // The layout's LUKS is closed: LVM sees only /dev/vdb's "pool", and activates its LV.
+    await run("pvcreate -q -ff -y /dev/vdb >/dev/null && vgcreate -q pool /dev/vdb >/dev/null && lvcreate -q -y -L 8M -n root pool >/dev/null");
+    assert.equal(await mapped(), "pool-root");
+
+    r = await sh(rendered.mountScript);
+    assert.notEqual(r.code, 0, "its pool-root would take the name of the other disk's active LV");
+    assert.match(r.stderr, /a volume group named pool is active from another disk \(pool-root on vdb\); deactivate it \(vgchange -an --select vg_uuid=\S+\) or rename the layout's lvm_vg pool/);
+    assert.equal(await mounts(), "");
+
+    await run("vgchange -an --devices /dev/vdb pool >/dev/null");
+    r = await sh(rendered.mountScript);
+    assert.equal(r.code, 0, r.stderr);
+    for (const m of EXPECTED_MOUNTS) assert.match(await mounts(), m);
+    assert.equal((await run("cat /mnt/ours")).trim(), "ours", "the layout's VG is mounted, not the other disk's");
+    assert.equal(await mapped(), "crypted pool-home pool-root");
+
+    const before = await mounts();
+    r = await sh(rendered.script);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /a volume group named pool already exists on another disk of this machine \(\/dev\/vdb\); rename the layout's lvm_vg pool/);
+    assert.equal(await mounts(), before, "refused before releasing anything");
+
+    r = await sh(rendered.releaseScript);
+    assert.equal(r.code, 0, `released by VG UUID although two VGs are named pool: ${r.stderr}`);
+    assert.equal(await mounts(), "");
+    assert.equal(await mapped(), "");
+    assert.match(await run("vgs --noheadings -o vg_name,lv_count pool"), /pool\s+1/, "the other disk's VG is untouched");
+  } finally {
+    // The next test's create script would refuse while the other disk's "pool" exists.
+    await run("vgchange -an --devices /dev/vdb pool >/dev/null 2>&1; wipefs -q -a /dev/vdb");
+  }
 });
 
 test("interrupted after each device-mapper step, the next run completes", async () => {
   const lines = rendered.script.split("\n");
   const start = lines.findIndex((l) => l.startsWith("echo 'disko: partitioning"));
-  const prefix = lines.slice(0, start + 1);
   const steps = lines.slice(start + 1).filter((l) => l.trim() !== "");
-  const first = steps.findIndex((l) => l.includes("luksFormat"));
-  for (let k = first + 1; k <= steps.length; k++) {
-    const cut = await sh([...prefix, ...steps.slice(0, k), "exit 99", ""].join("\n"));
+  const cuts = steps.flatMap((l, i) => (/^(\S+ \| )?(cryptsetup|pvcreate|vgcreate|lvcreate) /.test(l) ? [i + 1] : []));
+  assert.equal(cuts.length, 6, "luksFormat, open, pvcreate, vgcreate, two lvcreate");
+  for (const k of cuts) {
+    const cut = await sh([...lines.slice(0, start + 1), ...steps.slice(0, k), "exit 99", ""].join("\n"));
     assert.equal(cut.code, 99, `interrupted after ${steps[k - 1]}: ${cut.stderr}`);
     const next = await sh(rendered.script);
     assert.equal(next.code, 0, `after an interruption at ${steps[k - 1]}: ${next.stderr}`);
   }
-  assert.match(await mounts(), /^\/mnt \/dev\/mapper\/pool-root ext4$/m);
+  for (const m of EXPECTED_MOUNTS) assert.match(await mounts(), m);
+  const r = await sh(rendered.releaseScript);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await mapped(), "");
 });
