@@ -137,8 +137,11 @@ test("killed during the copy: the host still runs the old system, its store veri
   assert.equal(await onHost("readlink /run/current-system"), adopted, "nothing was activated");
   // Whatever arrived is either a complete, valid path or absent: nothing half-registered.
   await onHost("nix-store --verify --check-contents");
+  const from = stack.output().length;
   const up = await cancelThenUp();
   assert.equal(up.outputs["currentSystem"]?.value, big, stack.output());
+  // The killed deployer's lease is not waited out: its process no longer runs on this machine.
+  assert.match(stack.output().slice(from), /lock: the deploy lock on \S+ is held by stack \S+, resource victim from \S+ \(pid \d+, started \S+\), a process of this machine that no longer runs; taking it over/);
   assert.equal(await onHost("readlink /run/current-system"), big);
   await onHost(`nix-store --verify-path $(nix-store -qR ${big})`);
 });
