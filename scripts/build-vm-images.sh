@@ -95,7 +95,8 @@ base_root "$i" nixos-installer "nixos-pulumi installer starting"
 install -m 0755 "$IMG/installer-init.sh" "$i/init"
 printf 'ANSI_COLOR="1;34"\nID=nixos\nNAME=NixOS\nPRETTY_NAME="NixOS 25.11 (Xantusia)"\nVARIANT="Installer"\nVARIANT_ID=installer\nVERSION_ID="25.11"\n' > "$i/etc/os-release"
 : > "$i/etc/NIXOS"
-add_bin "$i" /usr/bin/nix /usr/bin/ssh-keygen /usr/sbin/sgdisk /usr/sbin/mke2fs /usr/sbin/mkfs.fat /usr/bin/partx /usr/sbin/blkid \
+# flock: util-linux is on every NixOS system path, the installer's too (system-path.nix).
+add_bin "$i" /usr/bin/nix /usr/bin/flock /usr/bin/ssh-keygen /usr/sbin/sgdisk /usr/sbin/mke2fs /usr/sbin/mkfs.fat /usr/bin/partx /usr/sbin/blkid \
   /usr/bin/mount /usr/bin/umount /usr/bin/findmnt /usr/bin/mountpoint /usr/sbin/blockdev /usr/bin/stat /usr/bin/xargs \
   /usr/bin/unshare /usr/sbin/chroot /usr/sbin/wipefs /usr/sbin/mkswap /usr/sbin/swapon /usr/sbin/swapoff \
   /usr/sbin/cryptsetup /usr/sbin/lvm /usr/sbin/dmsetup /usr/sbin/mkfs.xfs /usr/sbin/mkfs.btrfs /usr/bin/lsblk

@@ -29,6 +29,8 @@ export interface TestStack {
   workDir: string;
   /** Everything the engine printed so far, for failure messages and assertions. */
   output(): string;
+  /** The engine output of the last operation only. */
+  lastOutput(): string;
   up(): Promise<UpResult>;
   preview(): Promise<PreviewResult>;
   refresh(): Promise<RefreshResult>;
@@ -87,6 +89,7 @@ export async function createTestStack(name: string, program: PulumiFn): Promise<
     stack,
     workDir,
     output: () => transcript,
+    lastOutput: () => transcript.slice(transcript.lastIndexOf("\n===== pulumi ")),
     up: () => withTranscript("up", () => stack.up({ onOutput, color: "never" })),
     preview: () => withTranscript("preview", () => stack.preview({ onOutput, color: "never", diff: true })),
     refresh: () => withTranscript("refresh", () => stack.refresh({ onOutput, color: "never" })),

@@ -84,7 +84,7 @@ test("a changed system is switched without a reinstall; data on the root filesys
   const preview = await stack.preview();
   assert.equal(preview.changeSummary["update"], 1, stack.output());
   await stack.up();
-  assert.doesNotMatch(stack.output(), /without a deploy lock/, "NixOS has flock: the switch holds the deploy lock");
+  assert.doesNotMatch(stack.lastOutput(), /without a deploy lock/, "NixOS has flock: the switch holds the deploy lock");
   assert.equal((await vm.ssh("readlink /run/current-system")).stdout.trim(), systems["vm-v2"]);
   assert.equal((await vm.ssh("cat /boot/default-system")).stdout.trim(), systems["vm-v2"], "the switch updated the bootloader entry");
   assert.equal((await vm.ssh("cat /root/data")).stdout.trim(), "kept");
@@ -104,7 +104,7 @@ test("an install killed during the install phase is completed by the next up, wi
   stack.setProgram(program(systems["vm-v1"]!, "ext4", "400M"));
   const interrupted = stack.up();
   const deadline = Date.now() + 300_000;
-  while (!/install: copying the closure into \/mnt/.test(stack.output().split("pulumi up").pop() ?? "") && Date.now() < deadline) {
+  while (!/install: copying the closure into \/mnt/.test(stack.lastOutput()) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
   }
   await vm.kill();

@@ -93,7 +93,7 @@ test("kexec/run carries only root's and $SUDO_USER's authorized keys and the hos
 });
 
 test("the installer has what nixos-anywhere checks and what LUKS, LVM, xfs, btrfs and swap layouts need", async () => {
-  assert.equal(await run("for t in tar cpio nix-store nixos-install nixos-enter unshare chroot sgdisk partx wipefs cryptsetup lvm pvcreate vgcreate lvcreate dmsetup mkfs.ext4 mkfs.vfat mkfs.xfs mkfs.btrfs mkswap swapon; do command -v $t >/dev/null || echo missing $t; done; setsid --wait true && echo ok"), "ok");
+  assert.equal(await run("for t in tar cpio flock nix-store nixos-install nixos-enter unshare chroot sgdisk partx wipefs cryptsetup lvm pvcreate vgcreate lvcreate dmsetup mkfs.ext4 mkfs.vfat mkfs.xfs mkfs.btrfs mkswap swapon; do command -v $t >/dev/null || echo missing $t; done; setsid --wait true && echo ok"), "ok");
   const out = await run(
     [
       "set -e",
