@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { renderLayout, resolveLayout, type RenderedLayout } from "../../provider/disk";
 import { runInstall, type InstallContext } from "../../provider/install";
+import { diskoPhase } from "../../provider/install/disko";
 import { connect } from "../../provider/ssh";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { startVm, type TestVm } from "../harness/vm";
@@ -64,7 +65,7 @@ before(async () => {
     connection: { host: vm.address, port: vm.sshPort, privateKey: vm.images.clientPrivateKey, hostKey: vm.images.rescueHostKey },
     system: { storePath: "/nix/store/00000000000000000000000000000000-unused" },
     diskLayout: { declared: layout },
-    install: { kexecTarball: vm.images.kexecTarball, timeouts: { kexecSeconds: 180 } },
+    install: { kexecTarball: vm.images.kexecTarball, timeouts: { kexecSeconds: 180 }, diskKeys: { [KEY]: "secret" } },
   });
   const open = (hostKey?: string) => connect({ ...spec.connection, hostKey: undefined }, { pinnedHostKey: hostKey });
   ctx = { spec, toplevel: "", layout: rendered, progress: () => {}, session: await open(vm.images.rescueHostKey), connect: open } as InstallContext;
@@ -157,6 +158,36 @@ test("interrupted after each device-mapper step, the next run completes", async 
   }
   for (const m of EXPECTED_MOUNTS) assert.match(await mounts(), m);
   const r = await sh(rendered.releaseScript);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await mapped(), "");
+});
+
+test("the disko phase: the same layout again mounts and wipes nothing; a changed layout on the open LUKS+LVM disk is released and reinstalled", async () => {
+  const log: string[] = [];
+  ctx.progress = (m) => log.push(m);
+  ctx.layout = rendered;
+  await diskoPhase(ctx);
+  for (const m of EXPECTED_MOUNTS) assert.match(await mounts(), m);
+  await run("echo kept > /mnt/home/kept");
+
+  // An interrupted install run again: the probe finds this layout (LUKS already open, VG active).
+  log.length = 0;
+  await diskoPhase(ctx);
+  assert.ok(log.some((l) => /already hold this layout/.test(l)), log.join("\n"));
+  assert.equal((await run("cat /mnt/home/kept")).trim(), "kept");
+
+  // A reinstall after a layout change: the probe opens and activates the old layout, then
+  // releases it; the create script wipes and formats.
+  const changed = structuredClone(layout);
+  changed.lvm_vg.pool.lvs.root.size = "72M";
+  ctx.layout = renderLayout(await resolveLayout(changed));
+  log.length = 0;
+  await diskoPhase(ctx);
+  assert.ok(log.some((l) => /partitioning, formatting and mounting/.test(l)), log.join("\n"));
+  for (const m of EXPECTED_MOUNTS) assert.match(await mounts(), m);
+  assert.notEqual((await ctx.session.exec("test -e /mnt/home/kept")).code, 0, "formatted anew");
+  assert.match(await run("lvs --noheadings --units m -o lv_size pool/root"), /72\.00m/);
+  const r = await sh(ctx.layout.releaseScript);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await mapped(), "");
 });
