@@ -271,7 +271,7 @@ async function writeInstalledDisk(disk: string, dir: string, installed: Installe
  * partition label), the system profile on it, that system's kernel and initrd — and gives
  * the kernel command line for stage 1 (root=, init=).
  */
-async function readBootEntry(disk: string, dir: string, rootLabel = "disk-main-root"): Promise<Boot> {
+export async function readBootEntry(disk: string, dir: string, rootLabel = "disk-main-root"): Promise<Boot> {
   // The partition table is read from the image itself (no udev, no kernel partition scan).
   const { stdout: table } = await execa("partx", ["-g", "-o", "NR,START,SECTORS,NAME", disk]);
   const row = table.split("\n").map((l) => l.trim().split(/\s+/)).find((cols) => cols[3] === rootLabel);

@@ -40,6 +40,9 @@ b ip link set eth0 up
 b ip addr add 10.0.2.15/24 dev eth0
 b ip route add default via 10.0.2.2
 b ln -sfn "$TOPLEVEL" /run/booted-system
+# The test service listens on every address: on the loopback (tests inside the guest) and
+# on 10.0.2.15, where QEMU delivers a host forward to port 8080 (the demo's service URL).
+echo 0.0.0.0 > /run/test-host-address
 echo "nixos-pulumi stage 2: running the activation script of $TOPLEVEL" > /dev/console
 "$TOPLEVEL/activate"
 # The system's other fileSystems (/etc/fstab, e.g. /boot on the ESP). On NixOS systemd
