@@ -233,7 +233,13 @@ function processRuns(pid: number): boolean {
   }
 }
 
-type State = { kind: "held" } | { kind: "reconnecting"; done: Promise<void> } | { kind: "lost"; reason: string } | { kind: "kept" } | { kind: "released" };
+type State =
+  | { kind: "held" }
+  | { kind: "reconnecting"; done: Promise<void> }
+  | { kind: "lost"; reason: string }
+  | { kind: "kept" }
+  | { kind: "unlocked" }
+  | { kind: "released" };
 
 class HeldLock implements DeployLock {
   private state: State = { kind: "held" };
@@ -315,6 +321,7 @@ class HeldLock implements DeployLock {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (this.state.kind === "reconnecting") await this.state.done;
       const state = this.state as State;
+      if (state.kind === "unlocked") return;
       if (state.kind === "lost") throw this.lostError(state.reason, step);
       if (state.kind !== "held") throw new NixosPulumiError(`the deploy lock is no longer held (${state.kind}) before ${step}`, { step: "lock", host: this.target });
       if (await this.hold.confirm(CONFIRM_TIMEOUT_MS)) return;
@@ -344,16 +351,20 @@ class HeldLock implements DeployLock {
   async retakeAfterBoot(open: () => Promise<SshSession>): Promise<void> {
     this.reconnect = open;
     if (this.state.kind !== "kept") return;
-    const started = await runScript(await open(), { ...this.params, waitSeconds: this.params.leaseSeconds });
+    const session = await open();
+    const started = await runScript(session, { ...this.params, waitSeconds: this.params.leaseSeconds });
+    if (started.kind === "no-flock") {
+      this.state = { kind: "unlocked" };
+      this.log?.(`lock: WARNING: ${session.target} has no \`flock\` command after the boot; going on without a deploy lock`);
+      return;
+    }
     if (started.kind !== "held") {
       const reason =
         started.kind === "lost"
           ? `${started.holder || "another deployer"} took the new boot${started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : ""}`
           : started.kind === "refused"
             ? started.error.message
-            : started.kind === "no-flock"
-              ? "the new boot has no `flock`"
-              : started.reason;
+            : started.reason;
       this.state = { kind: "lost", reason };
       throw this.lostError(reason, "going on after the boot");
     }

@@ -229,6 +229,21 @@ test("an install whose lock was taken while its connection was down stops before
   }
 });
 
+test("after a kexec into an installer without flock the install goes on unlocked, with a warning", async () => {
+  const lines: string[] = [];
+  const lock = await acquireDeployLock(await direct(), { holder: "stack install/three", waitSeconds: 5, log: (l) => lines.push(l) });
+  await lock.keepUntilReboot();
+  await host.run("rm -rf /run/nixos-pulumi && touch /run/no-flock && chmod 644 /run/no-flock && mount --bind /run/no-flock /usr/bin/flock");
+  try {
+    await lock.retakeAfterBoot(direct);
+    assert.ok(lines.some((l) => /has no `flock` command after the boot; going on without a deploy lock/.test(l)), lines.join("\n"));
+    await lock.ensureHeld("the disko phase");
+    await lock.release();
+  } finally {
+    await host.run("umount /usr/bin/flock; rm -f /run/no-flock");
+  }
+});
+
 test("an activation left running by a killed deployer is waited for, and named when the wait runs out", async () => {
   // What a killed deployer leaves behind: a detached activate.sh still running (here held
   // by a slow health check), and no lock.
