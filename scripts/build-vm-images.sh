@@ -79,6 +79,8 @@ cp "$KERNEL" "$OUT.partial/bzImage"
 r="$work/rescue"
 base_root "$r" rescue "nixos-pulumi rescue system starting"
 install -m 0755 "$IMG/rescue-init.sh" "$r/init"
+# util-linux flock, as on every Debian (util-linux is essential): the deploy lock holds it.
+add_bin "$r" /usr/bin/flock
 printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm) rescue"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n' > "$r/etc/os-release"
 cp "$OUT.partial/rescue_host_ed25519" "$r/etc/ssh/ssh_host_ed25519_key"
 cp "$OUT.partial/rescue_host_ed25519.pub" "$r/etc/ssh/ssh_host_ed25519_key.pub"

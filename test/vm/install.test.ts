@@ -69,6 +69,8 @@ test("pulumi up takes the VM from rescue mode to the installed system, booted fr
   assert.match(vm.consoleText(), /nixos-pulumi stage 2: .*vm-v1 up/, "the VM came back from its disk");
   assert.equal(up.outputs["hostKey"]?.value, hostKey.publicKey.split(" ").slice(0, 2).join(" "), "the pre-generated host key");
   for (const phase of ["kexec", "disko", "install", "reboot"]) assert.match(stack.output(), new RegExp(`${phase}: done in`));
+  assert.doesNotMatch(stack.lastOutput(), /without a deploy lock/, "the rescue system and the installer both have flock");
+  assert.match(stack.lastOutput(), /lock: holding the deploy lock on \S+ again after the boot/, "the lock was taken again in the installer after kexec");
   assert.equal((await vm.ssh("readlink /run/current-system")).stdout.trim(), v1);
   assert.match((await vm.ssh("grep ' /boot ' /proc/mounts")).stdout, /^\/dev\/vda\d+ \/boot vfat /, "the system mounted its ESP on /boot");
   assert.equal((await vm.ssh("cat /boot/default-system")).stdout.trim(), v1, "the bootloader entry on the ESP");
