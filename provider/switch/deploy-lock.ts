@@ -91,6 +91,15 @@ type Started =
   | { kind: "lost"; holder: string; since: number }
   | { kind: "dropped"; reason: string };
 
+/** Why the lock could not be taken on a new boot, for the error that stops the install. */
+function notTakenAfterBoot(started: Exclude<Started, { kind: "held" } | { kind: "no-flock" }>): string {
+  if (started.kind === "lost") {
+    const when = started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : "";
+    return `${started.holder || "another deployer"} took the new boot${when}`;
+  }
+  return started.kind === "refused" ? started.error.message : started.reason;
+}
+
 interface ScriptParams {
   mode: Mode;
   token: string;
@@ -359,12 +368,7 @@ class HeldLock implements DeployLock {
       return;
     }
     if (started.kind !== "held") {
-      const reason =
-        started.kind === "lost"
-          ? `${started.holder || "another deployer"} took the new boot${started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : ""}`
-          : started.kind === "refused"
-            ? started.error.message
-            : started.reason;
+      const reason = notTakenAfterBoot(started);
       this.state = { kind: "lost", reason };
       throw this.lostError(reason, "going on after the boot");
     }
@@ -420,12 +424,7 @@ class UnlockedUntilBoot implements DeployLock {
     const started = await runScript(session, { ...this.params, waitSeconds: this.params.leaseSeconds });
     if (started.kind === "no-flock") return;
     if (started.kind !== "held") {
-      const reason =
-        started.kind === "lost"
-          ? `${started.holder || "another deployer"} took the new boot${started.since ? ` at ${new Date(started.since * 1000).toISOString()}` : ""}`
-          : started.kind === "refused"
-            ? started.error.message
-            : started.reason;
+      const reason = notTakenAfterBoot(started);
       throw new NixosPulumiError(`could not take the deploy lock after the boot: ${reason}`, {
         step: "lock",
         host: session.target,
