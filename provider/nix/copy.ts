@@ -60,7 +60,9 @@ interface TargetFacts {
 export async function queryTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<TargetFacts> {
   const command =
     `command -v nix-store >/dev/null || { echo "nix-store not found on the target" >&2; exit 127; }; ` +
-    `for t in zstd gzip flock; do command -v $t >/dev/null 2>&1 && echo "+$t"; done; ` +
+    `for t in zstd gzip; do command -v $t >/dev/null 2>&1 && echo "+$t"; done; ` +
+    // The staged resume needs util-linux's `flock -w`; busybox's flock has no -w.
+    `flock -w 1 / true >/dev/null 2>&1 && echo "+flock"; ` +
     `xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`;
   let result;
   try {
