@@ -1,12 +1,11 @@
 // The demo's "cloud VM" provider: a QEMU VM on this machine, powered by a detached
 // supervisor (vm-supervisor.ts). Its state lives in <stateRoot>/<id>: disk, console, pids.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execa } from "execa";
-import type { Boot } from "../../test/harness/vm";
+import { freePort, type Boot } from "../../test/harness/vm";
 
 export interface LocalVmInputs {
   stateRoot: string;
@@ -30,17 +29,6 @@ export interface SupervisorConfig {
   consoleLog: string;
   consoleHistory: string;
   firstBoot: Boot;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once something on the port greets with an SSH banner (QEMU accepts before the guest listens). */
@@ -90,7 +78,10 @@ export async function create(inputs: LocalVmInputs) {
   const dir = path.join(inputs.stateRoot, id);
   mkdirSync(dir, { recursive: true });
   const disk = path.join(dir, "vda.img");
-  await execa("truncate", ["-s", `${inputs.diskSizeMiB}M`, disk]);
+  // A sparse disk image. No execa here: examples/node_modules (the examples' type-check)
+  // holds an older execa that this file would resolve first.
+  writeFileSync(disk, "");
+  truncateSync(disk, inputs.diskSizeMiB * 1024 * 1024);
   const config: SupervisorConfig = {
     disk,
     memoryMiB: inputs.memoryMiB,

@@ -51,7 +51,8 @@ export function vmImages(): Promise<VmImages> {
   return images;
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (for QEMU's loopback-only forwards). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
