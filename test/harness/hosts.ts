@@ -73,6 +73,21 @@ async function addressInUse(address: string, port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Whether something listens on address:port, asked by connecting: a probe that bound the port
+ * itself would, for its brief moment, make a starting sshd fail with "Address already in use".
+ */
+async function accepts(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: address, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
 async function freeLoopbackAddress(): Promise<string> {
   for (let i = 0; i < 50; i++) {
     const address = `127.${randomInt(64, 250)}.${randomInt(1, 250)}.${randomInt(1, 250)}`;
@@ -236,7 +251,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
     record(`pid ${initPid}`);
     await waitFor(() => existsSync(path.join(stateDir, "ready")) || child!.exitCode !== null, `${name} to set up`);
     if (child.exitCode !== null) throw new Error(`${name}: host-init.sh failed while setting up the host's mounts and sshd: ${initErrors.trim()}`);
-    await waitFor(() => addressInUse(address, 22), `${name}'s sshd on ${address}:22`).catch((err: Error) => {
+    await waitFor(() => accepts(address, 22), `${name}'s sshd on ${address}:22`).catch((err: Error) => {
       const log = existsSync(path.join(stateDir, "sshd.log")) ? readFileSync(path.join(stateDir, "sshd.log"), "utf8").trim() : "(no sshd.log)";
       throw new Error(`${err.message}; sshd said: ${log || "nothing"}; host init said: ${initErrors.trim() || "nothing"}`);
     });
