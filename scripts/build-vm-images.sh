@@ -6,7 +6,8 @@
 #   nixos-kexec-installer-test.tar.gz         kexec/{run,bzImage,initrd,kexec} in the format
 #                    of nixos-images' kexec installer (see test/fixtures/CONTRACTS.md)
 #   nixos-kexec-installer-broken-test.tar.gz  the same whose `kexec --load` fails
-#   stage1.cpio.gz   stage 1 of the installed test system (mounts root=, runs init=)
+#   stage1.cpio.gz   stage 1 of the installed test system (opens LUKS, activates LVM,
+#                    mounts the system's "/", runs init=)
 #   runtime/         the userland of the installed test system: Debian's systemd (PID 1),
 #                    sshd, D-Bus, Nix, busybox, bash as /bin/sh; systemd/bin holds systemd's
 #                    own binaries only (the PATH of a transient unit on NixOS)
@@ -114,12 +115,17 @@ printf 'devices {\n obtain_device_list_from_udev = 0\n}\nactivation {\n udev_syn
 printf 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n' > "$i/etc/nix/nix.conf"
 pack "$i" "$work/installer.cpio.gz"
 
-# Stage 1 of the installed test system: drivers, mount root=, switch_root to init=.
+# Stage 1 of the installed test system: drivers, LUKS and LVM (as NixOS's stage 1 carries
+# cryptsetup, lvm and dmsetup), mount the system's "/", switch_root to init=. The system's
+# own stage-1 configuration is appended to this image per system (test/fixtures/system.nix).
 s1="$work/stage1"
-mkdir -p "$s1"/{bin,modules,proc,sys,dev,sysroot}
+mkdir -p "$s1"/{bin,modules,proc,sys,dev,run/cryptsetup,sysroot,etc/lvm}
 cp /bin/busybox "$s1/bin/busybox"; ln -s busybox "$s1/bin/sh"
 install -m 0755 "$IMG/stage1-init.sh" "$s1/init"
 cp "$r/modules/"* "$s1/modules/"
+add_bin "$s1" /usr/sbin/cryptsetup /usr/sbin/lvm /usr/sbin/dmsetup
+add_modules "$s1" dm_mod dm_crypt xts aes_generic sha256_generic algif_skcipher
+cp "$i/etc/lvm/lvm.conf" "$s1/etc/lvm/lvm.conf"
 pack "$s1" "$OUT.partial/stage1.cpio.gz"
 
 # kexec/ of a tarball: run, bzImage, initrd, and kexec itself (nixos-images ships a static

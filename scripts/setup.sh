@@ -14,7 +14,7 @@ fi
 
 # Debian packages ---------------------------------------------------------------------------
 packages=(nix-bin openssh-server openssh-client qemu-system-x86 qemu-utils kexec-tools gdisk
-  dosfstools e2fsprogs xfsprogs btrfs-progs cryptsetup-bin lvm2 util-linux fdisk debootstrap
+  dosfstools mtools e2fsprogs xfsprogs btrfs-progs cryptsetup-bin lvm2 util-linux fdisk debootstrap
   linux-image-amd64 busybox-static iproute2 cpio zstd procps psmisc sudo)
 missing=()
 for p in "${packages[@]}"; do

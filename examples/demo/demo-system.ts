@@ -3,7 +3,7 @@
 import * as path from "node:path";
 import { buildTestSystem } from "../../test/harness/systems";
 
-const FSTAB = "/dev/disk/by-partlabel/disk-main-ESP /boot vfat defaults 0 2\n";
+const FSTAB = "/dev/disk/by-partlabel/disk-main-root / ext4 defaults 0 1\n/dev/disk/by-partlabel/disk-main-ESP /boot vfat defaults 0 2\n";
 
 /** Builds the system into the local store; returns its toplevel store path. */
 export function buildDemoSystem(images: string, label: string): Promise<string> {

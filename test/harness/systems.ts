@@ -1,6 +1,7 @@
 // NixOS-shaped test systems (test/fixtures/system.nix), built by the local Nix.
 import * as path from "node:path";
 import { execa } from "execa";
+import { renderDeclared } from "../../provider/disk";
 
 export interface TestSystemOptions {
   label: string;
@@ -12,8 +13,12 @@ export interface TestSystemOptions {
   fillerBytes?: number;
   /** QEMU guests: the runtime directory of the VM images (sshd, Nix). */
   vmRuntime?: string;
-  /** /etc/fstab lines for the system's fileSystems other than / (QEMU guests mount them). */
+  /** The system's fileSystems as /etc/fstab lines; a system with a real initrd needs "/". */
   fstab?: string;
+  /** boot.initrd.luks.devices: "name device keyFile allowDiscards" lines. */
+  luksDevices?: string;
+  /** boot.initrd.secrets: "dest source" lines. */
+  initrdSecrets?: string;
 }
 
 export const SYSTEM_NIX = path.resolve(__dirname, "../../../test/fixtures/system.nix");
@@ -28,6 +33,8 @@ export function testSystemArgs(options: TestSystemOptions): string[] {
   if (options.fillerBytes) args.push("--arg", "fillerBytes", String(options.fillerBytes));
   if (options.vmRuntime) args.push("--arg", "vmRuntime", options.vmRuntime);
   if (options.fstab) args.push("--argstr", "fstab", options.fstab);
+  if (options.luksDevices) args.push("--argstr", "luksDevices", options.luksDevices);
+  if (options.initrdSecrets) args.push("--argstr", "initrdSecrets", options.initrdSecrets);
   return args;
 }
 
@@ -42,4 +49,19 @@ export function buildTestSystem(options: TestSystemOptions): Promise<string> {
     built.set(key, result);
   }
   return result;
+}
+
+/**
+ * What a layout's NixOS module gives a system (as a flake importing it would): its
+ * fileSystems as fstab lines and its boot.initrd.luks.devices.
+ */
+export async function layoutSystemOptions(layout: Record<string, unknown>): Promise<Pick<TestSystemOptions, "fstab" | "luksDevices">> {
+  const { nixos } = await renderDeclared(layout);
+  const fstab = Object.entries(nixos.fileSystems)
+    .map(([mountpoint, fs]) => `${fs.device} ${mountpoint} ${fs.fsType} ${fs.options.join(",") || "defaults"} 0 ${mountpoint === "/" ? 1 : 2}\n`)
+    .join("");
+  const luksDevices = Object.entries(nixos.luksDevices)
+    .map(([name, luks]) => `${name} ${String(luks["device"])} ${String(luks["keyFile"] ?? "-")} ${luks["allowDiscards"] === true}\n`)
+    .join("");
+  return { fstab, luksDevices };
 }

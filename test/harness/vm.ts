@@ -3,7 +3,7 @@
 // loopback port only (restrict=on: the guest reaches nothing else), the serial console in a
 // log file. Every VM is recorded for the sweeper and stopped by the pid we started.
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -103,6 +103,12 @@ export interface VmOptions {
    */
   installed?: InstalledDisk;
 }
+
+/**
+ * The root filesystem of a disk written by `installed` (one ext4 partition labelled
+ * disk-main-root), as /etc/fstab lines: a system booted from it must declare it.
+ */
+export const INSTALLED_ROOT_FSTAB = "/dev/disk/by-partlabel/disk-main-root / ext4 defaults 0 1\n";
 
 /** An installed system written onto the disk by the harness (no kexec, no installer). */
 export interface InstalledDisk {
@@ -219,7 +225,7 @@ export async function startVm(options: VmOptions = {}): Promise<TestVm> {
     // Booted as the bootloader would (readBootEntry), from the host's copy of the same
     // system: the loop device just detached may still be busy for a second mount.
     const { toplevel } = options.installed;
-    await vm.boot({ kernel: realpathSync(`${toplevel}/kernel`), initrd: realpathSync(`${toplevel}/initrd`), append: `console=ttyS0 panic=10 root=/dev/vda1 init=${toplevel}/init` });
+    await vm.boot({ kernel: realpathSync(`${toplevel}/kernel`), initrd: realpathSync(`${toplevel}/initrd`), append: `console=ttyS0 panic=10 init=${toplevel}/init` });
   } else {
     await vm.boot({ kernel: imgs.kernel, initrd: imgs.rescueInitrd, append: "console=ttyS0 panic=10" });
   }
@@ -258,7 +264,14 @@ async function writeInstalledDisk(disk: string, dir: string, installed: Installe
     writeFileSync(`${mnt}/root/.ssh/authorized_keys`, authorizedKey + "\n", { mode: 0o600 });
     // The boot loader an install leaves (what the test systems' switch-to-configuration
     // writes with NIXOS_INSTALL_BOOTLOADER=1): later switches find it installed.
-    mkdirSync(`${mnt}/boot`, { recursive: true });
+    const kernel = realpathSync(`${installed.toplevel}/kernel`);
+    const kernelEfi = `EFI/nixos/${path.basename(path.dirname(kernel))}-${path.basename(kernel)}.efi`;
+    const initrdEfi = `EFI/nixos/${path.basename(installed.toplevel)}-initrd.efi`;
+    mkdirSync(`${mnt}/boot/EFI/nixos`, { recursive: true });
+    mkdirSync(`${mnt}/boot/loader/entries`, { recursive: true });
+    copyFileSync(kernel, `${mnt}/boot/${kernelEfi}`);
+    copyFileSync(`${installed.toplevel}/initrd`, `${mnt}/boot/${initrdEfi}`);
+    writeFileSync(`${mnt}/boot/loader/entries/nixos-default.conf`, `title NixOS\nlinux /${kernelEfi}\ninitrd /${initrdEfi}\noptions init=${installed.toplevel}/init\n`);
     writeFileSync(`${mnt}/boot/nixos-test-bootloader`, "installing the test bootloader\n");
     writeFileSync(`${mnt}/boot/default-system`, `${installed.toplevel}\n`);
   } finally {
@@ -267,32 +280,53 @@ async function writeInstalledDisk(disk: string, dir: string, installed: Installe
   }
 }
 
+const ESP_TYPE = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+
 /**
- * The bootloader stand-in: reads the disk like GRUB would — the root partition (by its
- * partition label), the system profile on it, that system's kernel and initrd — and gives
- * the kernel command line for stage 1 (root=, init=).
+ * The firmware and bootloader stand-in: reads the default entry that the test systems'
+ * bootloader (switch-to-configuration, as systemd-boot) wrote to the disk — from the EFI
+ * system partition when there is one (vfat, read with mtools: this machine's kernel has no
+ * vfat), else from /boot on the root partition — and copies out its kernel and initrd. The
+ * command line is the entry's options (init=…): stage 1 finds its root filesystem itself.
  */
 export async function readBootEntry(disk: string, dir: string, rootLabel = "disk-main-root"): Promise<Boot> {
   // The partition table is read from the image itself (no udev, no kernel partition scan).
-  const { stdout: table } = await execa("partx", ["-g", "-o", "NR,START,SECTORS,NAME", disk]);
-  const row = table.split("\n").map((l) => l.trim().split(/\s+/)).find((cols) => cols[3] === rootLabel);
-  if (!row) throw new Error(`no partition labelled ${rootLabel} on the disk:\n${table}`);
-  const [partNumber, start, sectors] = row;
+  const { stdout: table } = await execa("partx", ["-g", "-o", "START,SECTORS,TYPE,NAME", disk]);
+  const rows = table.split("\n").map((l) => l.trim().split(/\s+/));
+  const esp = rows.find((cols) => cols[2] === ESP_TYPE);
+  const stamp = Date.now();
+  if (esp) {
+    const image = `${disk}@@${Number(esp[0]) * 512}`;
+    const env = { MTOOLS_SKIP_CHECK: "1" };
+    const read = async (file: string) => (await execa("mtype", ["-i", image, `::/${file}`], { env })).stdout;
+    const copy = (file: string, to: string) => execa("mcopy", ["-n", "-i", image, `::/${file}`, to], { env });
+    return bootFrom(read, copy, dir, stamp);
+  }
+  const root = rows.find((cols) => cols[3] === rootLabel);
+  if (!root) throw new Error(`no EFI system partition and no partition labelled ${rootLabel} on the disk:\n${table}`);
   const mnt = path.join(dir, "boot-read");
   mkdirSync(mnt, { recursive: true });
-  await execa("mount", ["-o", `ro,noload,offset=${Number(start) * 512},sizelimit=${Number(sectors) * 512}`, disk, mnt]);
+  await execa("mount", ["-o", `ro,noload,offset=${Number(root[0]) * 512},sizelimit=${Number(root[1]) * 512}`, disk, mnt]);
   try {
-    const inside = (p: string) => path.join(mnt, p);
-    const generation = (await execa("readlink", [inside("nix/var/nix/profiles/system")])).stdout.trim();
-    const toplevel = (await execa("readlink", [inside(`nix/var/nix/profiles/${generation}`)])).stdout.trim();
-    const kernelLink = (await execa("readlink", [inside(`${toplevel}/kernel`)])).stdout.trim();
-    const kernel = path.join(dir, `kernel-${Date.now()}`);
-    const initrd = path.join(dir, `initrd-${Date.now()}`);
-    await execa("cp", [inside(kernelLink.startsWith("/") ? kernelLink : `${toplevel}/${kernelLink}`), kernel]);
-    const initrdLink = (await execa("readlink", [inside(`${toplevel}/initrd`)])).stdout.trim();
-    await execa("cp", [inside(initrdLink.startsWith("/") ? initrdLink : `${toplevel}/${initrdLink}`), initrd]);
-    return { kernel, initrd, append: `console=ttyS0 panic=10 root=/dev/vda${partNumber} init=${toplevel}/init` };
+    const inBoot = (file: string) => path.join(mnt, "boot", file);
+    return await bootFrom(async (file) => readFileSync(inBoot(file), "utf8"), (file, to) => execa("cp", [inBoot(file), to]), dir, stamp);
   } finally {
     await execa("umount", [mnt]);
   }
+}
+
+async function bootFrom(read: (file: string) => Promise<string>, copy: (file: string, to: string) => Promise<unknown>, dir: string, stamp: number): Promise<Boot> {
+  const entry = await read("loader/entries/nixos-default.conf").catch(() => {
+    throw new Error("no default boot entry (loader/entries/nixos-default.conf) on the disk: the bootloader was never installed");
+  });
+  const field = (name: string) => {
+    const value = entry.match(new RegExp(`^${name} +(.+)$`, "m"))?.[1]?.trim();
+    if (!value) throw new Error(`the boot entry has no ${name}:\n${entry}`);
+    return value;
+  };
+  const kernel = path.join(dir, `kernel-${stamp}`);
+  const initrd = path.join(dir, `initrd-${stamp}`);
+  await copy(field("linux").replace(/^\//, ""), kernel);
+  await copy(field("initrd").replace(/^\//, ""), initrd);
+  return { kernel, initrd, append: `console=ttyS0 panic=10 ${field("options")}` };
 }

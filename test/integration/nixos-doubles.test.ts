@@ -107,3 +107,29 @@ test("nixos-install sets the profile in the target store and installs the bootlo
   assert.equal(await installer.run("cat /proc/self/mountinfo | wc -l"), mountsBefore, "no mount of nixos-enter leaked into the caller's namespace");
   assert.ok(readFileSync("/proc/self/mountinfo", "utf8").split("\n").every((l) => !l.includes(installer.stateDir + "/mnt/dev")));
 });
+
+test("initrd secrets are appended by the bootloader from the installed system; a missing source fails the install", async () => {
+  const withSecret = await buildTestSystem({ label: "dbl-secret", initrdSecrets: "/tmp/disk.key /etc/secrets/disk.key\n" });
+  await copyToHostStore(installer, withSecret);
+  const imported = await installer.exec(`nix-store -qR ${withSecret} | xargs nix-store --export | nix-store --store /mnt --import >/dev/null`);
+  assert.equal(imported.code, 0, imported.stderr);
+  // The key only in the installer's /tmp, as `install.diskKeys` leaves it: not in the new root.
+  await installer.run("printf disk-key-1 > /tmp/disk.key && rm -rf /mnt/etc/secrets");
+  const missing = await installer.exec(`nixos-install --root /mnt --system ${withSecret} --no-root-passwd --no-channel-copy`);
+  assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+  assert.match(missing.stdout + missing.stderr, /failed to create initrd secrets!/);
+  assert.notEqual((await installer.run("cat /mnt/boot/default-system")).trim(), withSecret, "no entry for a system whose initrd lacks its secrets");
+
+  await installer.run("mkdir -p /mnt/etc/secrets && printf disk-key-1 > /mnt/etc/secrets/disk.key && chmod 600 /mnt/etc/secrets/disk.key");
+  const ok = await installer.exec(`nixos-install --root /mnt --system ${withSecret} --no-root-passwd --no-channel-copy`);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  const entry = await installer.run("cat /mnt/boot/loader/entries/nixos-default.conf");
+  const initrd = entry.match(/^initrd (\S+)$/m)?.[1];
+  assert.ok(initrd, entry);
+  assert.match(entry, new RegExp(`^options init=${withSecret}/init$`, "m"));
+  // The ESP's copy is the system's initrd followed by a gzipped cpio holding the key.
+  const size = Number(await installer.run(`stat -L -c %s ${withSecret}/initrd`));
+  const appended = await installer.run(`tail -c +${size + 1} /mnt/boot${initrd} | zcat | cpio -i --to-stdout "*tmp/disk.key" 2>/dev/null`);
+  assert.equal(appended, "disk-key-1");
+  assert.equal(await installer.run(`cmp -n ${size} ${withSecret}/initrd /mnt/boot${initrd} && echo same`), "same", "the system's own initrd first");
+});

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { DiskLayout, NixosHost } from "nixos-pulumi";
 import { startVm, type TestVm } from "../harness/vm";
-import { buildTestSystem } from "../harness/systems";
+import { buildTestSystem, layoutSystemOptions } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
 import { tutorialLayout } from "../fixtures/layouts";
@@ -45,8 +45,8 @@ before(async () => {
   vm = await startVm({ diskSizeMiB: 2048 });
   clientPublicKey = (await import("node:fs")).readFileSync(`${vm.images.dir}/client_ed25519.pub`, "utf8").trim();
   const image = { kernelFile: vm.images.kernel, initrdFile: `${vm.images.dir}/stage1.cpio.gz`, vmRuntime: `${vm.images.dir}/runtime` };
-  // The systems' own fileSystems, as the layout's NixOS module declares them: the ESP on /boot.
-  const fstab = "/dev/disk/by-partlabel/disk-main-ESP /boot vfat defaults 0 2\n";
+  // The systems' own fileSystems, as the layout's NixOS module declares them (root, the ESP on /boot).
+  const { fstab } = await layoutSystemOptions(tutorialLayout("/dev/vda", "ext4", "vfat"));
   for (const label of ["vm-v1", "vm-v2"]) systems[label] = await buildTestSystem({ label, ...image, fstab });
   await vm.waitForSsh(120_000);
   stack = await createTestStack("vm-install", program(systems["vm-v1"]!));

@@ -113,7 +113,7 @@ test("the installer has what nixos-anywhere checks and what LUKS, LVM, xfs, btrf
 
 test("nixos-install refuses what upstream refuses, installs a store path and leaves the installer's mounts alone", async () => {
   const images = vm.images;
-  const system = await buildTestSystem({ label: "vm-installer-target", kernelFile: images.kernel, initrdFile: images.stage1Initrd, vmRuntime: images.runtime });
+  const system = await buildTestSystem({ label: "vm-installer-target", kernelFile: images.kernel, initrdFile: images.stage1Initrd, vmRuntime: images.runtime, fstab: "/dev/vda / ext4 defaults 0 1\n" });
   await run("wipefs -a -q /dev/vda && mkfs.ext4 -q -F /dev/vda && mkdir -p /mnt && mount /dev/vda /mnt");
   const refused = async (command: string, code: number, message: RegExp) => {
     const r = await session.exec(command);

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { nixosHostSchema, type NixosHostInput } from "../../provider/schema/nixos-host";
 import { switchHost } from "../../provider/host/operations";
-import { vmImages, startVm, type TestVm } from "../harness/vm";
+import { INSTALLED_ROOT_FSTAB, vmImages, startVm, type TestVm } from "../harness/vm";
 import { buildTestSystem, type TestSystemOptions } from "../harness/systems";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
 
@@ -17,7 +17,7 @@ let hostKey: KeyPair;
 let base: string;
 const system = async (label: string, variant?: TestSystemOptions["variant"]) => {
   const images = await vmImages();
-  return buildTestSystem({ label, variant, kernelFile: images.kernel, initrdFile: images.stage1Initrd, vmRuntime: images.runtime });
+  return buildTestSystem({ label, variant, kernelFile: images.kernel, initrdFile: images.stage1Initrd, vmRuntime: images.runtime, fstab: INSTALLED_ROOT_FSTAB });
 };
 
 function spec(toplevel: string, switchOptions: NixosHostInput["switch"] = {}) {
@@ -140,6 +140,7 @@ test("switch.rebootOnKernelChange: a new kernel reboots the machine, and the boo
     kernelFile: images.kernel,
     initrdFile: images.stage1Initrd,
     vmRuntime: images.runtime,
+    fstab: INSTALLED_ROOT_FSTAB,
   });
   const logs: string[] = [];
   const facts = await switchTo(newKernel, { rebootOnKernelChange: true, rebootTimeoutSeconds: 240 }, logs);
@@ -162,6 +163,7 @@ test("a reboot into a system that does not come up fails within rebootTimeoutSec
     kernelFile: images.kernel,
     initrdFile: images.stage1Initrd,
     vmRuntime: images.runtime,
+    fstab: INSTALLED_ROOT_FSTAB,
   });
   const started = Date.now();
   await assert.rejects(switchTo(dead, { rebootOnKernelChange: true, rebootTimeoutSeconds: 60 }), (err: Error) => {

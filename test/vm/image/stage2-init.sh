@@ -53,8 +53,23 @@ for u in /sys/class/block/*/uevent; do
   name="$(b sed -n 's/^PARTNAME=//p' "$u")"
   [ -n "$name" ] && b ln -sfn "../../$(b basename "$(b dirname "$u")")" "/dev/disk/by-partlabel/$name"
 done
+# Device-mapper devices opened by stage 1 (LUKS, LVM): /dev/mapper/<name>, and for a
+# logical volume /dev/<vg>/<lv> too (LVM doubles a "-" inside either name), as udev's
+# dm and lvm rules would.
+b mkdir -p /dev/mapper
+for d in /sys/block/dm-*; do
+  [ -e "$d/dm/name" ] || continue
+  name="$(b cat "$d/dm/name")"
+  b ln -sfn "../$(b basename "$d")" "/dev/mapper/$name"
+  case "$(b cat "$d/dm/uuid")" in
+    LVM-*)
+      vg_lv="$(echo "$name" | b sed 's|--|/|g; s|-| |; s|/|-|g')"
+      b mkdir -p "/dev/${vg_lv% *}" && b ln -sfn "../$(b basename "$d")" "/dev/${vg_lv% *}/${vg_lv#* }"
+      ;;
+  esac
+done
 b grep -v '^[[:space:]]*\(#\|$\)' /etc/fstab 2>/dev/null | while read -r dev mnt fstype opts _; do
-  [ "$mnt" = / ] && continue
+  [ "$mnt" = / ] && continue  # mounted by stage 1
   b mkdir -p "$mnt"
   case "$dev" in /dev/*) dev="$(b readlink -f "$dev")" ;; esac
   b mount -t "$fstype" -o "${opts:-defaults}" "$dev" "$mnt" ||
