@@ -12,6 +12,7 @@ import { chooseCompression, type CompressSetting, type Compression } from "./cop
 import { CopyInterrupted, storeFlag, streamPaths } from "./copy-stream";
 import { importStaged, stagePath } from "./copy-staged";
 import { copyProgress, type CopyProgress } from "./copy-progress";
+import { copyInChild } from "./copy-in-child";
 
 export interface CopyOptions {
   /** Copy into the store under this root (e.g. "/mnt" during an install). */
@@ -23,6 +24,11 @@ export interface CopyOptions {
   reconnect?: () => Promise<SshSession>;
   /** Paths at least this large go through a staging file and resume mid-path (default 64 MiB). */
   stageAbove?: number;
+  /**
+   * Keep a large copy in this process. By default a copy of at least CHILD_BYTES runs in a
+   * child node process with its own connection (copy-in-child.ts), which bounds its memory.
+   */
+  inProcess?: boolean;
 }
 
 export interface CopyResult {
@@ -38,6 +44,8 @@ export interface CopyResult {
   /** For each staged path resumed mid-path: the bytes the target already had. */
   resumedWithinPath: number[];
   seconds: number;
+  /** Peak resident memory of the copy's child process (KiB), when the copy ran in one. */
+  childMaxRssKiB?: number;
   /** The session to go on with: a new one when the copy reconnected. */
   session: SshSession;
 }
@@ -50,6 +58,8 @@ const PROBE_BYTES = 8 * MiB;
 /** Below this much to send, compression is not worth deciding about. */
 const PROBE_MIN_TOTAL = 24 * MiB;
 const MAX_RESUMES = 5;
+/** Copies at least this large run in a child process (unless options.inProcess). */
+export const CHILD_BYTES = 16 * MiB;
 
 interface TargetFacts {
   missing: Set<string>;
@@ -104,9 +114,18 @@ export async function copyClosure(session: SshSession, storePath: string, option
   let bytesCopied = 0;
   let resumes = 0;
   const resumedWithinPath: number[] = [];
+  let first: TargetFacts | undefined;
+  if (!options.inProcess && session.connection) {
+    first = await queryTarget(session, closure.map((p) => p.path), options.storeRoot).catch(() => undefined);
+    const bytes = closure.reduce((sum, p) => sum + (first?.missing.has(p.path) ? p.narSize : 0), 0);
+    if (bytes >= CHILD_BYTES) {
+      return copyInChild(session, session.connection, storePath, options);
+    }
+  }
   for (;;) {
     try {
-      const facts = await queryTarget(session, closure.map((p) => p.path), options.storeRoot);
+      const facts = first ?? (await queryTarget(session, closure.map((p) => p.path), options.storeRoot));
+      first = undefined;
       const toCopy = closure.filter((p) => facts.missing.has(p.path));
       const bytes = toCopy.reduce((sum, p) => sum + p.narSize, 0);
       if (!counter) {

@@ -60,7 +60,7 @@ export async function connect(connection: Connection, options: ConnectOptions = 
   }
   try {
     const { client, hostKey } = await dialWithRetries(connection, expected, options, jump);
-    return new SshSession(client, hostKey, `${connection.host}:${connection.port}`, connection.user !== "root" && connection.sudo, jump);
+    return new SshSession(client, hostKey, `${connection.host}:${connection.port}`, connection.user !== "root" && connection.sudo, jump, connection);
   } catch (err) {
     // A failed dial through the jump host must not leave the jump connection open.
     jump?.end();

@@ -2,6 +2,7 @@ import { Client, type ClientChannel } from "ssh2";
 import type { Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import { shellQuote } from "../util/shell-quote";
+import type { Connection } from "../schema/connection";
 
 export interface ExecOptions {
   stdin?: Readable | string | Buffer;
@@ -32,6 +33,8 @@ export class SshSession {
     readonly target: string,
     private readonly useSudo: boolean,
     private readonly jump?: Client,
+    /** The settings this session was dialled with (a copy's child process dials them again). */
+    readonly connection?: Connection,
   ) {
     client.on("close", () => (this.closed = true));
   }

@@ -96,3 +96,29 @@ test('"none" sends NARs as they are, even on a slow link', async () => {
   assert.ok(result.wireBytes >= result.bytesCopied);
   await assertClosureVerifies(host, realFiles);
 });
+
+test("a copy of 16 MiB or more runs in a child process with its own connection; a smaller one, or one kept in process, does not", async () => {
+  const big = await buildTestSystem({ label: "copy-child", fillerCount: 4, fillerBytes: 24 * MiB });
+  const small = await buildTestSystem({ label: "copy-child-small", fillerCount: 4, fillerBytes: 4 * MiB });
+  const host = await freshHost("copychild");
+  const lines: string[] = [];
+  const session = await open(host);
+  const first = await copyClosure(session, big, { progress: (l) => lines.push(l) });
+  assert.ok(first.childMaxRssKiB !== undefined, "the large copy ran in this process");
+  // Its whole footprint (node, ssh2, the copy's garbage), far under the provider process's own.
+  assert.ok(first.childMaxRssKiB < 128 * 1024, `child peak ${first.childMaxRssKiB} KiB`);
+  assert.ok(first.session.isOpen, "the caller's session stays usable");
+  assert.match(lines.join("\n"), /copy: \d+ of \d+ paths missing on the target/);
+  await assertClosureVerifies(host, big);
+  const second = await copyClosure(first.session, small);
+  assert.equal(second.childMaxRssKiB, undefined);
+  assert.ok(second.pathsCopied > 0);
+  await assertClosureVerifies(host, small);
+  second.session.close();
+
+  const other = await freshHost("copyinproc");
+  const kept = await copyClosure(await open(other), big, { inProcess: true });
+  kept.session.close();
+  assert.equal(kept.childMaxRssKiB, undefined);
+  await assertClosureVerifies(other, big);
+});

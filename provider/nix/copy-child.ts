@@ -1,0 +1,55 @@
+// The child side of a copy run in its own node process (copy-in-child.ts): dials its own SSH
+// connection with the parent's connection settings and the host key the parent verified,
+// copies, and reports progress, the result or the error over IPC. It loads only ssh2 and the
+// copy's modules, so its whole footprint is what the copy costs the deployer.
+import { connect } from "../ssh/connect";
+import type { Connection } from "../schema/connection";
+import { NixosPulumiError } from "../errors";
+import { copyClosure, type CopyOptions } from "./copy";
+
+export interface ChildRequest {
+  storePath: string;
+  connection: Connection;
+  hostKey: string;
+  storeRoot?: string;
+  compress?: CopyOptions["compress"];
+  stageAbove?: number;
+  reconnect: boolean;
+}
+
+export type ChildMessage =
+  | { progress: string }
+  | { result: { pathsTotal: number; pathsCopied: number; bytesCopied: number; wireBytes: number; compression: string; resumes: number; resumedWithinPath: number[]; seconds: number; childMaxRssKiB: number } }
+  | { error: { message: string; name: string; details?: NixosPulumiError["details"] } };
+
+function send(message: ChildMessage): Promise<void> {
+  return new Promise((resolve) => process.send!(message, () => resolve()));
+}
+
+async function run(request: ChildRequest): Promise<void> {
+  const progress = (line: string) => void send({ progress: line });
+  const dial = () => connect(request.connection, { pinnedHostKey: request.hostKey, log: progress });
+  const session = await dial();
+  const options: CopyOptions = { progress, inProcess: true };
+  if (request.storeRoot) options.storeRoot = request.storeRoot;
+  if (request.compress) options.compress = request.compress;
+  if (request.stageAbove !== undefined) options.stageAbove = request.stageAbove;
+  if (request.reconnect) options.reconnect = dial;
+  const { session: last, ...result } = await copyClosure(session, request.storePath, options);
+  last.close();
+  await send({ result: { ...result, childMaxRssKiB: process.resourceUsage().maxRSS } });
+}
+
+// The provider went away (cancelled, crashed): no copy goes on without anyone to report to.
+process.on("disconnect", () => process.exit(1));
+
+process.once("message", (request: ChildRequest) => {
+  run(request).then(
+    () => process.exit(0),
+    async (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      await send({ error: { message: e.message, name: e.name, ...(e instanceof NixosPulumiError ? { details: e.details } : {}) } });
+      process.exit(1);
+    },
+  );
+});

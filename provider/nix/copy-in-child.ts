@@ -1,0 +1,72 @@
+// Runs a large copy in a child node process that loads only ssh2 and the copy's modules and
+// has a 1 MiB young generation. A copy makes garbage at the link's rate (pipe reads, ssh2's
+// packets) that V8 collects by amount; in the provider's process (@pulumi/pulumi loaded,
+// default 16 MiB semi-spaces) 1 GiB raised the peak RSS by ~70 MiB. The child's whole peak is
+// what the copy costs (bench/copy.ts, memory). Small copies stay in process: a child costs a
+// process start and an SSH handshake, and their garbage is bounded by their size.
+import { fork } from "node:child_process";
+import * as path from "node:path";
+import { NixosPulumiError } from "../errors";
+import type { SshSession } from "../ssh";
+import type { Connection } from "../schema/connection";
+import type { CopyOptions, CopyResult } from "./copy";
+import type { ChildMessage, ChildRequest } from "./copy-child";
+import type { Compression } from "./copy-compression";
+
+/** Flags of the copy's child: a small young generation, so its garbage is collected early. */
+export const CHILD_NODE_FLAGS = ["--max-semi-space-size=1"];
+
+export async function copyInChild(
+  session: SshSession,
+  connection: Connection,
+  storePath: string,
+  options: CopyOptions,
+): Promise<CopyResult> {
+  const request: ChildRequest = {
+    storePath,
+    connection,
+    hostKey: session.hostKey,
+    reconnect: options.reconnect !== undefined,
+    ...(options.storeRoot ? { storeRoot: options.storeRoot } : {}),
+    ...(options.compress ? { compress: options.compress } : {}),
+    ...(options.stageAbove !== undefined ? { stageAbove: options.stageAbove } : {}),
+  };
+  const child = fork(path.join(__dirname, "copy-child.js"), [], {
+    execArgv: CHILD_NODE_FLAGS,
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+    serialization: "json",
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let outcome: ChildMessage | undefined;
+  child.on("message", (m: ChildMessage) => {
+    if ("progress" in m) options.progress?.(m.progress);
+    else outcome = m;
+  });
+  const exited = new Promise<number | string | null>((resolve, reject) => {
+    child.on("error", reject);
+    // "close", not "exit": it comes after the IPC channel delivered the last message.
+    child.on("close", (code, signal) => resolve(code ?? signal));
+  });
+  child.send(request);
+  const status = await exited.catch((err: Error) => {
+    throw new NixosPulumiError(`cannot start the copy's node process: ${err.message}`, { step: "copy", host: session.target });
+  });
+  if (outcome && "error" in outcome) {
+    const { message, details } = outcome.error;
+    if (!details) throw new NixosPulumiError(message, { step: "copy", host: session.target });
+    // The child's message is already formatted with these details: keep only the sentence.
+    const sentence = message.replace(/^\[[^\]]*\] /, "").split("\n--- output ---\n")[0]!.split("\nfix: ")[0]!;
+    throw new NixosPulumiError(sentence, details);
+  }
+  if (!outcome || !("result" in outcome)) {
+    throw new NixosPulumiError(`the copy's node process ended without a result (exit ${status})`, {
+      step: "copy",
+      host: session.target,
+      output: stderr.trim(),
+    });
+  }
+  // The parent's own connection idled through the copy; if it dropped meanwhile, open another.
+  if (!session.isOpen && options.reconnect) session = await options.reconnect();
+  return { ...outcome.result, compression: outcome.result.compression as Compression, session };
+}
