@@ -13,8 +13,11 @@ import type { CopyOptions, CopyResult } from "./copy";
 import type { ChildMessage, ChildRequest } from "./copy-child";
 import type { Compression } from "./copy-compression";
 
-/** Flags of the copy's child: a small young generation, so its garbage is collected early. */
-export const CHILD_NODE_FLAGS = ["--max-semi-space-size=1"];
+/**
+ * Flags of the copy's child: a small young generation, so its garbage is collected early, and
+ * `gc` for the child's timer of minor collections (copy-child.ts).
+ */
+export const CHILD_NODE_FLAGS = ["--max-semi-space-size=1", "--expose-gc"];
 
 export async function copyInChild(
   session: SshSession,
