@@ -9,36 +9,13 @@ import { diskoPhase } from "../../provider/install/disko";
 import { connect } from "../../provider/ssh";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { startVm, type TestVm } from "../harness/vm";
+import { luksLvmLayout } from "../fixtures/layouts";
 
 let vm: TestVm;
 let ctx: InstallContext;
 const KEY = "/tmp/disk.key";
 
-const layout = {
-  disk: {
-    main: {
-      device: "/dev/vda",
-      content: {
-        type: "gpt",
-        partitions: {
-          ESP: { size: "32M", type: "EF00", content: { type: "filesystem", format: "vfat", mountpoint: "/boot", mountOptions: ["umask=0077"] } },
-          crypt: {
-            size: "100%",
-            content: {
-              type: "luks",
-              name: "crypted",
-              // TCG is slow: a cheap KDF keeps each luksFormat/open to a second.
-              extraFormatArgs: ["--pbkdf pbkdf2 --pbkdf-force-iterations 1000"],
-              settings: { keyFile: KEY, allowDiscards: true },
-              content: { type: "lvm_pv", vg: "pool" },
-            },
-          },
-        },
-      },
-    },
-  },
-  lvm_vg: { pool: { lvs: { root: { size: "64M", content: { type: "filesystem", format: "ext4", mountpoint: "/" } }, home: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/home" } } } } },
-};
+const layout = luksLvmLayout({ espSize: "32M", rootSize: "64M", keyFile: KEY, espMountOptions: ["umask=0077"] });
 
 let rendered: RenderedLayout;
 async function sh(script: string): Promise<{ code: number; stderr: string }> {

@@ -11,6 +11,7 @@ import { startVm, type TestVm } from "../harness/vm";
 import { buildTestSystem, layoutSystemOptions } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
+import { luksLvmLayout } from "../fixtures/layouts";
 
 let vm: TestVm;
 let stack: TestStack;
@@ -23,38 +24,7 @@ const KEY_FILE = "/tmp/disk.key";
 /** Where the installed system keeps the key for the bootloader to append it to the initrd. */
 const KEY_SOURCE = "/etc/secrets/disk.key";
 
-const layout = (rootSize: string) => ({
-  disk: {
-    main: {
-      device: "/dev/vda",
-      content: {
-        type: "gpt",
-        partitions: {
-          ESP: { size: "96M", type: "EF00", content: { type: "filesystem", format: "vfat", mountpoint: "/boot", mountOptions: ["umask=0077"] } },
-          luks: {
-            size: "100%",
-            content: {
-              type: "luks",
-              name: "crypted",
-              // TCG is slow: a cheap KDF keeps luksFormat and each open to about a second.
-              extraFormatArgs: ["--pbkdf pbkdf2 --pbkdf-force-iterations 1000"],
-              settings: { keyFile: KEY_FILE, allowDiscards: true },
-              content: { type: "lvm_pv", vg: "pool" },
-            },
-          },
-        },
-      },
-    },
-  },
-  lvm_vg: {
-    pool: {
-      lvs: {
-        root: { size: rootSize, content: { type: "filesystem", format: "ext4", mountpoint: "/" } },
-        home: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/home" } },
-      },
-    },
-  },
-});
+const layout = (rootSize: string) => luksLvmLayout({ espSize: "96M", rootSize, keyFile: KEY_FILE, espMountOptions: ["umask=0077"] });
 
 function program(rootSize: string) {
   return async () => {
@@ -80,9 +50,11 @@ function program(rootSize: string) {
 }
 
 const installerStarts = () => (vm.consoleText().match(/nixos-pulumi installer starting/g) ?? []).length;
-/** Size in MiB of a block device in the guest, read from sysfs. */
-async function sizeMiB(device: string): Promise<number> {
-  const r = await vm.ssh(`cat /sys/class/block/$(basename $(readlink -f ${device}))/size`);
+/** The guest's sysfs directory of the device-mapper device `name`, as a shell expression. */
+const dmSysfs = (name: string) => `$(for d in /sys/block/dm-*; do [ "$(cat $d/dm/name)" = ${name} ] && echo $d; done)`;
+/** Size in MiB of a device-mapper device in the guest, read from sysfs. */
+async function sizeMiB(name: string): Promise<number> {
+  const r = await vm.ssh(`cat ${dmSysfs(name)}/size`);
   return Number(r.stdout.trim()) / 2048;
 }
 
@@ -114,7 +86,7 @@ after(async (t) => {
 test("pulumi up installs onto LUKS + LVM; the initrd unlocks LUKS with the key file and mounts root from LVM", async (t) => {
   const started = Date.now();
   const up = await stack.up();
-  t.diagnostic(`install phases: ${(stack.output().match(/(kexec|disko|install|reboot): done in [\d.]+s/g) ?? []).join(", ")}; whole up ${((Date.now() - started) / 1000).toFixed(0)}s`);
+  t.diagnostic(`install phases: ${(stack.lastOutput().match(/(kexec|disko|install|reboot): done in [\d.]+s/g) ?? []).join(", ")}; whole up ${((Date.now() - started) / 1000).toFixed(0)}s`);
   assert.equal(up.outputs["currentSystem"]?.value, system, stack.output());
   assert.match(vm.consoleText(), /nixos-pulumi stage 1: mounting \/dev\/pool\/root on \/ \(ext4\)/, "stage 1 mounted root from LVM");
   assert.match(vm.consoleText(), /nixos-pulumi stage 2: .*vm-luks up/, "the VM came back from its disk");
@@ -125,10 +97,10 @@ test("pulumi up installs onto LUKS + LVM; the initrd unlocks LUKS with the key f
   assert.match(mounts, /^\/dev\/mapper\/pool-home \/home ext4 /m, mounts);
   assert.match(mounts, /^\/dev\/vda1 \/boot vfat /m, mounts);
   // The root LV sits on the LUKS mapping: its only slave is the dm device named "crypted".
-  const slave = (await vm.ssh("ls /sys/class/block/$(basename $(readlink -f /dev/mapper/pool-root))/slaves")).stdout.trim();
+  const slave = (await vm.ssh(`ls ${dmSysfs("pool-root")}/slaves`)).stdout.trim();
   assert.equal((await vm.ssh(`cat /sys/class/block/${slave}/dm/name`)).stdout.trim(), "crypted");
   assert.match((await vm.ssh(`cat /sys/class/block/${slave}/dm/uuid`)).stdout, /^CRYPT-LUKS2-/);
-  assert.equal(Math.round(await sizeMiB("/dev/mapper/pool-root")), 448);
+  assert.equal(Math.round(await sizeMiB("pool-root")), 448);
   assert.ok(!stack.output().includes(KEY), "the disk key is not in the engine's output");
 });
 
@@ -141,7 +113,7 @@ test("a changed volume size reinstalls; the new layout boots from LUKS + LVM aga
   assert.equal(up.summary.resourceChanges?.["replace"], 1, stack.output());
   assert.equal(installerStarts(), 2, "kexec'd into the installer again");
   assert.equal((await vm.ssh("readlink /run/current-system")).stdout.trim(), system);
-  assert.equal(Math.round(await sizeMiB("/dev/mapper/pool-root")), 512);
+  assert.equal(Math.round(await sizeMiB("pool-root")), 512);
   assert.notEqual((await vm.ssh("test -e /home/data")).code, 0, "the old home filesystem is gone");
   assert.ok(!stack.output().includes(KEY), "the disk key is not in the engine's output");
 });

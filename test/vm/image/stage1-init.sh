@@ -20,10 +20,11 @@ read -r rootDevice rootMount rootType rootOptions _ < /etc/fsinfo
 [ "$rootMount" = / ] || fail "the system's fileSystems name no root filesystem"
 # No udev here: make the by-partlabel links and the device-mapper names as udev would.
 links() {
+  local u label
   mkdir -p /dev/disk/by-partlabel /dev/mapper
   for u in /sys/class/block/*/uevent; do
-    name="$(sed -n 's/^PARTNAME=//p' "$u")"
-    [ -n "$name" ] && ln -sfn "../../$(basename "$(dirname "$u")")" "/dev/disk/by-partlabel/$name"
+    label="$(sed -n 's/^PARTNAME=//p' "$u")"
+    [ -n "$label" ] && ln -sfn "../../$(basename "$(dirname "$u")")" "/dev/disk/by-partlabel/$label"
   done
   dmsetup mknodes 2>/dev/null
 }

@@ -60,11 +60,12 @@ b mkdir -p /dev/mapper
 for d in /sys/block/dm-*; do
   [ -e "$d/dm/name" ] || continue
   name="$(b cat "$d/dm/name")"
-  b ln -sfn "../$(b basename "$d")" "/dev/mapper/$name"
+  numbers="$(b cat "$d/dev")"
+  [ -b "/dev/mapper/$name" ] || b mknod "/dev/mapper/$name" b "${numbers%:*}" "${numbers#*:}"
   case "$(b cat "$d/dm/uuid")" in
     LVM-*)
       vg_lv="$(echo "$name" | b sed 's|--|/|g; s|-| |; s|/|-|g')"
-      b mkdir -p "/dev/${vg_lv% *}" && b ln -sfn "../$(b basename "$d")" "/dev/${vg_lv% *}/${vg_lv#* }"
+      b mkdir -p "/dev/${vg_lv% *}" && b ln -sfn "../mapper/$name" "/dev/${vg_lv% *}/${vg_lv#* }"
       ;;
   esac
 done
