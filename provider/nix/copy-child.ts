@@ -24,10 +24,10 @@ export type ChildMessage =
 
 /**
  * A minor collection this often: the copy's pipe reads and packets die young, and freeing them
- * every 50 ms (~8 MiB at 150 MiB/s) keeps them from piling up until V8's own trigger; each
+ * every 20 ms (~3 MiB at 150 MiB/s) keeps them from piling up until V8's own trigger; each
  * costs well under a millisecond with the copy's small young generation (bench/copy.ts, memory).
  */
-const MINOR_GC_MS = 50;
+const MINOR_GC_MS = 20;
 
 function send(message: ChildMessage): Promise<void> {
   return new Promise((resolve) => process.send!(message, () => resolve()));
