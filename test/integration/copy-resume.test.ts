@@ -103,3 +103,22 @@ test("without a way to reconnect, a cut copy fails saying it resumes; the next c
   assert.equal(again.pathsCopied, again.pathsTotal - registered);
   await assertClosureVerifies(host, system);
 });
+
+test("a target whose flock has no -w (busybox's) gets a large path streamed, not staged; cut at half, that path is sent again whole", async () => {
+  const system = await buildTestSystem({ label: "resume-noflockw", fillerCount: 1, fillerBytes: 24 * MiB });
+  const { host, proxy, open } = await slowHost("resumenoflock", 3 * MiB);
+  // busybox's flock refuses -w; bound over util-linux's in this host's own mount namespace only.
+  await host.run(`printf '#!/bin/sh\\necho "flock: unrecognized option: w" >&2\\nexit 1\\n' > /tmp/flock && chmod +x /tmp/flock && mount --bind /tmp/flock "$(command -v flock)"`);
+  assert.notEqual((await host.exec("flock -w 1 / true")).code, 0);
+  const lines: string[] = [];
+  const result = await copyClosure(await open(), system, { compress: "none", stageAbove: 8 * MiB, reconnect: open, progress: cutAt(proxy, 0.5, lines) });
+  result.session.close();
+  const log = lines.join("\n");
+  assert.equal(result.resumes, 1, log);
+  assert.deepEqual(result.resumedWithinPath, [], "nothing was staged, so nothing resumes within the path");
+  assert.doesNotMatch(log, /resumed \/nix\/store\//, log);
+  // The cut path goes again from its first byte: more than the half already sent is resent.
+  assert.ok(result.wireBytes >= result.bytesCopied + 12 * MiB - IN_FLIGHT, `${result.wireBytes} bytes sent for ${result.bytesCopied}\n${log}`);
+  assert.notEqual((await host.exec("test -e /nix/var/nixos-pulumi/copy-staging")).code, 0, "no staging directory was made");
+  await assertClosureVerifies(host, system);
+});
