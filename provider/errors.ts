@@ -4,10 +4,11 @@
  */
 export class NixosPulumiError extends Error {
   constructor(
-    message: string,
+    /** The sentence itself, before the step, output and hint are added around it. */
+    readonly summary: string,
     readonly details: { step: string; host?: string; hint?: string; output?: string } = { step: "unknown" },
   ) {
-    super(NixosPulumiError.format(message, details));
+    super(NixosPulumiError.format(summary, details));
     this.name = new.target.name;
   }
 
@@ -47,7 +48,7 @@ export function checkFailures(err: unknown): { property: string; reason: string 
   }
   if (err instanceof NixosPulumiError) {
     const d = err.details;
-    let reason = `${d.step}: ${err.message.replace(/^\[[^\]]*\] /, "").split("\n")[0]}`;
+    let reason = `${d.step}: ${err.summary.split("\n")[0]}`;
     if (d.output && d.output.trim()) reason += `\n${d.output.trimEnd()}`;
     if (d.hint) reason += `\nfix: ${d.hint}`;
     return [{ property: "", reason }];

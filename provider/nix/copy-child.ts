@@ -20,7 +20,7 @@ export interface ChildRequest {
 export type ChildMessage =
   | { progress: string }
   | { result: { pathsTotal: number; pathsCopied: number; bytesCopied: number; wireBytes: number; compression: string; resumes: number; resumedWithinPath: number[]; seconds: number; childMaxRssKiB: number } }
-  | { error: { message: string; name: string; details?: NixosPulumiError["details"] } };
+  | { error: { message: string; details?: NixosPulumiError["details"] } };
 
 /**
  * A minor collection this often: the copy's pipe reads and packets die young, and freeing them
@@ -57,7 +57,7 @@ process.once("message", (request: ChildRequest) => {
     () => process.exit(0),
     async (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      await send({ error: { message: e.message, name: e.name, ...(e instanceof NixosPulumiError ? { details: e.details } : {}) } });
+      await send({ error: e instanceof NixosPulumiError ? { message: e.summary, details: e.details } : { message: e.message } });
       process.exit(1);
     },
   );

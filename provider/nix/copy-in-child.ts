@@ -57,10 +57,7 @@ export async function copyInChild(
   });
   if (outcome && "error" in outcome) {
     const { message, details } = outcome.error;
-    if (!details) throw new NixosPulumiError(message, { step: "copy", host: session.target });
-    // The child's message is already formatted with these details: keep only the sentence.
-    const sentence = message.replace(/^\[[^\]]*\] /, "").split("\n--- output ---\n")[0]!.split("\nfix: ")[0]!;
-    throw new NixosPulumiError(sentence, details);
+    throw new NixosPulumiError(message, details ?? { step: "copy", host: session.target });
   }
   if (!outcome || !("result" in outcome)) {
     throw new NixosPulumiError(`the copy's node process ended without a result (exit ${status})`, {

@@ -71,11 +71,11 @@ export async function connect(connection: Connection, options: ConnectOptions = 
 /** A failure of the jump host's own dial says so, and points at connection.proxy. */
 function asJumpHostError(err: unknown): unknown {
   if (!(err instanceof NixosPulumiError) || err instanceof HostKeyMismatchError || err.details.step !== "connect") return err;
-  const message = err.message.replace(/^\[[^\]]*\] /, "").split("\nfix: ")[0]!;
-  const hint = err.details.hint;
-  return new NixosPulumiError(`jump host (connection.proxy): ${message}`, {
+  const { hint, host, output } = err.details;
+  return new NixosPulumiError(`jump host (connection.proxy): ${err.summary}`, {
     step: "connect",
-    ...(err.details.host ? { host: err.details.host } : {}),
+    ...(host ? { host } : {}),
+    ...(output ? { output } : {}),
     ...(hint ? { hint: hint.replace(/connection\./g, "connection.proxy.") } : {}),
   });
 }
