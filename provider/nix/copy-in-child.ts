@@ -19,6 +19,9 @@ import type { Compression } from "./copy-compression";
  */
 export const CHILD_NODE_FLAGS = ["--max-semi-space-size=1", "--expose-gc"];
 
+/** What a user can do when the copy's own process fails: nothing was registered half. */
+const RESUME_HINT = "run `pulumi up` again: the copy resumes, sending only the paths the target still lacks (a memory limit on the deployer can end this process: see its output)";
+
 export async function copyInChild(
   session: SshSession,
   connection: Connection,
@@ -53,7 +56,7 @@ export async function copyInChild(
   });
   child.send(request);
   const status = await exited.catch((err: Error) => {
-    throw new NixosPulumiError(`cannot start the copy's node process: ${err.message}`, { step: "copy", host: session.target });
+    throw new NixosPulumiError(`cannot start the copy's node process: ${err.message}`, { step: "copy", host: session.target, hint: RESUME_HINT });
   });
   if (outcome && "error" in outcome) {
     const { message, details } = outcome.error;
@@ -64,6 +67,7 @@ export async function copyInChild(
       step: "copy",
       host: session.target,
       output: stderr.trim(),
+      hint: RESUME_HINT,
     });
   }
   // The parent's own connection idled through the copy; if it dropped meanwhile, open another.
