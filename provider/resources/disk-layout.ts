@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { serializedProvider } from "./serialized-provider";
+import { skipPromiseStackTraces } from "./promise-stack-traces";
 import type { DiskLayoutInput, DiskLayoutSpec, NixosDiskConfig } from "../disk";
 
 // Loaded at first use: a program of hosts without disk layouts need not load the disk code.
@@ -56,7 +57,9 @@ export class DiskLayout extends pulumi.dynamic.Resource {
   declare readonly declared: DiskLayoutArgs;
 
   constructor(name: string, args: DiskLayoutArgs, opts?: pulumi.CustomResourceOptions) {
-    super(diskLayoutProvider, name, {
+    const restoreStackTraces = skipPromiseStackTraces();
+    try {
+      super(diskLayoutProvider, name, {
         ...args,
         spec: undefined,
         hash: undefined,
@@ -72,6 +75,9 @@ export class DiskLayout extends pulumi.dynamic.Resource {
         nixosModule: undefined,
         stateVersion: undefined,
       }, opts, "nixos-pulumi", "DiskLayout");
+    } finally {
+      restoreStackTraces();
+    }
     Object.defineProperty(this, "declared", { value: args, enumerable: false });
   }
 }

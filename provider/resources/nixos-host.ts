@@ -4,6 +4,7 @@ import type { NixosHostInput } from "../schema/nixos-host";
 import type { DiskLayout } from "./disk-layout";
 import { markConnectionSecrets, markInstallSecrets } from "./secret-inputs";
 import { evaluateInProgram } from "../nix/evaluation-input";
+import { skipPromiseStackTraces } from "./promise-stack-traces";
 
 const nixosHostProvider = serializedProvider("nixos-pulumi/dist/provider/resources/nixos-host-impl");
 
@@ -97,7 +98,12 @@ export class NixosHost extends pulumi.dynamic.Resource {
       stateVersion: undefined,
     };
     const dependsOn = diskLayout ? [diskLayout] : [];
-    super(nixosHostProvider, name, props, { ...opts, dependsOn: mergeDependsOn(opts?.dependsOn, dependsOn) }, "nixos-pulumi", "NixosHost");
+    const restoreStackTraces = skipPromiseStackTraces();
+    try {
+      super(nixosHostProvider, name, props, { ...opts, dependsOn: mergeDependsOn(opts?.dependsOn, dependsOn) }, "nixos-pulumi", "NixosHost");
+    } finally {
+      restoreStackTraces();
+    }
   }
 }
 
