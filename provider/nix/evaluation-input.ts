@@ -3,7 +3,7 @@
 // hosts before any registers, so evaluations it starts run together (bounded by the cores).
 // `check` accepts a handed-in result only when it is for exactly the system it checks.
 import { sha256Hex } from "../util/canonical-json";
-import { systemSchema, type SystemSpec } from "../schema/nixos-host";
+import type { SystemSpec } from "../schema/nixos-host";
 import { derivationOutput, evaluateSystem, rememberEvaluation, systemKey, type Evaluation } from "./toplevel";
 
 /** The `evaluation` input of a NixosHost: for which system, and what evaluating it gave. */
@@ -18,16 +18,39 @@ function systemHash(system: SystemSpec): string {
 }
 
 /**
+ * Whether a resolved `system` input has a shape worth evaluating. The program only decides
+ * whether to evaluate; `check` validates with the schema (and takes a handed-in result only
+ * for the system it validated), so this gate keeps zod, ~80 ms to load, out of the program
+ * (bench/fleet.ts) while keeping malformed systems out of a batched evaluation.
+ */
+function evaluable(system: unknown): system is SystemSpec {
+  if (!system || typeof system !== "object") return false;
+  const entries = Object.entries(system).filter(([, v]) => v !== undefined);
+  if (entries.length !== 1) return false;
+  const [kind, value] = entries[0]!;
+  if (kind === "flake") return typeof value === "string" && /^[^#]+#[A-Za-z0-9_.'-]+$/.test(value);
+  if (kind === "storePath") return typeof value === "string" && value.startsWith("/nix/store/");
+  if (kind !== "expression" || !value || typeof value !== "object") return false;
+  const { file, attr, args, ...rest } = value as Record<string, unknown>;
+  const scalar = (v: unknown) => ["string", "number", "boolean"].includes(typeof v);
+  return (
+    Object.values(rest).every((v) => v === undefined) &&
+    typeof file === "string" && file !== "" &&
+    (attr === undefined || (typeof attr === "string" && attr !== "")) &&
+    (args === undefined || (typeof args === "object" && args !== null && Object.values(args).every(scalar)))
+  );
+}
+
+/**
  * Program side: evaluates a resolved `system` input. Never throws: on bad input or a failed
  * evaluation it gives undefined, and `check` evaluates itself and reports the error there,
  * naming the resource and field.
  */
 export async function evaluateInProgram(rawSystem: unknown): Promise<EvaluationInput | undefined> {
-  const parsed = systemSchema.safeParse(rawSystem);
-  if (!parsed.success) return undefined;
+  if (!evaluable(rawSystem)) return undefined;
   try {
-    const { toplevel, derivation } = await evaluateSystem(parsed.data);
-    return { systemHash: systemHash(parsed.data), toplevel, ...(derivation ? { derivation } : {}) };
+    const { toplevel, derivation } = await evaluateSystem(rawSystem);
+    return { systemHash: systemHash(rawSystem), toplevel, ...(derivation ? { derivation } : {}) };
   } catch {
     return undefined;
   }

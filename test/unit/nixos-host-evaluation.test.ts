@@ -133,3 +133,26 @@ test("a host whose evaluation fails in a batch fails alone, with its own error",
   assert.match(String((bad as PromiseRejectedResult).reason), /host bad: option fileSystems is not defined/);
   assert.match(String((bad as PromiseRejectedResult).reason), /system\.expression/);
 });
+
+test("the program leaves malformed systems to check, and hands a system with unset fields to it", async () => {
+  const file = writeSystem("shape");
+  for (const bad of [
+    { expression: { file, args: { nested: { x: 1 } } } },
+    { expression: { file, extra: 1 } },
+    { expression: { file: "" } },
+    { flake: "no-attribute" },
+    { flake: `${dir}#web`, storePath: "/nix/store/x" },
+    {},
+    "junk",
+  ]) {
+    assert.equal(await evaluateInProgram(bad), undefined, JSON.stringify(bad));
+  }
+  const text = ((await check({}, inputs({ expression: { file, args: { nested: { x: 1 } } } }))).failures ?? []).map((f) => `${f.property}: ${f.reason}`).join("\n");
+  assert.match(text, /system/, "check names the field");
+  // Unset optional fields (as a program passes them) hash like the values check receives.
+  const handed = await evaluateInProgram({ expression: { file, attr: undefined, args: undefined } });
+  assert.ok(handed);
+  writeFileSync(file, 'throw "evaluated twice"');
+  const { inputs: checked } = await check({}, inputs({ expression: { file } }, handed));
+  assert.equal(checked!["toplevel"], handed.toplevel);
+});
