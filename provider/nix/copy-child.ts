@@ -5,10 +5,16 @@
 import { connect } from "../ssh/connect";
 import type { Connection } from "../schema/connection";
 import { NixosPulumiError } from "../errors";
-import { copyClosure, type CopyOptions } from "./copy";
+import { copyPaths, type CopyOptions } from "./copy";
+import type { PathInfo } from "./closure";
 
 export interface ChildRequest {
-  storePath: string;
+  closure: PathInfo[];
+  /** The paths the target lacked and the tools it has, when the parent asked. */
+  missing: string[];
+  tools: string[];
+  /** Both ends have AES instructions: offer AES-GCM first. */
+  preferAes: boolean;
   connection: Connection;
   hostKey: string;
   storeRoot?: string;
@@ -19,7 +25,7 @@ export interface ChildRequest {
 
 export type ChildMessage =
   | { progress: string }
-  | { result: { pathsTotal: number; pathsCopied: number; bytesCopied: number; wireBytes: number; compression: string; resumes: number; resumedWithinPath: number[]; seconds: number; childMaxRssKiB: number } }
+  | { result: { pathsTotal: number; pathsCopied: number; bytesCopied: number; wireBytes: number; compression: string; resumes: number; resumedWithinPath: number[]; seconds: number; childMaxRssKiB: number; childCipher: string } }
   | { error: { message: string; details?: NixosPulumiError["details"] } };
 
 /**
@@ -35,16 +41,19 @@ function send(message: ChildMessage): Promise<void> {
 
 async function run(request: ChildRequest): Promise<void> {
   const progress = (line: string) => void send({ progress: line });
-  const dial = () => connect(request.connection, { pinnedHostKey: request.hostKey, log: progress });
+  const dial = () => connect(request.connection, { pinnedHostKey: request.hostKey, log: progress, preferAes: request.preferAes });
   const session = await dial();
+  const cipher = session.cipher ?? "";
+  progress(`copy: own connection, cipher ${cipher}${request.preferAes ? " (both ends have AES instructions)" : ""}`);
   const options: CopyOptions = { progress, inProcess: true };
   if (request.storeRoot) options.storeRoot = request.storeRoot;
   if (request.compress) options.compress = request.compress;
   if (request.stageAbove !== undefined) options.stageAbove = request.stageAbove;
   if (request.reconnect) options.reconnect = dial;
-  const { session: last, ...result } = await copyClosure(session, request.storePath, options);
+  const facts = { missing: new Set(request.missing), tools: new Set(request.tools) };
+  const { session: last, ...result } = await copyPaths(session, request.closure, facts, options);
   last.close();
-  await send({ result: { ...result, childMaxRssKiB: process.resourceUsage().maxRSS } });
+  await send({ result: { ...result, childMaxRssKiB: process.resourceUsage().maxRSS, childCipher: cipher } });
 }
 
 // The provider went away (cancelled, crashed): no copy goes on without anyone to report to.

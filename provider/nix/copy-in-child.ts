@@ -9,7 +9,9 @@ import * as path from "node:path";
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import type { Connection } from "../schema/connection";
-import type { CopyOptions, CopyResult } from "./copy";
+import type { CopyOptions, CopyResult, TargetFacts } from "./copy";
+import type { PathInfo } from "./closure";
+import { localCpuHasAes } from "../ssh/cpu-aes";
 import type { ChildMessage, ChildRequest } from "./copy-child";
 import type { Compression } from "./copy-compression";
 
@@ -25,11 +27,16 @@ const RESUME_HINT = "run `pulumi up` again: the copy resumes, sending only the p
 export async function copyInChild(
   session: SshSession,
   connection: Connection,
-  storePath: string,
+  closure: PathInfo[],
+  facts: TargetFacts,
   options: CopyOptions,
 ): Promise<CopyResult> {
+  // The closure and what the target lacks, as the parent just found them: the child does not ask again.
   const request: ChildRequest = {
-    storePath,
+    closure,
+    missing: [...facts.missing],
+    tools: [...facts.tools],
+    preferAes: facts.tools.has("aes") && localCpuHasAes(),
     connection,
     hostKey: session.hostKey,
     reconnect: options.reconnect !== undefined,

@@ -27,12 +27,20 @@ export interface StreamOptions {
   onWire?: (bytes: number) => void;
   /** Paths of this batch the target acknowledged as registered so far. */
   onAcked?: (count: number) => void;
+  /**
+   * Measure the link on this stream: over `span` bytes on the wire or `seconds`, whichever
+   * comes first, from when `startBy` bytes are on the wire (the first ones fill the channel's
+   * window and wait for the target's store to start taking them). `decide`
+   * gets the rate (bytes/s); when it returns true the stream ends after the path being read,
+   * so the rest can go compressed.
+   */
+  probe?: { startBy: number; span: number; seconds: number; decide: (rate: number) => boolean };
 }
 
 export interface StreamResult {
   wireBytes: number;
-  /** From the target's hello to its last acknowledgement. */
-  seconds: number;
+  /** Paths sent and registered: all of them, or fewer when the probe ended the stream early. */
+  sent: number;
 }
 
 export function storeFlag(storeRoot?: string): string {
@@ -61,23 +69,42 @@ export function compressedPipe(source: Readable, compression: Compression, onWir
   return wire;
 }
 
+/** Measures the link for `options.probe`: a callback for the bytes on the wire. */
+function linkProbe(probe: StreamOptions["probe"], truncate: () => void) {
+  let start: { at: number; bytes: number } | undefined;
+  let decided = !probe;
+  return (bytes: number) => {
+    if (decided) return;
+    if (bytes >= probe!.startBy) start ??= { at: performance.now(), bytes };
+    if (!start) return;
+    const seconds = (performance.now() - start.at) / 1000;
+    if (bytes >= start.bytes + probe!.span || (seconds >= probe!.seconds && bytes > start.bytes)) {
+      decided = true;
+      if (probe!.decide((bytes - start.bytes) / Math.max(seconds, 0.001))) truncate();
+    }
+  };
+}
+
 export async function streamPaths(session: SshSession, paths: PathInfo[], options: StreamOptions): Promise<StreamResult> {
   let acked = 0;
   let refused: bigint | undefined;
   let protocolError: Error | undefined;
-  let greetedAt = 0;
-  let lastAckAt = 0;
+  const probe = linkProbe(options.probe, () => source.truncate());
   const reader = new ReplyReader((value) => {
-    if (value === 1n) options.onAcked?.(++acked);
-    else refused = value;
-    lastAckAt = Date.now();
+    if (value === 1n) {
+      acked++; // not inside `onAcked?.(…)`: without a callback its argument is never evaluated
+      options.onAcked?.(acked);
+    } else refused = value;
   });
   const source = narSource(paths, {
     start: hello(),
     prefix: (i) => addToStoreNarHeader(paths[i]!),
     ...(options.onBytes ? { onBytes: options.onBytes } : {}),
   });
-  const wire = compressedPipe(source.stream, options.compression, options.onWire);
+  const wire = compressedPipe(source.stream, options.compression, (bytes) => {
+    probe(bytes);
+    options.onWire?.(bytes);
+  });
   const decompress = decompressCommand(options.compression);
   const command = `${decompress ? `${decompress} | ` : ""}nix-store${storeFlag(options.storeRoot)} --serve --write`;
   let result;
@@ -89,7 +116,6 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
       onStdout: (chunk) => {
         try {
           reader.push(chunk);
-          if (!greetedAt) greetedAt = Date.now();
         } catch (err) {
           protocolError = err as Error;
         }
@@ -108,9 +134,8 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
   }
   const localError = await source.done.then(() => undefined, (e: unknown) => e as Error);
   if (protocolError) throw new NixosPulumiError(protocolError.message, { step: "copy", host: session.target });
-  if (result.code === 0 && acked === paths.length && refused === undefined) {
-    return { wireBytes: wire.bytes(), seconds: Math.max((lastAckAt - (greetedAt || lastAckAt)) / 1000, 0.001) };
-  }
+  const sent = source.count();
+  if (result.code === 0 && acked === sent && refused === undefined) return { wireBytes: wire.bytes(), sent };
   if (localError) throw localError;
   if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the copy of ${paths.length} paths (${acked} registered)`);
   const missingBytes = paths.slice(acked).reduce((sum, p) => sum + p.narSize, 0);

@@ -6,6 +6,7 @@
 import { NixosPulumiError } from "../errors";
 import { shellQuote, type SshSession } from "../ssh";
 import { cryptoBindingWarning } from "../ssh/crypto-binding";
+import { TARGET_AES_PROBE } from "../ssh/cpu-aes";
 import type { Progress } from "../progress";
 import { closureOf, type PathInfo } from "./closure";
 import { chooseCompression, type CompressSetting, type Compression } from "./copy-compression";
@@ -46,6 +47,8 @@ export interface CopyResult {
   seconds: number;
   /** Peak resident memory of the copy's child process (KiB), when the copy ran in one. */
   childMaxRssKiB?: number;
+  /** The cipher of the copy's own connection, when it ran in a child process. */
+  childCipher?: string;
   /** The session to go on with: a new one when the copy reconnected. */
   session: SshSession;
 }
@@ -53,15 +56,21 @@ export interface CopyResult {
 const MiB = 1024 * 1024;
 /** Paths at least this large are staged in a file on the target and resume mid-path. */
 export const STAGE_BYTES = 64 * MiB;
-/** `auto` measures the link on this much data before deciding on compression. */
+/** `auto` measures the link on this much of a large path (staged) before deciding on compression. */
 const PROBE_BYTES = 8 * MiB;
+/**
+ * On a stream of small paths `auto` measures the link over PROBE_BYTES or a second once the
+ * target is taking them in (copy-stream.ts, probe), without stopping the stream: a fast link goes on
+ * uncompressed in the same stream, a slow one goes on compressed after the current path.
+ */
+const STREAM_PROBE = { startBy: 8 * MiB, span: PROBE_BYTES, seconds: 1 };
 /** Below this much to send, compression is not worth deciding about. */
 const PROBE_MIN_TOTAL = 24 * MiB;
 const MAX_RESUMES = 5;
 /** Copies at least this large run in a child process (unless options.inProcess). */
 export const CHILD_BYTES = 16 * MiB;
 
-interface TargetFacts {
+export interface TargetFacts {
   missing: Set<string>;
   tools: Set<string>;
 }
@@ -73,6 +82,8 @@ export async function queryTarget(session: SshSession, paths: string[], storeRoo
     `for t in zstd gzip; do command -v $t >/dev/null 2>&1 && echo "+$t"; done; ` +
     // The staged resume needs util-linux's `flock -w`; busybox's flock has no -w.
     `flock -w 1 / true >/dev/null 2>&1 && echo "+flock"; ` +
+    // A copy's own connection offers AES-GCM first when both ends have AES instructions.
+    `${TARGET_AES_PROBE}; ` +
     `xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`;
   let result;
   try {
@@ -107,6 +118,26 @@ export async function copyClosure(session: SshSession, storePath: string, option
   const warning = cryptoBindingWarning();
   if (warning) options.progress?.(`copy: ${warning}`);
   const closure = await closureOf(storePath);
+  let first: TargetFacts | undefined;
+  if (!options.inProcess && session.connection) {
+    first = await queryTarget(session, closure.map((p) => p.path), options.storeRoot).catch(() => undefined);
+    const bytes = closure.reduce((sum, p) => sum + (first?.missing.has(p.path) ? p.narSize : 0), 0);
+    if (first && bytes >= CHILD_BYTES) return copyInChild(session, session.connection, closure, first, options);
+  }
+  return copyPaths(session, closure, first, options, started);
+}
+
+/**
+ * The copy of a known closure; `first` is what the target lacked when just asked (asked
+ * again when left out, and after every reconnect).
+ */
+export async function copyPaths(
+  session: SshSession,
+  closure: PathInfo[],
+  first: TargetFacts | undefined,
+  options: CopyOptions,
+  started = Date.now(),
+): Promise<CopyResult> {
   const setting = options.compress ?? "auto";
   let compression: Compression | undefined = setting === "auto" ? undefined : setting;
   let counter: CopyProgress | undefined;
@@ -114,14 +145,6 @@ export async function copyClosure(session: SshSession, storePath: string, option
   let bytesCopied = 0;
   let resumes = 0;
   const resumedWithinPath: number[] = [];
-  let first: TargetFacts | undefined;
-  if (!options.inProcess && session.connection) {
-    first = await queryTarget(session, closure.map((p) => p.path), options.storeRoot).catch(() => undefined);
-    const bytes = closure.reduce((sum, p) => sum + (first?.missing.has(p.path) ? p.narSize : 0), 0);
-    if (bytes >= CHILD_BYTES) {
-      return copyInChild(session, session.connection, storePath, options);
-    }
-  }
   for (;;) {
     try {
       const facts = first ?? (await queryTarget(session, closure.map((p) => p.path), options.storeRoot));
@@ -177,7 +200,8 @@ export async function copyClosure(session: SshSession, storePath: string, option
 
 /**
  * Sends the paths in order: runs of small paths streamed, large paths staged. With `auto`
- * and no decision yet, the first PROBE_BYTES go uncompressed and their rate decides.
+ * and no decision yet, the link is measured on the first run long enough (STREAM_PROBE) or
+ * on the first PROBE_BYTES of a staged path, sent uncompressed.
  */
 async function sendAll(
   session: SshSession,
@@ -196,9 +220,9 @@ async function sendAll(
     options.progress?.(`copy: resumed ${info.path} at ${(stage.resumedAt / MiB).toFixed(1)} of ${(info.narSize / MiB).toFixed(1)} MiB`);
   };
   let i = 0;
-  const decide = (wireBytes: number, seconds: number) => {
-    decision.compression = chooseCompression(setting, tools, wireBytes / Math.max(seconds, 0.001));
-    options.progress?.(`copy: link measured at ${(wireBytes / MiB / Math.max(seconds, 0.001)).toFixed(1)} MiB/s; compression: ${decision.compression}`);
+  const decide = (rate: number) => {
+    decision.compression = chooseCompression(setting, tools, rate);
+    options.progress?.(`copy: link measured at ${(rate / MiB).toFixed(1)} MiB/s; compression: ${decision.compression}`);
   };
   while (i < paths.length) {
     const info = paths[i]!;
@@ -209,7 +233,7 @@ async function sendAll(
         probed = true;
         const probe = await stagePath(session, info, { ...base(), compression: "none", stopAfter: PROBE_BYTES });
         staged(probe, info);
-        decide(probe.wireBytes, probe.seconds);
+        decide(probe.wireBytes / Math.max(probe.seconds, 0.001));
         if (probe.complete) {
           await importStaged(session, info, options.storeRoot);
           counter.registered(i + 1);
@@ -224,24 +248,24 @@ async function sendAll(
       i++;
       continue;
     }
-    // A run of small paths (up to the next large one; only PROBE_BYTES while undecided).
+    // A run of small paths, up to the next large one.
     let end = i;
     let runBytes = 0;
-    while (end < paths.length && paths[end]!.narSize < stageAbove && (decision.compression !== undefined || runBytes < PROBE_BYTES)) {
-      runBytes += paths[end]!.narSize;
-      end++;
-    }
-    const run = paths.slice(i, end);
+    while (end < paths.length && paths[end]!.narSize < stageAbove) runBytes += paths[end++]!.narSize;
     const first = i;
-    const sent = await streamPaths(session, run, {
+    const probe =
+      decision.compression === undefined && runBytes >= STREAM_PROBE.startBy + STREAM_PROBE.span
+        ? { ...STREAM_PROBE, decide: (rate: number) => (decide(rate), decision.compression !== "none") }
+        : undefined;
+    const { sent } = await streamPaths(session, paths.slice(i, end), {
       storeRoot: options.storeRoot,
       compression: decision.compression ?? "none",
       onBytes: counter.narBytes(first),
       onWire: counter.wire(),
       onAcked: (n) => counter.registered(first + n),
+      ...(probe ? { probe } : {}),
     });
-    if (decision.compression === undefined) decide(sent.wireBytes, sent.seconds);
-    i = end;
+    i += sent;
   }
 }
 

@@ -19,6 +19,10 @@ export interface NarSourceOptions {
 
 export interface NarSource {
   stream: Transform;
+  /** Ends the stream after the path being read now: the rest of the paths are left out. */
+  truncate(): void;
+  /** How many paths the stream carries (all, or up to where it was truncated). */
+  count(): number;
   /** Ends the local nix-store process (idempotent). */
   stop(): void;
   /** Resolves when every NAR was read, rejects with nix-store's error otherwise. */
@@ -34,6 +38,7 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
 
   let greeting = 16;
   let index = -1;
+  let limit = paths.length;
   let left = 0;
   let skip = options.skip ?? 0;
   let bytes = 0;
@@ -48,7 +53,7 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
   };
   const nextPath = () => {
     index++;
-    if (index >= paths.length) return;
+    if (index >= limit) return;
     left = paths[index]!.narSize;
     const prefix = options.prefix?.(index);
     if (prefix) add(prefix);
@@ -63,7 +68,10 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
         chunk = chunk.subarray(take);
       }
       while (chunk.length > 0) {
-        if (index >= paths.length) return callback(new Error("nix-store --serve sent more than the NARs asked for"));
+        if (index >= limit) {
+          if (limit < paths.length) break; // truncated: the rest belongs to paths left out
+          return callback(new Error("nix-store --serve sent more than the NARs asked for"));
+        }
         const take = Math.min(left, chunk.length);
         const piece = chunk.subarray(0, take);
         chunk = chunk.subarray(take);
@@ -78,15 +86,23 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
       }
       options.onBytes?.(bytes);
       flush(this);
+      if (index >= limit && limit < paths.length) {
+        endEarly();
+        this.push(null);
+      }
       callback();
     },
     flush(callback: TransformCallback) {
-      if (index < paths.length) return callback(new Error(`nix-store --serve ended after ${index} of ${paths.length} NARs`));
+      if (index < limit) return callback(new Error(`nix-store --serve ended after ${index} of ${limit} NARs`));
       flush(this);
       callback();
     },
   });
   child.stdout!.pipe(stream);
+  const endEarly = () => {
+    child.stdout!.unpipe(stream);
+    stop();
+  };
 
   const done = new Promise<void>((resolve, reject) => {
     child.on("error", (err) => reject(new NixosPulumiError(`cannot run nix-store on this machine: ${err.message}`, { step: "copy" })));
@@ -97,12 +113,17 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
   });
   done.catch(() => undefined);
   let stopped = false;
+  const stop = () => {
+    stopped = true;
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
   return {
     stream,
     done,
-    stop: () => {
-      stopped = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    stop,
+    truncate: () => {
+      limit = Math.min(limit, Math.max(index + 1, 1));
     },
+    count: () => limit,
   };
 }

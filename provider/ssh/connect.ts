@@ -19,6 +19,11 @@ export interface ConnectOptions {
    * activation restarted sshd): then a refused port is retried until this deadline too.
    */
   deadlineSeconds?: number;
+  /**
+   * Both ends are known to have AES instructions (a copy's own connection, dialled after the
+   * target said so): offer AES-GCM first, which costs both ends less CPU than chacha20 there.
+   */
+  preferAes?: boolean;
 }
 
 /** A closed port does not open by waiting: without a deadline from the caller, give up after this many refusals. */
@@ -34,6 +39,9 @@ const RETRIED = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_
 // (bench/copy-cipher.ts). AES-GCM before CTR for servers without chacha20 (FIPS).
 const ALGORITHMS: ConnectConfig["algorithms"] = {
   cipher: ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr"],
+};
+const AES_FIRST_ALGORITHMS: ConnectConfig["algorithms"] = {
+  cipher: ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr"],
 };
 
 // ssh2's chacha20-poly1305 corrupts a connection carried inside another one (a target
@@ -59,8 +67,10 @@ export async function connect(connection: Connection, options: ConnectOptions = 
     jump = viaProxy.client;
   }
   try {
-    const { client, hostKey } = await dialWithRetries(connection, expected, options, jump);
-    return new SshSession(client, hostKey, `${connection.host}:${connection.port}`, connection.user !== "root" && connection.sudo, jump, connection);
+    const { client, hostKey, cipher } = await dialWithRetries(connection, expected, options, jump);
+    const session = new SshSession(client, hostKey, `${connection.host}:${connection.port}`, connection.user !== "root" && connection.sudo, jump, connection);
+    session.cipher = cipher;
+    return session;
   } catch (err) {
     // A failed dial through the jump host must not leave the jump connection open.
     jump?.end();
@@ -85,7 +95,7 @@ async function dialWithRetries(
   expectedHostKey: string | undefined,
   options: ConnectOptions,
   jump?: Client,
-): Promise<{ client: Client; hostKey: string }> {
+): Promise<Dialled> {
   const where = `${endpoint.host}:${endpoint.port}`;
   const started = Date.now();
   const budgetSeconds = options.deadlineSeconds ?? endpoint.perDialTimeout;
@@ -96,7 +106,7 @@ async function dialWithRetries(
   while (attempts < endpoint.dialErrorLimit && Date.now() < deadline) {
     attempts++;
     try {
-      return await dialOnce(endpoint, expectedHostKey, jump, Math.min(endpoint.perDialTimeout * 1000, deadline - Date.now()));
+      return await dialOnce(endpoint, expectedHostKey, jump, Math.min(endpoint.perDialTimeout * 1000, deadline - Date.now()), options.preferAes === true);
     } catch (err) {
       lastError = err as Error;
       if (err instanceof NixosPulumiError || !RETRIED.test(lastError.message)) break;
@@ -130,11 +140,21 @@ async function dialWithRetries(
   );
 }
 
-function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump: Client | undefined, readyTimeoutMs: number): Promise<{ client: Client; hostKey: string }> {
+interface Dialled {
+  client: Client;
+  hostKey: string;
+  /** The cipher negotiated from client to server. */
+  cipher: string;
+}
+
+function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump: Client | undefined, readyTimeoutMs: number, preferAes: boolean): Promise<Dialled> {
   const where = `${endpoint.host}:${endpoint.port}`;
+  const algorithms = preferAes ? AES_FIRST_ALGORITHMS : ALGORITHMS;
   return new Promise((resolve, reject) => {
     const client = new Client();
     let seen = "";
+    let cipher = "";
+    client.once("handshake", (negotiated) => (cipher = negotiated.cs.cipher));
     let mismatch: HostKeyMismatchError | undefined;
     const config: ConnectConfig = {
       host: endpoint.host,
@@ -143,7 +163,7 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
       readyTimeout: Math.max(1, Math.round(readyTimeoutMs)),
       keepaliveInterval: 5000,
       keepaliveCountMax: 6,
-      algorithms: expectedHostKey ? { ...ALGORITHMS, serverHostKey: hostKeyAlgorithmsFor(expectedHostKey) as never } : ALGORITHMS,
+      algorithms: expectedHostKey ? { ...algorithms, serverHostKey: hostKeyAlgorithmsFor(expectedHostKey) as never } : algorithms,
       hostVerifier: (key: Buffer) => {
         seen = publicKeyLine(key);
         if (expectedHostKey && !sameHostKey(expectedHostKey, seen)) {
@@ -169,7 +189,7 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
     });
     client.once("ready", () => {
       settled = true;
-      resolve({ client, hostKey: seen });
+      resolve({ client, hostKey: seen, cipher });
     });
     // A server that sends its banner and then closes (an sshd going down for a reboot)
     // makes ssh2 emit only "close", no "error": without this the dial would never settle.

@@ -24,6 +24,8 @@ export interface ExecResult {
 /** One authenticated SSH connection, reused for every command of an operation. */
 export class SshSession {
   private closed = false;
+  /** The cipher negotiated from client to server. */
+  cipher: string | undefined;
 
   constructor(
     private readonly client: Client,

@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "../../provider/ssh";
 import { copyClosure } from "../../provider/nix";
+import { localCpuHasAes } from "../../provider/ssh/cpu-aes";
 import { connectionSchema } from "../../provider/schema/connection";
 import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";
@@ -84,6 +85,21 @@ test('copy.compress "auto" compresses when the link measures slow (the proxy at 
   await assertClosureVerifies(host, realFiles);
 });
 
+test('copy.compress "auto" measures a fast link (loopback) once the target takes the stream in, and sends it uncompressed', async () => {
+  const host = await freshHost("copyfast");
+  const lines: string[] = [];
+  const session = await open(host);
+  const result = await copyClosure(session, realFiles, { progress: (l) => lines.push(l), inProcess: true });
+  result.session.close();
+  // The first MiBs only fill the channel's window while the target's store starts: measured
+  // from there a loopback link would look slow enough to compress.
+  const rate = Number(/link measured at ([\d.]+) MiB\/s; compression: none/.exec(lines.join("\n"))?.[1]);
+  assert.ok(rate > 20, lines.join("\n"));
+  assert.equal(result.compression, "none");
+  assert.ok(result.wireBytes >= result.bytesCopied);
+  await assertClosureVerifies(host, realFiles);
+});
+
 test('"none" sends NARs as they are, even on a slow link', async () => {
   const host = await freshHost("copynone");
   const proxy = await startProxy({ target: { host: host.address, port: host.port } });
@@ -109,6 +125,9 @@ test("a copy of 16 MiB or more runs in a child process with its own connection; 
   assert.ok(first.childMaxRssKiB < 128 * 1024, `child peak ${first.childMaxRssKiB} KiB`);
   assert.ok(first.session.isOpen, "the caller's session stays usable");
   assert.match(lines.join("\n"), /copy: \d+ of \d+ paths missing on the target/);
+  // This machine and the test host (the same CPU) have AES instructions: AES-GCM is offered first.
+  assert.ok(localCpuHasAes(), "this machine's CPU has AES instructions");
+  assert.equal(first.childCipher, "aes128-gcm@openssh.com", lines.join("\n"));
   await assertClosureVerifies(host, big);
   const second = await copyClosure(first.session, small);
   assert.equal(second.childMaxRssKiB, undefined);
@@ -121,4 +140,17 @@ test("a copy of 16 MiB or more runs in a child process with its own connection; 
   kept.session.close();
   assert.equal(kept.childMaxRssKiB, undefined);
   await assertClosureVerifies(other, big);
+});
+
+test("the copy's own connection keeps chacha20-poly1305 first when the target reports no AES instructions", async () => {
+  const big = await buildTestSystem({ label: "copy-child", fillerCount: 4, fillerBytes: 24 * MiB });
+  const host = await freshHost("copynoaes");
+  // A CPU without AES (a QEMU guest under TCG, some cloud vCPUs), as the target's /proc shows it.
+  await host.run("grep -v '^flags' /proc/cpuinfo > /tmp/cpuinfo; echo 'flags : fpu sse2 avx' >> /tmp/cpuinfo; mount --bind /tmp/cpuinfo /proc/cpuinfo");
+  const lines: string[] = [];
+  const result = await copyClosure(await open(host), big, { progress: (l) => lines.push(l) });
+  result.session.close();
+  assert.equal(result.childCipher, "chacha20-poly1305@openssh.com", lines.join("\n"));
+  assert.match(lines.join("\n"), /copy: own connection, cipher chacha20-poly1305@openssh\.com$/m);
+  await assertClosureVerifies(host, big);
 });
