@@ -2,6 +2,7 @@
 // provider's fresh server would be. Its id names the VM; `pulumi destroy` stops it.
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { serializedProvider } from "../../provider/resources/serialized-provider";
 
 export interface LocalVmArgs {
   /** Where each VM keeps its disk, console log and pids. */
@@ -12,29 +13,9 @@ export interface LocalVmArgs {
   diskSizeMiB?: pulumi.Input<number>;
 }
 
-// Serialized into the state as these few lines and one absolute path: the provider process
-// loads the implementation from this checkout's dist/.
-const implementation = path.join(__dirname, "local-vm-impl.js");
-const provider: pulumi.dynamic.ResourceProvider = {
-  async check(olds, news) {
-    return require(implementation).check(olds, news);
-  },
-  async diff(id, olds, news) {
-    return require(implementation).diff(id, olds, news);
-  },
-  async create(inputs) {
-    return require(implementation).create(inputs);
-  },
-  async update(id, olds, news) {
-    return require(implementation).update(id, olds, news);
-  },
-  async read(id, props) {
-    return require(implementation).read(id, props);
-  },
-  async delete(id, props) {
-    await require(implementation).remove(id, props);
-  },
-};
+// Serialized into the state as a few lines and one absolute path: the provider process loads
+// the implementation from this checkout's dist/.
+const provider = serializedProvider(path.join(__dirname, "local-vm-impl.js"));
 
 export class LocalVm extends pulumi.dynamic.Resource {
   declare readonly sshPort: pulumi.Output<number>;
