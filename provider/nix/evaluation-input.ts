@@ -4,6 +4,7 @@
 // `check` accepts a handed-in result only when it is for exactly the system it checks.
 import { sha256Hex } from "../util/canonical-json";
 import type { SystemSpec } from "../schema/nixos-host";
+import { FLAKE_ATTR, STORE_PATH } from "../schema/system-patterns";
 import { derivationOutput, evaluateSystem, rememberEvaluation, systemKey, type Evaluation } from "./toplevel";
 
 /** The `evaluation` input of a NixosHost: for which system, and what evaluating it gave. */
@@ -28,8 +29,8 @@ function evaluable(system: unknown): system is SystemSpec {
   const entries = Object.entries(system).filter(([, v]) => v !== undefined);
   if (entries.length !== 1) return false;
   const [kind, value] = entries[0]!;
-  if (kind === "flake") return typeof value === "string" && /^[^#]+#[A-Za-z0-9_.'-]+$/.test(value);
-  if (kind === "storePath") return typeof value === "string" && value.startsWith("/nix/store/");
+  if (kind === "flake") return typeof value === "string" && FLAKE_ATTR.test(value);
+  if (kind === "storePath") return typeof value === "string" && STORE_PATH.test(value);
   if (kind !== "expression" || !value || typeof value !== "object") return false;
   const { file, attr, args, ...rest } = value as Record<string, unknown>;
   const scalar = (v: unknown) => ["string", "number", "boolean"].includes(typeof v);

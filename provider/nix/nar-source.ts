@@ -122,7 +122,7 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
     done,
     stop,
     truncate: () => {
-      limit = Math.min(limit, Math.max(index + 1, 1));
+      limit = Math.min(limit, index + 1);
     },
     count: () => limit,
   };

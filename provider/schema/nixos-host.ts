@@ -1,17 +1,18 @@
 import { z } from "zod";
 import { binaryCacheSchema } from "./binary-cache";
 import { connectionSchema } from "./connection";
+import { FLAKE_ATTR, STORE_PATH } from "./system-patterns";
 
 const storePathSchema = z
   .string()
-  .regex(/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$/, {
+  .regex(STORE_PATH, {
     message: "give a store path such as /nix/store/<hash>-nixos-system-<name>-<version>",
   });
 
 export const systemSchema = z.union(
   [
     z.object({
-      flake: z.string().regex(/^[^#]+#[A-Za-z0-9_.'-]+$/, {
+      flake: z.string().regex(FLAKE_ATTR, {
         message: 'give "<flake path or ref>#<name>" for nixosConfigurations.<name>, e.g. ".#web1"',
       }),
     }).strict(),
