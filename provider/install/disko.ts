@@ -2,6 +2,7 @@ import { NixosPulumiError } from "../errors";
 import { copyClosure } from "../nix/copy";
 import { runNix } from "../nix/run-nix";
 import type { InstallContext } from "./context";
+import { refuseLayoutThatDoesNotFit } from "./disk-fit";
 
 const SCRIPT = "/tmp/nixos-pulumi-disko.sh";
 const MOUNT_SCRIPT = "/tmp/nixos-pulumi-mount.sh";
@@ -19,6 +20,7 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   if (!layout) {
     throw new NixosPulumiError("the disko phase needs a diskLayout", { step: "disko", host: ctx.spec.connection.host, hint: "pass a DiskLayout as diskLayout" });
   }
+  await refuseLayoutThatDoesNotFit(ctx, true);
   for (const [keyFile, key] of Object.entries(ctx.spec.install?.diskKeys ?? {})) {
     await ctx.session.upload(keyFile, key, "0600");
   }
@@ -50,9 +52,18 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
       step: "disko",
       host: ctx.spec.connection.host,
       output: (result.stderr || result.stdout).trim().split("\n").slice(-30).join("\n"),
-      hint: "check the layout's device names against `lsblk` on the machine",
+      hint: diskoFailureHint(result.stderr || result.stdout),
     });
   }
   // Synced: a machine that loses power right after this must still find the marker.
   await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.formatHash} > ${LAYOUT_MARKER} && sync`, "disko");
+}
+
+/** What the failed script's own words point at: sgdisk refusing a partition is the layout's geometry, not a device name. */
+function diskoFailureHint(output: string): string {
+  if (/Could not create partition|Could not change partition|Unable to set partition/i.test(output)) {
+    return "the layout's partitions do not fit the disk as sgdisk placed them (see its message above); change their sizes, starts or ends in the DiskLayout";
+  }
+  if (/No such file or directory|does not exist|not a block device/i.test(output)) return "check the layout's device names against `lsblk` on the machine";
+  return "see the script's output above; check the layout's device names against `lsblk` on the machine";
 }
