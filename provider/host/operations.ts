@@ -12,6 +12,7 @@ import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
 import { runInstall, type InstallContext } from "../install";
 import { lockHost } from "./lock";
+import { refuseNonNixosToplevel } from "../nix/nixos-toplevel";
 
 /** What the outputs record of the machine after an operation. */
 export interface HostFacts {
@@ -137,6 +138,7 @@ async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Pro
       hint: "the system changed between evaluation and build (an impure expression?); run `pulumi up` again",
     });
   }
+  refuseNonNixosToplevel(built, "flake" in spec.system ? "system.flake" : "expression" in spec.system ? "system.expression" : "system.storePath");
 }
 
 /** Refresh: what the machine runs now, over a connection pinned to the recorded host key. */
