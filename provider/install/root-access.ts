@@ -19,7 +19,7 @@ const MARK = "nixos-pulumi-kexec";
  * before kexec, generated here and never written to disk or state.
  */
 export async function ensureRootKeyLogin(session: SshSession, connection: Connection, progress: Progress, port = 22): Promise<RootAccess> {
-  const root: Connection = { ...connection, user: "root", port, sudo: false, password: undefined };
+  const root: Connection = { ...connection, user: "root", port, sudo: false, sudoPassword: undefined, password: undefined };
   const usesKey = connection.privateKey !== undefined || connection.agentSocketPath !== undefined || (!connection.password && !!process.env["SSH_AUTH_SOCK"]);
   if (connection.user === "root" && usesKey) return { connection: root, revoke: async () => {} };
 

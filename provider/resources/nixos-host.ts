@@ -28,8 +28,10 @@ export interface ProxyConnectionArgs {
 /** How to reach the machine; @pulumi/command's remote.ConnectionArgs plus `sudo`. */
 export interface ConnectionArgs extends ProxyConnectionArgs {
   proxy?: pulumi.Input<ProxyConnectionArgs>;
-  /** Run privileged commands through `sudo -n` (needed when user is not root). */
+  /** Run privileged commands through sudo (needed when user is not root). */
   sudo?: pulumi.Input<boolean>;
+  /** The user's password for a sudo that asks for one; kept secret, given to `sudo -S` on stdin. */
+  sudoPassword?: pulumi.Input<string>;
 }
 
 export interface NixosHostArgs {

@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import { shellQuote } from "../util/shell-quote";
 import type { Connection } from "../schema/connection";
+import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
 
 export interface ExecOptions {
   stdin?: Readable | string | Buffer;
@@ -24,6 +25,7 @@ export interface ExecResult {
 /** One authenticated SSH connection, reused for every command of an operation. */
 export class SshSession {
   private closed = false;
+  private sudo: Promise<SudoMode> | undefined;
   /** The cipher negotiated from client to server. */
   cipher: string | undefined;
 
@@ -45,13 +47,22 @@ export class SshSession {
     return !this.closed;
   }
 
-  /** Wraps a command so it runs as root (sudo -n for non-root users). */
-  privileged(command: string): string {
-    return this.useSudo ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
+  /** How sudo runs commands as root here, found out before the first privileged command. */
+  private sudoMode(): Promise<SudoMode> {
+    const password = this.connection?.sudoPassword;
+    return (this.sudo ??= probeSudo((command, stdin) => this.run(command, { ...(stdin ? { stdin } : {}) }), this.connection?.user ?? "the user", password, this.target));
   }
 
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const full = options.privileged === false ? command : this.privileged(command);
+  /** Runs a command, as root (through sudo for a non-root user) unless `privileged: false`. */
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (options.privileged === false || !this.useSudo) return this.run(command, options);
+    const mode = await this.sudoMode();
+    const password = mode === "password" ? passwordLine(this.connection!.sudoPassword!) : undefined;
+    return this.run(sudoCommand(mode, command), options, password);
+  }
+
+  /** `first` goes to stdin before options.stdin (sudo -S's password line). */
+  private run(full: string, options: ExecOptions, first?: Buffer): Promise<ExecResult> {
     const keep = options.keep ?? 1024 * 1024;
     return new Promise((resolve, reject) => {
       if (this.closed) {
@@ -76,9 +87,10 @@ export class SshSession {
         channel.on("close", () => resolve({ ...exit, stdout, stderr }));
         channel.on("error", (e: Error) => reject(new NixosPulumiError(`command channel failed: ${e.message}`, { step: "exec", host: this.target })));
         const { stdin } = options;
-        if (stdin === undefined) channel.end();
-        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) channel.end(stdin);
+        if (stdin === undefined) channel.end(first);
+        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) channel.end(first ? Buffer.concat([first, Buffer.from(stdin)]) : stdin);
         else {
+          if (first) channel.write(first);
           stdin.on("error", () => channel.destroy());
           stdin.pipe(channel);
         }
