@@ -11,7 +11,7 @@ import type { InstallContext } from "./context";
  * (in the installer, right before the disko phase); before a kexec it is only skipped, the
  * installer's kernel may name disks its own way.
  */
-export async function refuseLayoutThatDoesNotFit(ctx: InstallContext, devicesMustExist: boolean): Promise<void> {
+export async function refuseLayoutThatDoesNotFit(ctx: InstallContext, step: "facts" | "disko", devicesMustExist: boolean): Promise<void> {
   const layout = ctx.layout;
   if (!layout || layout.diskoScript) return;
   const disks = Object.entries(layout.spec.disk ?? {});
@@ -20,7 +20,7 @@ export async function refuseLayoutThatDoesNotFit(ctx: InstallContext, devicesMus
     disks
       .map(([, d]) => `if [ -b ${shellQuote(d.device)} ] && command -v blockdev >/dev/null; then echo "$(blockdev --getss --getsize64 ${shellQuote(d.device)} | tr '\\n' ' ')"; else echo missing; fi`)
       .join("; "),
-    "disk sizes",
+    step,
   );
   const lines = out.trim().split("\n");
   const host = ctx.spec.connection.host;
@@ -29,7 +29,7 @@ export async function refuseLayoutThatDoesNotFit(ctx: InstallContext, devicesMus
     if (!sector || !size) {
       if (!devicesMustExist) continue;
       throw new NixosPulumiError(`diskLayout disk "${key}": ${disk.device} is not a block device on the machine; nothing was written`, {
-        step: "disko",
+        step,
         host,
         hint: `give the disk's device as the machine names it (see \`lsblk\` there), e.g. /dev/vda or /dev/disk/by-id/…`,
       });
@@ -37,7 +37,7 @@ export async function refuseLayoutThatDoesNotFit(ctx: InstallContext, devicesMus
     const { issue } = placePartitions(key, disk, { sizeBytes: size, sectorBytes: sector });
     if (issue) {
       throw new NixosPulumiError(`diskLayout disk "${key}": ${issue.message}; nothing was written`, {
-        step: "disko",
+        step,
         host,
         hint: `change disk.${key}.content.partitions.${issue.key}.${issue.field} in the DiskLayout (the disk holds ${size} bytes)`,
       });

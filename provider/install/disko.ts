@@ -20,7 +20,7 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   if (!layout) {
     throw new NixosPulumiError("the disko phase needs a diskLayout", { step: "disko", host: ctx.spec.connection.host, hint: "pass a DiskLayout as diskLayout" });
   }
-  await refuseLayoutThatDoesNotFit(ctx, true);
+  await refuseLayoutThatDoesNotFit(ctx, "disko", true);
   for (const [keyFile, key] of Object.entries(ctx.spec.install?.diskKeys ?? {})) {
     await ctx.session.upload(keyFile, key, "0600");
   }

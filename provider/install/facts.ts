@@ -77,6 +77,6 @@ export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise
     });
   }
   // Before a kexec too: a layout that cannot fit is refused before the machine is rebooted into anything.
-  if (phases.includes("disko")) await refuseLayoutThatDoesNotFit(ctx, variantId === "installer");
+  if (phases.includes("disko")) await refuseLayoutThatDoesNotFit(ctx, "facts", variantId === "installer");
   return facts;
 }
