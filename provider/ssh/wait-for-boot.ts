@@ -5,11 +5,12 @@ import type { SshSession } from "./session";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * How long a machine may answer SSH and refuse the login before the wait ends: a system just
- * booted may start sshd a moment before its keys are in place, but a refusal that lasts is
- * the new system not authorizing the deployer, which no waiting cures.
+ * How long a machine may answer SSH and refuse the login before the wait ends: the old system
+ * may refuse root for the seconds before the kexec (nixos-images' run waits a few seconds
+ * before `kexec -e`), a new one may start sshd a moment before its keys are in place; a
+ * refusal that lasts is the new system not authorizing the deployer, which no waiting cures.
  */
-export const AUTH_REFUSED_GRACE_SECONDS = 15;
+export const AUTH_REFUSED_GRACE_SECONDS = 30;
 const AUTH_REFUSED = /authentication methods failed/i;
 
 export async function bootIdOf(session: SshSession): Promise<string> {
