@@ -70,9 +70,11 @@ test("with takeOver the second stack manages the machine; the first says so at r
 
   await first.refresh();
   assert.match(first.lastOutput(), /web: this machine is now managed by stack test-owner-b\/test \(resource [^)]+\), which took it over/);
-  const preview = await first.preview();
-  assert.equal(preview.changeSummary["update"], 1, first.output());
-  assert.match(first.lastOutput(), /web: taken over by stack test-owner-b\/test .*: the update refuses and changes nothing on the machine; to take it back set takeOver: "test-owner-b\/test"/);
+  // The default output (no --diff), as a user runs `pulumi preview`.
+  let shown = "";
+  const preview = await first.stack.preview({ onOutput: (t) => (shown += t), color: "never" });
+  assert.equal(preview.changeSummary["update"], 1, shown);
+  assert.match(shown, /web: taken over by stack test-owner-b\/test .*: the update refuses and changes nothing on the machine; to take it back set takeOver: "test-owner-b\/test"/);
   await assert.rejects(first.up(), /this machine is managed by stack test-owner-b\/test/);
   assert.equal(await onHost("readlink /run/current-system"), v2, "the first stack changed nothing");
   assert.match(await onHost(`cat ${OWNER_RECORD}`), /^test-owner-b\/test /);
