@@ -15,6 +15,7 @@ import { LAYOUT } from "../fixtures/state/layout";
 import { NIXOS_HOST_STATE_VERSION } from "../../provider/resources/nixos-host-state";
 import { DISK_LAYOUT_STATE_VERSION } from "../../provider/resources/disk-layout-impl";
 
+// <n>-<commit>.json, oldest first.
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "state");
 
 interface Fixture {
@@ -104,8 +105,15 @@ for (const file of fixtures) {
     assert.equal(web["needsReboot"], false);
     assert.equal(web["__resourceName"], "web");
     assert.equal(web["managedBy"], undefined);
-    assert.equal(disks["stateVersion"], DISK_LAYOUT_STATE_VERSION);
-    assert.equal(typeof disks["formatHash"], "string");
+    // Refresh runs the serialized provider the state holds: the first versions' DiskLayout
+    // provider has no `read`, so its state stays as it was (still no change; an update rewrites it).
+    const recordedDisks = fixture.resources.find((r) => r.type === "DiskLayout")!.outputs;
+    if (/\bread: __f\d+/.test(String(recordedDisks["__provider"]))) {
+      assert.equal(disks["stateVersion"], DISK_LAYOUT_STATE_VERSION);
+      assert.equal(typeof disks["formatHash"], "string");
+    } else {
+      assert.equal(disks["stateVersion"], recordedDisks["stateVersion"]);
+    }
 
     const again = await stack.preview();
     assert.deepEqual(unchanged(again.changeSummary), [], stack.lastOutput());

@@ -49,7 +49,7 @@ for (const file of fixtures) {
 }
 
 test("a3bb5ea hashed the same layout otherwise: read as recorded, the upgrade alone would reinstall the host", async () => {
-  const recorded = hostOf("a3bb5ea.json");
+  const recorded = hostOf("1-a3bb5ea.json");
   const news = await newsFor(recorded);
   assert.notEqual(recorded["layoutHash"], news["layoutHash"]);
   assert.deepEqual(diffHost(recorded, news).replaces, ["diskLayout"]);
