@@ -20,7 +20,8 @@ export function diffHost(olds: Record<string, unknown>, news: Record<string, unk
     CONFIG_KEYS.some((key) => !same(olds[key], news[key])) || !same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {}) ||
     (olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "") ||
     // Another stack took the machine over (seen at refresh): the update says so, and refuses.
-    typeof olds["managedBy"] === "string";
+    typeof olds["managedBy"] === "string" ||
+    (olderLayoutHashes(olds) && layoutHashesDiffer(olds, news));
   return { changes: changed, replaces: [], deleteBeforeReplace: false };
 }
 
@@ -42,8 +43,23 @@ export function changedTriggers(olds: unknown, news: unknown): string[] {
  */
 function layoutNeedsFormatting(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
   if (containsUnknown(news["layoutFormatHash"]) || containsUnknown(news["layoutHash"])) return true;
+  if (olderLayoutHashes(olds)) return false;
   if (olds["layoutFormatHash"] === undefined && olds["layoutHash"] !== undefined) return olds["layoutHash"] !== news["layoutHash"];
   return (olds["layoutFormatHash"] ?? "") !== (news["layoutFormatHash"] ?? "");
+}
+
+/**
+ * The state holds hashes an older version made of a diskoFile or a flake's disko script,
+ * which this version cannot hash again as they were (the file may have changed since): a
+ * difference may be the renderer's alone, so it never reinstalls; the update records this
+ * version's hashes (nothing runs on the machine).
+ */
+function olderLayoutHashes(olds: Record<string, unknown>): boolean {
+  return olds["__olderLayoutHashes"] === true;
+}
+
+function layoutHashesDiffer(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  return (olds["layoutFormatHash"] ?? olds["layoutHash"] ?? "") !== (news["layoutFormatHash"] ?? news["layoutHash"] ?? "");
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -104,7 +120,14 @@ export function explainHostDiff(olds: Record<string, unknown>, news: Record<stri
   if (!same(olds["takeOver"], news["takeOver"]) && news["takeOver"] !== undefined) quiet.push("takeOver (the machine's owner record decides, under the deploy lock)");
   else if (!same(olds["takeOver"], news["takeOver"])) quiet.push("takeOver");
   if (!same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {})) quiet.push("reinstallTriggers (baseline recorded, no reinstall)");
-  if ((olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "")) quiet.push("diskLayout mounts (mountpoints or options; the system's NixOS module carries them, nothing is reformatted)");
+  const olderHashes = olderLayoutHashes(olds) && layoutHashesDiffer(olds, news);
+  if (olderHashes) {
+    quiet.push(
+      `diskLayout hash (recorded by an older nixos-pulumi, which hashed ${layoutDevices(news["diskLayout"])} otherwise; ` +
+        "not reinstalled for that: the update records this version's hash. If you did change the layout's formatting, reinstall with a changed reinstallTriggers value)",
+    );
+  }
+  if (!olderHashes && (olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "")) quiet.push("diskLayout mounts (mountpoints or options; the system's NixOS module carries them, nothing is reformatted)");
   if (quiet.length > 0 && oldTop === newTop) lines.push(`update: ${quiet.join(", ")} changed; nothing runs on the machine${quiet.includes("connection") ? " (a changed address or host key is verified with an SSH handshake)" : ""}`);
   return lines;
 }

@@ -14,6 +14,9 @@ export const NIXOS_HOST_STATE_VERSION = 2;
 
 type Props = Record<string, unknown>;
 
+/** Marks layout hashes an older version recorded that this one cannot recompute (see host/diff.ts). */
+export const OLDER_LAYOUT_HASHES = "__olderLayoutHashes";
+
 const layout = (): typeof import("../host/layout") => require("../host/layout");
 
 /** Renamed hidden inputs: the old name → the current one. */
@@ -29,6 +32,10 @@ export async function migrateHostState(props: Props): Promise<Props> {
   }
   if (out["needsReboot"] === undefined) out["needsReboot"] = false;
   if (out["diskLayout"] !== undefined) Object.assign(out, await layoutHashesNow(out));
+  if (out["diskLayout"] !== undefined && !rendersFromStateAlone((out["diskLayout"] as { declared?: unknown }).declared)) {
+    // Hashes an older renderer made of a file or flake: diff never reinstalls on them alone.
+    out[OLDER_LAYOUT_HASHES] = true;
+  }
   out["stateVersion"] = NIXOS_HOST_STATE_VERSION;
   return out;
 }

@@ -6,7 +6,7 @@ import * as assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { migrateHostState, NIXOS_HOST_STATE_VERSION } from "../../provider/resources/nixos-host-state";
-import { diffHost } from "../../provider/host/diff";
+import { diffHost, explainHostDiff } from "../../provider/host/diff";
 import { hostLayoutHashes } from "../../provider/host/layout";
 import { LAYOUT } from "../fixtures/state/layout";
 
@@ -54,4 +54,18 @@ test("a3bb5ea hashed the same layout otherwise: read as recorded, the upgrade al
   assert.notEqual(recorded["layoutHash"], news["layoutHash"]);
   assert.deepEqual(diffHost(recorded, news).replaces, ["diskLayout"]);
   assert.deepEqual(diffHost(await migrateHostState(recorded), news).replaces, []);
+});
+
+test("hashes an older version made of a diskoFile are not hashed again, and never reinstall on their own", async () => {
+  const layout = { declared: { diskoFile: "./disko.nix" } };
+  const recorded = { ...hostOf("3-23fc1e3.json"), diskLayout: layout, layoutHash: "1".repeat(64), layoutFormatHash: "2".repeat(64), layoutMountHash: "3".repeat(64) };
+  const news = { ...(await newsFor(recorded)), diskLayout: layout, layoutHash: "4".repeat(64), layoutFormatHash: "5".repeat(64), layoutMountHash: "6".repeat(64) };
+  const migrated = await migrateHostState(recorded);
+  assert.equal(migrated["layoutFormatHash"], "2".repeat(64), "kept as recorded");
+  const result = diffHost(migrated, news);
+  assert.deepEqual(result, { changes: true, replaces: [], deleteBeforeReplace: false });
+  assert.match(explainHostDiff(migrated, news, result).join("\n"), /diskLayout hash \(recorded by an older nixos-pulumi, which hashed the disks of \.\/disko\.nix otherwise; not reinstalled for that/);
+  // Once this version recorded its own hashes, a changed file reinstalls as before.
+  const current = { ...migrated, ...news, __olderLayoutHashes: undefined };
+  assert.deepEqual(diffHost(current, { ...news, layoutFormatHash: "7".repeat(64) }).replaces, ["diskLayout"]);
 });
