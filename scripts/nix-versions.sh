@@ -42,9 +42,11 @@ build_root() { # suite, destination
   }
   # busybox-static: the test systems' fixtures copy /bin/busybox in a builder (no sandbox).
   log "nix-bin in the $suite root"
-  apt_in_root "$tmp" update >&2
-  apt_in_root "$tmp" install -y --no-install-recommends nix-bin busybox-static >&2
-  apt_in_root "$tmp" clean >&2
+  { apt_in_root "$tmp" update && apt_in_root "$tmp" install -y --no-install-recommends nix-bin busybox-static &&
+    apt_in_root "$tmp" clean; } >"$dir/$suite.apt.log" 2>&1 || {
+    tail -20 "$dir/$suite.apt.log" >&2
+    return 1
+  }
   rm -rf "$tmp/var/lib/apt/lists/"*
   rm -rf "$dest"
   mv "$tmp" "$dest"
@@ -53,27 +55,30 @@ build_root() { # suite, destination
 write_wrappers() { # suite dir, root ("" for this machine's own Nix)
   local sdir="$1" root="$2" bin="$1/bin" cmd text run
   mkdir -p "$bin"
-  for cmd in "${commands[@]}"; do
-    [ -e "$root/usr/bin/$cmd" ] || continue
-    if [ -n "$root" ]; then
-      run="exec unshare --mount --propagation private /bin/sh -c 'mount --bind \"\$0/usr\" /usr && mount --bind \"\$0/etc/ld.so.cache\" /etc/ld.so.cache && exec \"\$@\"' $root /usr/bin/$cmd \"\$@\""
-    else
-      run="exec /usr/bin/$cmd \"\$@\""
-    fi
-    # NIX_MATRIX_STDERR_LOG (tests only): also append the command line and Nix's stderr to that file,
-    # so a test can assert what Nix printed for the provider's own calls; the stream itself is unchanged.
-    text="#!/bin/bash
-# $cmd of the Nix in ${root:-/usr}, run as if installed here (written by scripts/nix-versions.sh)
+  # One script, bin/nix, and the other commands as links to it, as Nix installs itself: it
+  # runs the command it was called as (so a test host can bind it over its /usr/bin/nix).
+  if [ -n "$root" ]; then
+    run="exec unshare --mount --propagation private /bin/sh -c 'mount --bind \"\$0/usr\" /usr && mount --bind \"\$0/etc/ld.so.cache\" /etc/ld.so.cache && exec \"\$@\"' $root \"/usr/bin/\${0##*/}\" \"\$@\""
+  else
+    run="exec \"/usr/bin/\${0##*/}\" \"\$@\""
+  fi
+  # NIX_MATRIX_STDERR_LOG (tests only): also append the command line and Nix's stderr to that file,
+  # so a test can assert what Nix printed for the provider's own calls; the stream itself is unchanged.
+  text="#!/bin/bash
+# The Nix in ${root:-/usr}, run as if installed here (written by scripts/nix-versions.sh)
 if [ -n \"\${NIX_MATRIX_STDERR_LOG:-}\" ]; then
-  printf '\$ %s\\n' \"$cmd \$*\" >>\"\$NIX_MATRIX_STDERR_LOG\"
+  printf '\$ %s\\n' \"\${0##*/} \$*\" >>\"\$NIX_MATRIX_STDERR_LOG\"
   exec 2> >(exec tee -a \"\$NIX_MATRIX_STDERR_LOG\" >&2)
 fi
 $run"
-    if [ "$(cat "$bin/$cmd" 2>/dev/null)" != "$text" ]; then
-      printf '%s\n' "$text" >"$bin/$cmd.new"
-      chmod 755 "$bin/$cmd.new"
-      mv "$bin/$cmd.new" "$bin/$cmd"
-    fi
+  if [ "$(cat "$bin/nix" 2>/dev/null)" != "$text" ]; then
+    printf '%s\n' "$text" >"$bin/nix.new"
+    chmod 755 "$bin/nix.new"
+    mv "$bin/nix.new" "$bin/nix"
+  fi
+  for cmd in "${commands[@]}"; do
+    [ "$cmd" != nix ] && [ -e "$root/usr/bin/$cmd" ] || continue
+    [ "$(readlink "$bin/$cmd" 2>/dev/null)" = nix ] || ln -sfn nix "$bin/$cmd"
   done
 }
 
