@@ -33,7 +33,7 @@ async function queryClosure(storePath: string): Promise<PathInfo[]> {
   } catch (err) {
     throw new NixosPulumiError(`cannot read \`nix path-info\` of ${storePath}: ${(err as Error).message}`, {
       step: "closure",
-      hint: "the provider reads the path-info JSON of Nix 2.8 and later (formats 1 and 2); report the Nix version (nix --version)",
+      hint: "the provider reads the path-info JSON of Nix 2.8 to 2.34 (formats 1 and 2); put such a Nix first in PATH for pulumi, and report your `nix --version`",
     });
   }
   for (const info of infos) byPath.set(info.path, info);

@@ -49,13 +49,6 @@ export function nixVersions(): NixUnderTest[] {
   return list;
 }
 
-/** The matrix's Nix of this major.minor ("2.34"). */
-export function nix(name: string): NixUnderTest {
-  const found = nixVersions().find((n) => n.name === name);
-  if (!found) throw new Error(`no Nix ${name} in the matrix (have ${nixVersions().map((n) => n.name).join(", ")})`);
-  return found;
-}
-
 /** The oldest and the newest Nix of the matrix, and the one between. */
 export function matrixEnds(): { oldest: NixUnderTest; middle: NixUnderTest; newest: NixUnderTest } {
   const list = nixVersions();
