@@ -6,7 +6,7 @@
 // ends; every other test runs this machine's Nix (2.8) on both ends.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -43,6 +43,7 @@ before(async () => {
 after(async () => {
   await Promise.all(hosts.map((h) => h.stop()));
   await cache?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const connection = (host: TestHost) => ({ host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey });
