@@ -4,6 +4,7 @@
 // during the install, races a loop that reads every file it can and rewrites every script it
 // can. The provider's scripts must run unmodified, the disk key must stay unread, the install
 // must succeed, and a key path under a directory that account owns must be refused clearly.
+// A switch on the same machine works from its own root-only run directory the same way.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -11,6 +12,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { renderLayout, resolveLayout } from "../../provider/disk";
 import { runInstall, type InstallContext } from "../../provider/install";
 import { connect, shellQuote } from "../../provider/ssh";
+import { copyClosure } from "../../provider/nix";
+import { activate } from "../../provider/switch";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
@@ -23,6 +26,8 @@ const PWNED = "/tmp/.mallory-pwned";
 const STOP = "/tmp/.mallory-stop";
 
 let host: TestHost;
+let nixos: TestHost;
+let toplevel: string;
 const previous = new Map<string, string>();
 
 before(async () => {
@@ -31,15 +36,20 @@ before(async () => {
     previous.set(file, readFileSync(file, "utf8").trim());
     writeFileSync(file, "0");
   }
-  host = await startHost({ name: "shared", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }] });
-  // The account lives in the host's /etc overlay only.
-  await host.run(`useradd -u ${ATTACKER_UID} -M -N -d /tmp -s /bin/sh mallory`);
+  toplevel = await buildTestSystem({ label: "shared-target" });
+  [host, nixos] = await Promise.all([
+    startHost({ name: "shared", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }] }),
+    startHost({ name: "sharedos", state: "nixos", system: toplevel }),
+  ]);
+  // The account lives in each host's /etc overlay only.
+  for (const h of [host, nixos]) await h.run(`useradd -u ${ATTACKER_UID} -M -N -d /tmp -s /bin/sh mallory`);
 });
 
 after(async () => {
   try {
     await host?.run(`touch ${STOP}; umount -R /mnt 2>/dev/null; true`).catch(() => undefined);
-    await host?.stop();
+    await nixos?.run(`touch ${STOP}`).catch(() => undefined);
+    await Promise.all([host?.stop(), nixos?.stop()]);
   } finally {
     for (const [file, value] of previous) writeFileSync(file, value);
   }
@@ -70,7 +80,7 @@ true
 /** Reads whatever it can, makes its own files readable again, rewrites every script it can write. */
 const RACE = `
 while [ ! -e ${STOP} ]; do
-  find /tmp /run /mnt -xdev \\( -type f -o -type l \\) 2>/dev/null | while IFS= read -r f; do
+  find /tmp /run /mnt/tmp /mnt/etc -maxdepth 4 \\( -type f -o -type l \\) 2>/dev/null | while IFS= read -r f; do
     case "$f" in ${LOOT}/*|${PWNED}) continue ;; esac
     [ -O "$f" ] && chmod 666 "$f" 2>/dev/null
     [ -f "$f" ] && [ -r "$f" ] && { echo "== $f"; cat "$f"; } >> ${LOOT}/read 2>/dev/null
@@ -101,7 +111,6 @@ async function context(toplevel: string, diskKeys: Record<string, string>, lines
 }
 
 test("another local account can neither swap the install's scripts nor read its disk key; the install succeeds", async () => {
-  const toplevel = await buildTestSystem({ label: "shared-target" });
   const key = `luks-key-${randomBytes(12).toString("hex")}`;
   await host.run(asMallory(PLANT));
   // A run directory an earlier, killed install left behind: the next run removes it.
@@ -132,7 +141,6 @@ test("another local account can neither swap the install's scripts nor read its 
 });
 
 test("a disk key under a directory another account owns is refused before anything is written", async () => {
-  const toplevel = await buildTestSystem({ label: "shared-target" });
   const key = `luks-key-${randomBytes(12).toString("hex")}`;
   await host.run(asMallory("mkdir -p /tmp/mallory && chmod 777 /tmp/mallory"));
   const tableBefore = await host.run("sgdisk -p /dev/vda 2>&1; true");
@@ -150,4 +158,31 @@ test("a disk key under a directory another account owns is refused before anythi
   assert.notEqual((await host.exec("test -e /tmp/mallory/disk.key")).code, 0, "nothing was written there");
   assert.equal(await host.run("ls -A /tmp/mallory"), "");
   assert.equal(await host.run("sgdisk -p /dev/vda 2>&1; true"), tableBefore, "the disk was not touched");
+});
+
+test("a switch activates from its own root-only run directory; a finished run's leftover goes; a /run/nixos-pulumi another account owns is refused", async () => {
+  const spec = nixosHostSchema.parse({ connection: { host: nixos.address, privateKey: nixos.clientPrivateKey, hostKey: nixos.hostPublicKey }, system: { storePath: toplevel } });
+  const open = () => connect(spec.connection);
+  // Left by earlier switches: one whose activation finished (done), one still running.
+  await nixos.run("mkdir -p -m 700 /run/nixos-pulumi && mkdir -m 700 /run/nixos-pulumi/switch.1-finished /run/nixos-pulumi/switch.2-running && touch /run/nixos-pulumi/switch.1-finished/done");
+  await nixos.run(`rm -f ${STOP}; setsid ${asMallory(RACE)} </dev/null >/dev/null 2>&1 &`);
+  let session = await open();
+  try {
+    await copyClosure(session, toplevel);
+    ({ session } = await activate(session, { toplevel, action: "switch", rollback: "none", timeoutSeconds: 60, reconnect: open }));
+    assert.equal((await nixos.run("readlink /run/current-system")).trim(), toplevel);
+    assert.equal(await nixos.run("ls -A /run/nixos-pulumi | grep '^switch\\.' ; true"), "switch.2-running");
+
+    await nixos.run(`chown ${ATTACKER_UID} /run/nixos-pulumi`);
+    await assert.rejects(activate(session, { toplevel, action: "switch", rollback: "none", timeoutSeconds: 60, reconnect: open }), (err: Error) => {
+      assert.match(err.message, /could not start the activation \(exit 77\)/);
+      assert.match(err.message, /\/run\/nixos-pulumi is owned by uid 4242, not root/);
+      return true;
+    });
+  } finally {
+    session.close();
+    await nixos.run(`chown 0 /run/nixos-pulumi; touch ${STOP}; sleep 0.3`);
+  }
+  assert.notEqual((await nixos.exec(`test -e ${PWNED}`)).code, 0, "the account's script ran as root");
+  assert.equal(await nixos.run("ls -A /run/nixos-pulumi | grep '^switch\\.' ; true"), "switch.2-running", "nothing was made in a directory the account owned");
 });
