@@ -1,7 +1,6 @@
 // Where the provider writes on a target that other local accounts may share (a rescue
 // system, an installer): nothing it writes or runs can be pre-created, replaced or read by
 // them. Shell functions prepended to the commands that write; they run as root.
-import { randomBytes } from "node:crypto";
 import { shellQuote } from "../util/shell-quote";
 
 /** Root-only (0700) home of the provider's run directories and deploy lock on a target. */
@@ -103,12 +102,10 @@ export function newRunDirCommand(purpose: "install" | "switch"): string {
   );
 }
 
-/** The same for a run directory whose name the deployer chose (it must know it before any reply). */
-export function runDirName(purpose: "install" | "switch"): string {
-  return `${PRIVATE_ROOT}/${purpose}.${Date.now()}-${randomBytes(8).toString("hex")}`;
-}
-
-/** Creates `dir` (from runDirName): 0700, root, failing if the name exists; leftovers removed first. */
+/**
+ * Creates a run directory whose (random) name the deployer chose, as it must know it before any
+ * reply: 0700, root, failing if the name exists (its parent is root-only); leftovers removed first.
+ */
 export function makeRunDirCommand(dir: string, purpose: "install" | "switch"): string {
   return guarded([`np_private_dir ${PRIVATE_ROOT}`, leftoverCleanup(purpose), `mkdir -m 700 ${shellQuote(dir)}`].join("\n"));
 }
