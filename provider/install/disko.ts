@@ -1,12 +1,10 @@
 import { NixosPulumiError } from "../errors";
 import { copyClosure } from "../nix/copy";
 import { runNix } from "../nix/run-nix";
+import { newRunDir, removeRunDir } from "../ssh/run-dir";
 import type { InstallContext } from "./context";
 import { refuseLayoutThatDoesNotFit } from "./disk-fit";
 
-const SCRIPT = "/tmp/nixos-pulumi-disko.sh";
-const MOUNT_SCRIPT = "/tmp/nixos-pulumi-mount.sh";
-const RELEASE_SCRIPT = "/tmp/nixos-pulumi-release.sh";
 /** Written onto the new root once the layout is formatted: lets a retried install resume. */
 export const LAYOUT_MARKER = "/mnt/etc/nixos-pulumi/layout-hash";
 
@@ -22,7 +20,7 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   }
   await refuseLayoutThatDoesNotFit(ctx, "disko", true);
   for (const [keyFile, key] of Object.entries(ctx.spec.install?.diskKeys ?? {})) {
-    await ctx.session.upload(keyFile, key, "0600");
+    await ctx.session.upload(keyFile, key, "0600", `install.diskKeys["${keyFile}"]`);
   }
   if (layout.diskoScript) {
     const { storePath, derivation } = layout.diskoScript;
@@ -31,6 +29,19 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
     ctx.progress(`disko: copying the system's disko script ${storePath}`);
     await copyClosure(ctx.session, storePath, { progress: ctx.progress });
   }
+  // The scripts live in this run's private directory: no other account can swap them.
+  const dir = await newRunDir(ctx.session, "install");
+  try {
+    await runLayoutScripts(ctx, layout, dir);
+  } finally {
+    await removeRunDir(ctx.session, dir).catch(() => undefined);
+  }
+}
+
+async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<InstallContext["layout"]>, dir: string): Promise<void> {
+  const SCRIPT = `${dir}/disko.sh`;
+  const MOUNT_SCRIPT = `${dir}/mount.sh`;
+  const RELEASE_SCRIPT = `${dir}/release.sh`;
   await ctx.session.upload(SCRIPT, layout.script, "0700");
   await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");
   await ctx.session.upload(RELEASE_SCRIPT, layout.releaseScript, "0700");

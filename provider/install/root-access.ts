@@ -2,6 +2,7 @@ import { utils as sshUtils } from "ssh2";
 import type { Connection } from "../schema/connection";
 import type { Progress } from "../progress";
 import type { SshSession } from "../ssh";
+import { guarded } from "../ssh/private-paths";
 
 /** How the provider logs in as root after kexec: the installer takes only authorized keys. */
 export interface RootAccess {
@@ -27,7 +28,7 @@ export async function ensureRootKeyLogin(session: SshSession, connection: Connec
   const publicKey = pair.public.trim();
   progress(`kexec: authorizing a temporary key for root, so the installer (which takes only keys) lets the provider in`);
   await session.execOk(
-    `mkdir -p /root/.ssh && chmod 700 /root/.ssh && printf '%s\\n' '${publicKey}' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys`,
+    guarded(`np_private_dir /root/.ssh && printf '%s\\n' '${publicKey}' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys`),
     "kexec: authorize key",
   );
   return {

@@ -4,6 +4,7 @@ import { NixosPulumiError } from "../errors";
 import { shellQuote } from "../util/shell-quote";
 import type { Connection } from "../schema/connection";
 import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
+import { REFUSED_EXIT, uploadCommand } from "./private-paths";
 
 export interface ExecOptions {
   stdin?: Readable | string | Buffer;
@@ -111,14 +112,23 @@ export class SshSession {
     return result.stdout;
   }
 
-  /** Writes a file on the target (as root with sudo), creating its directory. */
-  async upload(remotePath: string, content: string | Buffer, mode = "0600"): Promise<void> {
-    const dir = remotePath.replace(/\/[^/]*$/, "") || "/";
-    await this.execOk(
-      `mkdir -p ${shellQuote(dir)} && umask 077 && cat > ${shellQuote(remotePath)}.tmp && chmod ${mode} ${shellQuote(remotePath)}.tmp && mv -f ${shellQuote(remotePath)}.tmp ${shellQuote(remotePath)}`,
-      "upload",
-      { stdin: content },
-    );
+  /**
+   * Writes a root-owned file on the target (as root with sudo), creating its directory; no
+   * other account on the target can pre-create, replace or read it (see uploadCommand).
+   */
+  async upload(remotePath: string, content: string | Buffer, mode = "0600", field?: string): Promise<void> {
+    const result = await this.exec(uploadCommand(remotePath, mode), { stdin: content });
+    if (result.code === REFUSED_EXIT) {
+      const what = field ? `${field} (${remotePath})` : remotePath;
+      throw new NixosPulumiError(`refused to write ${what}: ${result.stderr.trim().replace(/^nixos-pulumi refuses to write there: /, "")}`, {
+        step: "upload",
+        host: this.target,
+        hint: "write it under a directory only root can change (e.g. /root or /run), or make the directory owned by root and not writable by other accounts",
+      });
+    }
+    if (result.code !== 0) {
+      throw new NixosPulumiError(`writing ${remotePath} failed (exit ${result.code ?? result.signal})`, { step: "upload", host: this.target, output: tail(result.stderr) });
+    }
   }
 
   close(): void {
