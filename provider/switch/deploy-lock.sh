@@ -113,6 +113,8 @@ if [ "$MODE" = take ]; then
   done
 fi
 
+# The last moment a deployer that went away during the wait could be handed the lock.
+still_wanted
 since=$(now)
 if [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; then since=$o_since; fi
 write_owner $(( $(now) + LEASE_SECONDS )) "$since"

@@ -253,6 +253,11 @@ test("the CLI alone SIGKILLed while its provider waits for the lock: the provide
     stack.setProgram(program(waiting));
     await upKilledWhen(/is being deployed by the test's other deployer/, stack, async () => (provider = await killCliOnly()));
     assert.deepEqual(await exitWithin(provider, 10), [], "the provider exited");
+    // Its wait on the machine (the lock script on its SSH channel) ends with it ("[v]": not
+    // the shell running pgrep).
+    const waiter = () => host.exec("pgrep -f \"HOLDER='stack test-killed/test, resource [v]ictim\"").then((r) => r.stdout.trim());
+    for (let i = 0; i < 50 && (await waiter()) !== ""; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await waiter(), "", "the provider's wait for the lock on the machine ended");
   } finally {
     await held.release();
   }
