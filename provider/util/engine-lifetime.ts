@@ -1,7 +1,9 @@
 // The provider's work ends with the Pulumi engine that started it. The engine runs the
-// dynamic provider as a child process with a pipe on its stdin and reads its stderr: when
-// the CLI dies (SIGKILL of a cancelled CI job, a closed laptop) the pipe reaches EOF; when it
-// shuts plugins down it sends SIGINT (then SIGKILL after 5 s). Either way nobody will read
+// dynamic provider as a child process in a process group of its own, with a pipe on its
+// stdin, and reads its stderr (pulumi v3.259 sdk/go/common/resource/plugin/plugin.go:
+// cmd.StdinPipe, RegisterProcessGroup; Kill sends SIGINT to the group, SIGKILL 5 s later).
+// When the CLI dies (SIGKILL of a cancelled CI job, a closed laptop) the pipe reaches EOF and
+// no signal reaches the provider. Either way nobody will read
 // this provider's results: copies stop, an activation not yet started is not started, the
 // deploy lock is released, and the process exits. An activation already started runs on,
 // detached on the machine, and leaves its verdict there for the next run.
