@@ -75,8 +75,9 @@ export async function switchHost(
   // when a copy or activation that reconnected throws, and when the engine goes away.
   const sessions = new Set<SshSession>();
   const open = async (deadlineSeconds?: number, dialErrorLimit?: number) => {
-    const spec_ = dialErrorLimit ? { ...spec, connection: { ...spec.connection, dialErrorLimit } } : spec;
-    const opened = await openSession(spec_, session?.hostKey ?? pinnedHostKey, progress, deadlineSeconds);
+    const dialled = dialErrorLimit ? { ...spec, connection: { ...spec.connection, dialErrorLimit } } : spec;
+    // Reconnects are pinned to the key the first session verified.
+    const opened = await openSession(dialled, session?.hostKey ?? pinnedHostKey, progress, deadlineSeconds);
     sessions.add(opened);
     return opened;
   };
