@@ -6,11 +6,11 @@ import { writeExtraFiles } from "./extra-files";
 
 /**
  * Installs the system onto the layout mounted at /mnt, as nixos-anywhere does: the closure
- * into /mnt's store (copied, or with build.on "target" built there), /mnt made traversable (nixos-install refuses otherwise) with a /tmp,
- * extra files and pre-generated host keys, then the installer's own
- * `nixos-install --root /mnt --system <toplevel> --no-root-passwd --no-channel-copy`: it sets
- * the profile and installs the bootloader through nixos-enter (private mount namespace,
- * activation first, NIXOS_INSTALL_BOOTLOADER=1).
+ * into /mnt's store (copied, or with build.on "target" built there), /mnt made traversable
+ * (nixos-install refuses otherwise) with a /tmp, extra files and pre-generated host keys,
+ * then the installer's own `nixos-install --root /mnt --system <toplevel> --no-root-passwd
+ * --no-channel-copy`: it sets the profile and installs the bootloader through nixos-enter
+ * (private mount namespace, activation first, NIXOS_INSTALL_BOOTLOADER=1).
  */
 export async function installPhase(ctx: InstallContext): Promise<void> {
   const { toplevel, spec } = ctx;
