@@ -13,23 +13,35 @@ import { derivationOf } from "./toplevel";
 
 /** `storeRoot`: build into the store under this root (e.g. "/mnt" during an install). */
 export async function buildOnTarget(session: SshSession, system: SystemSpec, toplevel: string, progress?: Progress, storeRoot?: string): Promise<void> {
-  const copyOptions = { ...(progress ? { progress } : {}), ...(storeRoot ? { storeRoot } : {}) };
   const drv = await derivationOf(system);
   if (!drv) {
     // A prebuilt store path: nothing to build, it is copied as is.
-    await copyClosure(session, toplevel, copyOptions);
+    await copyClosure(session, toplevel, { ...(progress ? { progress } : {}), ...(storeRoot ? { storeRoot } : {}) });
     return;
   }
+  await realiseOnTarget(session, drv, toplevel, { progress, storeRoot, step: "build on target" });
+}
+
+export interface RealiseOptions {
+  progress?: Progress | undefined;
+  storeRoot?: string | undefined;
+  /** The progress prefix and the error's step. */
+  step: string;
+}
+
+/** Copies `drv`'s derivation closure to the target and realises it there; it must produce `out`. */
+export async function realiseOnTarget(session: SshSession, drv: string, out: string, options: RealiseOptions): Promise<void> {
+  const { progress, storeRoot, step } = options;
   const where = storeRoot ? ` into ${storeRoot}'s store` : "";
-  progress?.(`build on target: copying ${drv} and its inputs' derivations${where}`);
-  await copyClosure(session, drv, copyOptions);
-  progress?.(`build on target: nix-store${storeFlag(storeRoot)} --realise`);
+  progress?.(`${step}: copying ${drv} and its inputs' derivations${where}`);
+  await copyClosure(session, drv, { ...(progress ? { progress } : {}), ...(storeRoot ? { storeRoot } : {}) });
+  progress?.(`${step}: nix-store${storeFlag(storeRoot)} --realise`);
   const result = await session.exec(`nix-store${storeFlag(storeRoot)} --realise ${shellQuote(drv)}`, {
-    onStderr: (chunk) => chunk.toString().split("\n").filter(Boolean).forEach((l) => progress?.(`build on target: ${l}`)),
+    onStderr: (chunk) => chunk.toString().split("\n").filter(Boolean).forEach((l) => progress?.(`${step}: ${l}`)),
   });
-  const out = result.stdout.trim().split("\n").pop();
-  if (result.code !== 0 || out !== toplevel) {
-    throw new NixosPulumiError(`building ${drv} on the target${where} failed${out && out !== toplevel ? ` (it produced ${out})` : ""}`, {
+  const produced = result.stdout.trim().split("\n").pop();
+  if (result.code !== 0 || produced !== out) {
+    throw new NixosPulumiError(`building ${drv} on the target${where} failed${produced && produced !== out ? ` (it produced ${produced})` : ""}`, {
       step: "build",
       host: session.target,
       output: tail(result.stderr),
