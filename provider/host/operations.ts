@@ -128,6 +128,9 @@ export async function switchHost(
 }
 
 async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<void> {
+  // build.on "target": the target builds (an install into /mnt's store); this machine needs
+  // only the derivations, and may not even be able to build for the target's platform.
+  if (spec.build.on === "target") return;
   progress(`build: realising ${toplevel}`);
   const built = await buildToplevel(spec.system);
   if (built !== toplevel) {
@@ -155,9 +158,7 @@ export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHost
 
 /** Create with a disk layout: the nixos-anywhere-style install, phase by phase. */
 export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who = spec.connection.host): Promise<HostFacts> {
-  // With build.on "target" the install phase builds into /mnt's store: this machine needs
-  // only the derivations (it may not even be able to build for the target's platform).
-  if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
+  await buildLocally(spec, toplevel, progress);
   const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
   const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
   // The pin is chosen per phase: `hostKey` here, not connection.hostKey.
