@@ -205,6 +205,9 @@ async function activatedByEarlierRun(session: SshSession, spec: NixosHostSpec, t
 }
 
 async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<void> {
+  // build.on "target": the target builds (an install into /mnt's store); this machine needs
+  // only the derivations, and may not even be able to build for the target's platform.
+  if (spec.build.on === "target") return;
   progress(`build: realising ${toplevel}`);
   const built = await buildToplevel(spec.system);
   if (built !== toplevel) {

@@ -291,16 +291,3 @@ async function sendAll(
     i += sent;
   }
 }
-
-/**
- * Copies a closure that is already in the target's own store into the store under `root`
- * on the same machine (e.g. built by the installer, installed into /mnt): only what is missing.
- */
-export async function copyIntoTargetRoot(session: SshSession, storePath: string, root: string): Promise<void> {
-  const q = shellQuote(storePath);
-  await session.execOk(
-    `missing=$(nix-store -qR ${q} | xargs -r nix-store --store ${shellQuote(root)} --check-validity --print-invalid); ` +
-      `[ -z "$missing" ] || nix-store --export $missing | nix-store --store ${shellQuote(root)} --import >/dev/null`,
-    "copy: into the target root",
-  );
-}
