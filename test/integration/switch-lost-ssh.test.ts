@@ -61,7 +61,7 @@ test("sshd down longer than the deadline: the verdict is unknown and said so; th
   let runDir = "";
   await assert.rejects(switchHost(specFor(host, lossy, { switch: { confirmTimeoutSeconds: 5, timeoutSeconds: 5 } }), lossy, undefined, () => {}), (err: Error) => {
     assert.match(err.message, /the verdict of the activation of \S+-lost-unknown is unknown: the machine could not be reached again to read it \(cannot connect as root: .*ECONNREFUSED.*deadline 10 s\)/);
-    const dir = /records its verdict on the machine in (\/run\/nixos-pulumi\/[0-9]+-[0-9a-f]+)/.exec(err.message);
+    const dir = /records its verdict on the machine in (\/run\/nixos-pulumi\/switch\.[0-9]+-[0-9a-f]+)/.exec(err.message);
     assert.ok(dir, err.message);
     runDir = dir[1]!;
     assert.match(err.message, /the next `pulumi up` reads that verdict and records the system the host runs/);
