@@ -2,8 +2,8 @@
 # nixos-pulumi activation, run ON THE TARGET detached from the SSH session, so a dropped
 # connection cannot stop it halfway. The deployer reads the verdict back from RUN_DIR:
 #   output  - everything switch-to-configuration (and the rollback) printed
-#   result  - ok | reboot-required | failed | rolled-back | rollback-failed | profile-failed
-#   reason  - what failed: switch | health-check | not-confirmed (empty when ok)
+#   result  - ok | reboot-required | failed | rolled-back | rollback-failed | profile-failed | not-activated
+#   reason  - what failed: switch | health-check | not-confirmed | init-interface (empty when ok)
 #   status  - the exit code of switch-to-configuration, or of the failed health check
 #   awaiting-confirm - magic rollback: the new system is active and waits for RUN_DIR/confirm
 #   previous, generation - the system before, the profile generation after
@@ -50,6 +50,9 @@ fi
 "$toplevel/bin/switch-to-configuration" "$action"
 code=$?
 reason=switch
+# `test` installs no bootloader entry: its exit 100 activated nothing and no reboot brings
+# the new system either, so it is no success.
+[ "$code" -eq 100 ] && [ "$action" = test ] && finish not-activated init-interface 100
 [ "$code" -eq 100 ] && finish reboot-required "" 100
 if [ "$code" -eq 0 ] && [ -s "$dir/health-checks" ]; then
   while IFS= read -r check; do

@@ -194,6 +194,8 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
 
 function failureMeaning(reason: string, status: string): string {
   if (reason === "health-check") return `a health check failed (exit ${status})`;
+  if (reason === "init-interface")
+    return 'the new system has another init than the running one (switch-to-configuration exit 100): action "test" cannot activate it without a reboot, and "test" does not make it the boot default';
   if (reason === "not-confirmed") return "the deployer could not confirm the new system over a new connection in time (magic rollback)";
   if (status === "4") return "some units failed (switch-to-configuration exit 4)";
   if (status === "2") return "the activation script failed (switch-to-configuration exit 2)";
@@ -206,6 +208,7 @@ function outcomeOf(result: string, previous: string): string {
     failed: "the host was NOT rolled back (rollback: none, or no previous generation)",
     "rollback-failed": `the rollback to ${previous} failed too: the host needs attention`,
     "profile-failed": "setting the system profile failed; nothing was activated",
+    "not-activated": "nothing was activated; the host runs what it ran before",
   };
   return outcome[result] ?? result;
 }

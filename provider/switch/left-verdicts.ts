@@ -9,7 +9,7 @@ export interface LeftVerdict {
   dir: string;
   /** The system that activation switched to ("" for a run directory of an older release). */
   toplevel: string;
-  /** activate.sh's result: ok | reboot-required | failed | rolled-back | rollback-failed | profile-failed. */
+  /** activate.sh's result: ok | reboot-required | failed | rolled-back | rollback-failed | profile-failed | not-activated. */
   result: string;
   reason: string;
   status: string;
@@ -49,6 +49,7 @@ export function describeLeftVerdict(v: LeftVerdict): string {
     "rolled-back": `failed (${v.reason || "switch"}, exit ${v.status}) and was rolled back to ${v.previous}`,
     "rollback-failed": `failed (${v.reason || "switch"}, exit ${v.status}) and its rollback to ${v.previous} failed too`,
     "profile-failed": "failed to set the system profile; nothing was activated",
+    "not-activated": "activated nothing: the new system has another init, which action \"test\" cannot activate without a reboot",
   };
   return `activate: ${what} started by an earlier run (${v.dir}) ${outcome[v.result] ?? `ended with "${v.result}"`}; its verdict was left unread until now`;
 }

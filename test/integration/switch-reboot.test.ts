@@ -40,6 +40,17 @@ test("exit 100 from switch-to-configuration is 'reboot required': the new system
   await switchHost(spec(base), base, undefined, () => {});
 });
 
+test('action "test" with exit 100 is no success: nothing was activated and no reboot would bring it', async () => {
+  const changed = await buildTestSystem({ label: "rb-init", variant: "init-changed" });
+  const bootDefault = (await host.run("cat /boot/default-system")).trim();
+  await assert.rejects(
+    switchHost(spec(changed, { switch: { action: "test" } }), changed, undefined, () => {}),
+    /action "test" cannot activate it without a reboot[\s\S]*nothing was activated; the host runs what it ran before/,
+  );
+  assert.equal(await current(), base);
+  assert.equal((await host.run("cat /boot/default-system")).trim(), bootDefault, "test does not touch the boot default");
+});
+
 test("a new kernel is reported as needsReboot, and `kernel` is the running (booted) kernel", async () => {
   const newKernel = await buildTestSystem({ label: "rb-kernel", kernelVersion: "6.9.0-test" });
   const lines: string[] = [];
