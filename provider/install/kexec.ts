@@ -52,7 +52,9 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
       hint: "check that the tarball fits this machine (architecture, kernel with kexec support) and that nothing blocks kexec_load (Secure Boot lockdown)",
     });
   }
-  ctx.progress(`kexec: ${tail(run.stdout, 1) || "kexec/run finished"}`);
+  // kexec-run.sh runs under `set -eux`: its last lines are shell traces, not messages.
+  const lastMessage = run.stdout.split("\n").filter((l) => l.trim() && !l.startsWith("+")).at(-1);
+  ctx.progress(`kexec: ${lastMessage?.trim() || "kexec/run finished"}`);
   // The kexec clears /run: the lease holds the machine until then, and the lock is taken
   // again in the installer before anything else happens there.
   await ctx.lock?.keepUntilReboot();

@@ -72,7 +72,8 @@ test("a failing kexec/run stops the install with its exit status and log; nothin
 });
 
 test("a kexec/run that exits 0 but never reboots the machine is caught by its unchanged boot id", async () => {
-  const tarball = await fakeTarball("never", 'echo "machine will boot into nixos in 6s..."; exit 0');
+  // As kexec-run.sh, under `set -x`: trace lines follow the last message.
+  const tarball = await fakeTarball("never", 'echo "machine will boot into nixos in 6s..."; set -x; sleep 0; exit 0');
   const lines: string[] = [];
   const ctx = await context(rescue, { phases: ["kexec"], kexecTarball: tarball, timeouts: { kexecSeconds: 6 } }, lines);
   const started = Date.now();
@@ -81,7 +82,8 @@ test("a kexec/run that exits 0 but never reboots the machine is caught by its un
     return true;
   });
   assert.ok(Date.now() - started < 20_000, "bounded by kexecSeconds");
-  assert.ok(lines.some((l) => /machine will boot into nixos/.test(l)), lines.join("\n"));
+  assert.ok(lines.some((l) => /^kexec: machine will boot into nixos/.test(l)), lines.join("\n"));
+  assert.ok(!lines.some((l) => /^kexec: \+ /.test(l)), "no shell trace line as progress");
 });
 
 test("the kexec phase refuses a machine without cpio or setsid before changing anything", async () => {
