@@ -14,21 +14,23 @@ export interface RootAccess {
 const MARK = "nixos-pulumi-kexec";
 
 /**
- * The nixos-images installer carries only authorized keys (root's and $SUDO_USER's) into
- * /root/.ssh and listens as root on port 22. A user who logs in as root with a key keeps
- * using it (on `port`, install.postKexecSshPort); anyone else (a password, a sudo user) gets a temporary key authorized for root
- * before kexec, generated here and never written to disk or state.
+ * The nixos-images installer carries only authorized_keys files (root's and $SUDO_USER's)
+ * into /root/.ssh and listens as root on `port` (install.postKexecSshPort, 22). Whoever logs
+ * in, and however the rescue system authorizes them (a password, a sudo user, root's key
+ * through an AuthorizedKeysCommand), gets a temporary key authorized for root before kexec,
+ * as nixos-anywhere always runs ssh-copy-id: generated here, never written to disk or state.
  */
 export async function ensureRootKeyLogin(session: SshSession, connection: Connection, progress: Progress, port = 22): Promise<RootAccess> {
   const root: Connection = { ...connection, user: "root", port, sudo: false, sudoPassword: undefined, password: undefined };
-  const usesKey = connection.privateKey !== undefined || connection.agentSocketPath !== undefined || (!connection.password && !!process.env["SSH_AUTH_SOCK"]);
-  if (connection.user === "root" && usesKey) return { connection: root, revoke: async () => {} };
-
   const pair = sshUtils.generateKeyPairSync("ed25519", { comment: MARK });
   const publicKey = pair.public.trim();
   progress(`kexec: authorizing a temporary key for root, so the installer (which takes only keys) lets the provider in`);
   await session.execOk(
-    guarded(`np_private_dir /root/.ssh && printf '%s\\n' '${publicKey}' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys`),
+    guarded(
+      // A last line without its newline would swallow the appended key (and break its own).
+      `np_private_dir /root/.ssh && f=/root/.ssh/authorized_keys && { [ ! -s $f ] || [ -z "$(tail -c 1 $f)" ] || echo >> $f; } && ` +
+        `printf '%s\\n' '${publicKey}' >> $f && chmod 600 $f`,
+    ),
     "kexec: authorize key",
   );
   return {

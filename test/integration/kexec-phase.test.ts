@@ -115,6 +115,29 @@ test("the kexec phase refuses a setsid without --wait (busybox's) before changin
   }
 });
 
+test("root with a key the installer will not carry (not in an authorized_keys file) gets a temporary key too", async () => {
+  const spec = nixosHostSchema.parse({
+    connection: { host: rescue.address, privateKey: rescue.clientPrivateKey, hostKey: rescue.hostPublicKey },
+    system: { storePath: toplevel },
+  });
+  const session = await connect(spec.connection);
+  // As a key authorized through an AuthorizedKeysCommand: accepted now, in no file kexec/run
+  // carries. The file left holds a key on a last line without a newline.
+  const saved = await rescue.run("cat /root/.ssh/authorized_keys");
+  await rescue.run("printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKtgstgstgstgstgstgstgstgstgstgstgstgstgstgstg other' > /root/.ssh/authorized_keys");
+  try {
+    const root = await ensureRootKeyLogin(session, spec.connection, () => {});
+    const asRoot = await connect({ ...root.connection, hostKey: rescue.hostPublicKey });
+    assert.equal((await asRoot.execOk("whoami", "t")).trim(), "root", "the key used after kexec is in root's authorized_keys");
+    asRoot.close();
+    await root.revoke(session);
+    assert.equal(await rescue.run("cat /root/.ssh/authorized_keys"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKtgstgstgstgstgstgstgstgstgstgstgstgstgstgstg other", "the other key is kept");
+  } finally {
+    await rescue.run("cat > /root/.ssh/authorized_keys", saved.endsWith("\n") ? saved : saved + "\n");
+    session.close();
+  }
+});
+
 test("a user who logs in with a password gets a temporary key that root accepts on port 22, and it can be revoked", async () => {
   const spec = nixosHostSchema.parse({
     connection: { host: rescue.address, password: "kexec-pw-1", hostKey: rescue.hostPublicKey },
