@@ -3,6 +3,7 @@ import { NixosPulumiError } from "../errors";
 import { readHostState } from "../switch";
 import { bootIdOf, fingerprint, tail, waitForNewBoot } from "../ssh";
 import { singleDial, type InstallContext } from "./context";
+import { installerHostKey } from "./installer-host-key";
 import { ensureRootKeyLogin } from "./root-access";
 
 const DIR = "/root/kexec";
@@ -31,7 +32,8 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
     });
   }
   const timeoutSeconds = ctx.spec.install?.timeouts.kexecSeconds ?? 300;
-  const rescueKey = ctx.session.hostKey;
+  // Before anything changes: the key the installer will present, known now.
+  const rescueKey = await installerHostKey(ctx);
   const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress, ctx.spec.install?.postKexecSshPort ?? 22);
   const unpack = tarball.endsWith(".zst") ? `zstd -dc | tar -C ${DIR} -xf -` : `tar -C ${DIR} -xzf -`;
   ctx.progress(`kexec: uploading ${tarball}`);
@@ -55,7 +57,7 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   await ctx.lock?.keepUntilReboot();
   ctx.session.close();
 
-  // After kexec: root on install.postKexecSshPort (22), the rescue system's host key, keys only.
+  // After kexec: root on install.postKexecSshPort (22), the rescue system's (RSA or ed25519) host key, keys only.
   ctx.session = await waitForNewBoot(() => ctx.connect(rescueKey, singleDial(root.connection)), oldBootId, {
     timeoutSeconds,
     step: "kexec",
@@ -73,5 +75,5 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   }
   const installerKey = ctx.session.hostKey;
   await ctx.lock?.retakeAfterBoot(() => ctx.connect(installerKey, root.connection));
-  ctx.progress(`kexec: the installer is up (new boot, host key ${fingerprint(ctx.session.hostKey)} as before)`);
+  ctx.progress(`kexec: the installer is up (new boot, host key ${fingerprint(ctx.session.hostKey)}, the machine's own)`);
 }
