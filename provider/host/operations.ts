@@ -22,6 +22,8 @@ export interface HostFacts {
   kernel: string;
   /** The declared system boots another kernel, initrd or module set than the running one. */
   needsReboot: boolean;
+  /** After an install: the public host key written into the installed system. */
+  installedHostKey?: string;
 }
 
 /**
@@ -182,7 +184,8 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   ctx.lock = lock;
   try {
     await runInstall(ctx, phases);
-    return factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
+    const facts = factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
+    return ctx.installedHostKey ? { ...facts, installedHostKey: ctx.installedHostKey } : facts;
   } finally {
     ctx.session.close();
     await lock.release();
