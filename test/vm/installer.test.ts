@@ -95,7 +95,7 @@ test("kexec/run carries only root's and $SUDO_USER's authorized keys and the hos
   assert.equal(await run("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"), vm.images.rescueHostKey);
   // NixOS's sshd serves only the services.openssh.hostKeys types (RSA, ed25519): the carried
   // ECDSA key is not served, so a connection pinned to it fails.
-  assert.equal(await run("grep ^HostKey /etc/ssh/sshd_config | tr '\\n' ' '"), "HostKey /etc/ssh/ssh_host_rsa_key HostKey /etc/ssh/ssh_host_ed25519_key ");
+  assert.equal(await run("grep ^HostKey /etc/ssh/sshd_config | tr '\\n' ' '"), "HostKey /etc/ssh/ssh_host_rsa_key HostKey /etc/ssh/ssh_host_ed25519_key");
   await assert.rejects(
     connect(connectionSchema.parse({ host: vm.address, port: vm.sshPort, privateKey: vm.images.clientPrivateKey, hostKey: vm.images.rescueEcdsaHostKey, dialErrorLimit: 1 })),
     "the installer serves no ECDSA host key",
