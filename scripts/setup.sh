@@ -38,6 +38,9 @@ if [ "$(cat /etc/nix/nix.conf 2>/dev/null)" != "$nixconf" ]; then
   printf '%s\n' "$nixconf" >/etc/nix/nix.conf
 fi
 
+# Nix 2.26 (trixie) and 2.34 (sid) beside 2.8 for the matrix tests (cached outside the clone)
+bash scripts/nix-versions.sh
+
 # npm dependencies (Node 24 among them) ------------------------------------------------------
 stamp="node_modules/.nixos-pulumi-lock.sha256"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { btrfsIssues } from "./btrfs";
 import { contentNodes, type Content } from "./content";
 import { diskName } from "./disk";
+import { diskGeometryIssue } from "./geometry";
 import { MIN_BYTES } from "./filesystem";
 import { vgName } from "./lvm-vg";
 import { normalizePartitions } from "./gpt";
@@ -55,6 +56,7 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
   };
 
   for (const [key, disk] of Object.entries(layout.disk)) {
+    const issuesBefore = issues.length;
     const seenDevice = devices.get(disk.device);
     if (seenDevice) issues.push({ path: ["disk", key, "device"], message: `${disk.device} is also disk "${seenDevice}"` });
     devices.set(disk.device, key);
@@ -74,6 +76,9 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
       labels.set(p.label, base.join("."));
       walkContent(p.content, [...base, "content"], p.end.startsWith("+") && p.start === "0" ? sizeBytes(p.size) : undefined);
     }
+    // Only a table the per-partition rules accept is placed: its failures would repeat theirs.
+    const geometry = issues.length === issuesBefore ? diskGeometryIssue(key, disk) : undefined;
+    if (geometry) issues.push({ path: ["disk", key, "content", "partitions", geometry.key, geometry.field], message: geometry.message });
   }
   for (const [key, vg] of Object.entries(layout.lvm_vg ?? {})) {
     const name = vgName(key, vg);

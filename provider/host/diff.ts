@@ -3,7 +3,7 @@ import { canonicalJson } from "../util/canonical-json";
 import { containsUnknown, UNKNOWN } from "../util/unknown";
 
 /** Inputs whose change alters nothing on the machine or only how we reach it. */
-const CONFIG_KEYS = ["connection", "switch", "build", "binaryCache", "copy", "install", "system"] as const;
+const CONFIG_KEYS = ["connection", "switch", "build", "binaryCache", "copy", "install", "system", "takeOver"] as const;
 
 /**
  * The engine's decision for a host, from the old outputs and the new checked inputs only
@@ -18,7 +18,10 @@ export function diffHost(olds: Record<string, unknown>, news: Record<string, unk
 
   const changed = containsUnknown(news["toplevel"]) || olds["toplevel"] !== news["toplevel"] ||
     CONFIG_KEYS.some((key) => !same(olds[key], news[key])) || !same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {}) ||
-    (olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "");
+    (olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "") ||
+    // Another stack took the machine over (seen at refresh): the update says so, and refuses.
+    typeof olds["managedBy"] === "string" ||
+    (olderLayoutHashes(olds) && layoutHashesDiffer(olds, news));
   return { changes: changed, replaces: [], deleteBeforeReplace: false };
 }
 
@@ -40,8 +43,23 @@ export function changedTriggers(olds: unknown, news: unknown): string[] {
  */
 function layoutNeedsFormatting(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
   if (containsUnknown(news["layoutFormatHash"]) || containsUnknown(news["layoutHash"])) return true;
+  if (olderLayoutHashes(olds)) return false;
   if (olds["layoutFormatHash"] === undefined && olds["layoutHash"] !== undefined) return olds["layoutHash"] !== news["layoutHash"];
   return (olds["layoutFormatHash"] ?? "") !== (news["layoutFormatHash"] ?? "");
+}
+
+/**
+ * The state holds hashes an older version made of a diskoFile or a flake's disko script,
+ * which this version cannot hash again as they were (the file may have changed since): a
+ * difference may be the renderer's alone, so it never reinstalls; the update records this
+ * version's hashes (nothing runs on the machine).
+ */
+function olderLayoutHashes(olds: Record<string, unknown>): boolean {
+  return olds["__olderLayoutHashes"] === true;
+}
+
+function layoutHashesDiffer(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  return (olds["layoutFormatHash"] ?? olds["layoutHash"] ?? "") !== (news["layoutFormatHash"] ?? news["layoutHash"] ?? "");
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -78,6 +96,15 @@ export function explainHostDiff(olds: Record<string, unknown>, news: Record<stri
   if (!result.changes) return lines;
   const oldTop = olds["toplevel"];
   const newTop = news["toplevel"];
+  const managedBy = olds["managedBy"];
+  if (typeof managedBy === "string") {
+    const stack = /^stack (\S+)/.exec(managedBy)?.[1] ?? managedBy;
+    lines.push(news["takeOver"] !== undefined
+      ? `taken over by ${managedBy} (seen at refresh): takeOver ${show(news["takeOver"])} takes it back${oldTop !== newTop ? `, switching it to ${show(newTop)}` : ""} if it names that stack`
+      : `taken over by ${managedBy} (seen at refresh): the update refuses and changes nothing on the machine; ` +
+          `to take it back set takeOver: ${JSON.stringify(stack)}, or remove this NixosHost from the program to forget the machine here`);
+    return lines;
+  }
   if (containsUnknown(newTop)) {
     lines.push(`switch: ${show(oldTop)} → (a system not known until the update runs)`);
   } else if (oldTop !== newTop) {
@@ -90,8 +117,17 @@ export function explainHostDiff(olds: Record<string, unknown>, news: Record<stri
   }
   const quiet: string[] = [];
   for (const key of ["connection", "switch", "build", "install"] as const) if (!same(olds[key], news[key])) quiet.push(key);
+  if (!same(olds["takeOver"], news["takeOver"]) && news["takeOver"] !== undefined) quiet.push("takeOver (the machine's owner record decides, under the deploy lock)");
+  else if (!same(olds["takeOver"], news["takeOver"])) quiet.push("takeOver");
   if (!same(olds["reinstallTriggers"] ?? {}, news["reinstallTriggers"] ?? {})) quiet.push("reinstallTriggers (baseline recorded, no reinstall)");
-  if ((olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "")) quiet.push("diskLayout mounts (mountpoints or options; the system's NixOS module carries them, nothing is reformatted)");
+  const olderHashes = olderLayoutHashes(olds) && layoutHashesDiffer(olds, news);
+  if (olderHashes) {
+    quiet.push(
+      `diskLayout hash (recorded by an older nixos-pulumi, which hashed ${layoutDevices(news["diskLayout"])} otherwise; ` +
+        "not reinstalled for that: the update records this version's hash. If you did change the layout's formatting, reinstall with a changed reinstallTriggers value)",
+    );
+  }
+  if (!olderHashes && (olds["layoutMountHash"] ?? "") !== (news["layoutMountHash"] ?? "")) quiet.push("diskLayout mounts (mountpoints or options; the system's NixOS module carries them, nothing is reformatted)");
   if (quiet.length > 0 && oldTop === newTop) lines.push(`update: ${quiet.join(", ")} changed; nothing runs on the machine${quiet.includes("connection") ? " (a changed address or host key is verified with an SSH handshake)" : ""}`);
   return lines;
 }

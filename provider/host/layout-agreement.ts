@@ -14,14 +14,17 @@ const PICK = `fs: builtins.mapAttrs (_: v: { device = v.device or null; fsType =
 /**
  * The system's `config.fileSystems` when it can be evaluated as a NixOS configuration: a
  * flake's nixosConfigurations.<name>, or an expression whose value (or an attribute set on
- * the way to `attr`) exposes `config.fileSystems`. Undefined when it cannot.
+ * the way to `attr`) exposes `config.fileSystems`. Undefined when it is not one; an
+ * evaluation that fails is the system's error and is thrown, never taken for "not NixOS".
  */
 export async function systemFileSystems(system: SystemSpec): Promise<FileSystems | undefined> {
   if ("flake" in system) {
     const hash = system.flake.lastIndexOf("#");
     const attr = `${system.flake.slice(0, hash)}#nixosConfigurations.${JSON.stringify(system.flake.slice(hash + 1))}.config.fileSystems`;
+    // nixosConfigurations.<name> exists (the toplevel evaluated): any failure here is the system's own.
     const r = await execa("nix", [...NIX_FEATURES, "eval", "--json", attr, "--apply", PICK], { reject: false, stdin: "ignore" });
-    return r.exitCode === 0 ? (JSON.parse(String(r.stdout)) as FileSystems) : undefined;
+    if (r.exitCode !== 0) throw evaluationFailed(`nix eval ${attr}`, String(r.stderr));
+    return JSON.parse(String(r.stdout)) as FileSystems;
   }
   if ("expression" in system) {
     const { file, attr, args } = system.expression;
@@ -38,11 +41,20 @@ export async function systemFileSystems(system: SystemSpec): Promise<FileSystems
       `in if found == [ ] then null else (${PICK}) (builtins.head found).config.fileSystems`,
     ].join("\n");
     const argv = ["--eval", "--strict", "--json", "-E", expr];
+    // "Not a NixOS configuration" is the expression's null, never a failed evaluation.
     const r = await execa("nix-instantiate", argv, { reject: false, stdin: "ignore" });
-    if (r.exitCode !== 0) return undefined;
+    if (r.exitCode !== 0) throw evaluationFailed(`the fileSystems of ${file}${attr ? ` (attr ${attr})` : ""}`, String(r.stderr));
     return (JSON.parse(String(r.stdout)) as FileSystems | null) ?? undefined;
   }
   return undefined;
+}
+
+function evaluationFailed(what: string, stderr: string): NixosPulumiError {
+  return new NixosPulumiError(`could not evaluate ${what} to check them against the diskLayout`, {
+    step: "check",
+    output: stderr.trim().split("\n").slice(-20).join("\n"),
+    hint: "fix the evaluation error above in the system's configuration (its fileSystems must evaluate, as they must for the install)",
+  });
 }
 
 function show(fs: FileSystemConfig | undefined): string {

@@ -12,6 +12,9 @@ import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
 import { runInstall, type InstallContext } from "../install";
 import { lockHost } from "./lock";
+import { refuseNonNixosToplevel } from "../nix/nixos-toplevel";
+import { describeOwner, ensureMayManage, type HostOwner } from "./ownership";
+import { formatOwner, writeOwnerRecord } from "../switch/owner-record";
 
 /** What the outputs record of the machine after an operation. */
 export interface HostFacts {
@@ -30,19 +33,43 @@ export interface HostFacts {
  * Create without a disk layout: the machine already runs NixOS; switch it, wipe nothing.
  * A machine already running the wanted system is only recorded, not switched again.
  */
-export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who?: string): Promise<HostFacts> {
+export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who?: string, owner?: HostOwner): Promise<HostFacts> {
   const session = await openSession(spec, undefined, progress);
   try {
     const state = await readHostState(session);
     if (state.isNixos && state.currentSystem === toplevel) {
       await refuseDeployerMachine(state, spec.connection.host);
+      ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host);
       progress(`adopt: already running ${toplevel}; nothing to switch`);
+      if (owner && state.owner !== formatOwner(owner)) await claimHost(spec, session.hostKey, progress, who ?? spec.connection.host, owner);
       return factsOf(state, session.hostKey, toplevel);
     }
   } finally {
     session.close();
   }
-  return switchHost(spec, toplevel, undefined, progress, { adopting: true, ...(who ? { who } : {}) });
+  return switchHost(spec, toplevel, undefined, progress, { adopting: true, ...(who ? { who } : {}), ...(owner ? { owner } : {}) });
+}
+
+/**
+ * Records this stack as the machine's manager without switching it (an adopted machine that
+ * already runs the system, or `takeOver` of one): under the deploy lock, refused like a switch
+ * when another stack manages it and `takeOver` does not name that stack.
+ */
+export async function claimHost(spec: NixosHostSpec, pinnedHostKey: string | undefined, progress: Progress, who: string, owner: HostOwner): Promise<void> {
+  const session = await openSession(spec, pinnedHostKey, progress);
+  const lock = await lockHost(spec, session.hostKey, who, progress).catch((err: unknown) => {
+    session.close();
+    throw err;
+  });
+  try {
+    const state = await readHostState(session);
+    const previous = ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host);
+    if (previous) progress(`ownership: took this machine over from ${describeOwner(previous)} (takeOver)`);
+    await writeOwnerRecord(session, owner);
+  } finally {
+    session.close();
+    await lock.release();
+  }
 }
 
 /**
@@ -62,7 +89,7 @@ export async function switchHost(
   toplevel: string,
   pinnedHostKey: string | undefined,
   progress: Progress,
-  { adopting = false, who = spec.connection.host } = {},
+  { adopting = false, who = spec.connection.host, owner }: { adopting?: boolean; who?: string; owner?: HostOwner | undefined } = {},
 ): Promise<HostFacts> {
   if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
   let session = await openSession(spec, pinnedHostKey, progress);
@@ -73,6 +100,7 @@ export async function switchHost(
   try {
     const before = await readHostState(session);
     await refuseDeployerMachine(before, spec.connection.host);
+    const previousOwner = ensureMayManage(before.owner, owner, spec.takeOver, spec.connection.host);
     if (adopting && !before.isNixos) {
       throw new NixosPulumiError("the machine does not run NixOS (no /run/current-system), and no diskLayout was given", {
         step: "adopt",
@@ -103,6 +131,10 @@ export async function switchHost(
       reconnect: () => openSession(spec, session.hostKey, progress, spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
     });
     session = activation.session;
+    if (owner) {
+      await writeOwnerRecord(session, owner);
+      if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
+    }
     // Read over the session the verdict came on: the first may have dropped.
     let after = await readHostState(session, toplevel);
     const needsReboot = activation.rebootRequired || after.needsReboot;
@@ -139,24 +171,25 @@ async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Pro
       hint: "the system changed between evaluation and build (an impure expression?); run `pulumi up` again",
     });
   }
+  refuseNonNixosToplevel(built, "flake" in spec.system ? "system.flake" : "expression" in spec.system ? "system.expression" : "system.storePath");
 }
 
 /** Refresh: what the machine runs now, over a connection pinned to the recorded host key. */
-export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHostKey: string | undefined): Promise<HostFacts & { converged: string }> {
+export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHostKey: string | undefined): Promise<HostFacts & { converged: string; owner: string }> {
   const session = await openSession(spec, pinnedHostKey, () => {});
   try {
     const state = await readHostState(session, toplevel);
     // What the host is converged to: the running system, or for `action: "boot"` (and a
     // switch that waits for a reboot) the boot default, the system profile.
     const staged = spec.switch.action === "boot" || (state.profileSystem === toplevel && state.needsReboot);
-    return { ...factsOf(state, session.hostKey, toplevel), converged: (staged ? state.profileSystem : state.currentSystem) || "" };
+    return { ...factsOf(state, session.hostKey, toplevel), converged: (staged ? state.profileSystem : state.currentSystem) || "", owner: state.owner };
   } finally {
     session.close();
   }
 }
 
 /** Create with a disk layout: the nixos-anywhere-style install, phase by phase. */
-export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who = spec.connection.host): Promise<HostFacts> {
+export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who = spec.connection.host, owner?: HostOwner): Promise<HostFacts> {
   await buildLocally(spec, toplevel, progress);
   const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
   const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
@@ -183,7 +216,14 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   });
   ctx.lock = lock;
   try {
+    // A machine another stack manages is not wiped by this one.
+    const previousOwner = ensureMayManage((await readHostState(ctx.session)).owner, owner, spec.takeOver, spec.connection.host);
     await runInstall(ctx, phases);
+    if (owner && (phases.includes("reboot") || phases.includes("install"))) {
+      // Before the reboot the installed system is the one under /mnt.
+      await writeOwnerRecord(ctx.session, owner, phases.includes("reboot") ? "" : "/mnt");
+      if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
+    }
     const facts = factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
     return ctx.installedHostKey ? { ...facts, installedHostKey: ctx.installedHostKey } : facts;
   } finally {

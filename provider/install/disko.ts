@@ -2,11 +2,10 @@ import { NixosPulumiError } from "../errors";
 import { copyClosure } from "../nix/copy";
 import { runNix } from "../nix/run-nix";
 import type { SshSession } from "../ssh";
+import { newRunDir, removeRunDir } from "../ssh/run-dir";
 import type { InstallContext } from "./context";
+import { refuseLayoutThatDoesNotFit } from "./disk-fit";
 
-const SCRIPT = "/tmp/nixos-pulumi-disko.sh";
-const MOUNT_SCRIPT = "/tmp/nixos-pulumi-mount.sh";
-const RELEASE_SCRIPT = "/tmp/nixos-pulumi-release.sh";
 /**
  * Written onto the new root once the layout is formatted: lets a retried install resume on
  * the formatted disks. Removed once nixos-install succeeded, so the installed system's /etc
@@ -28,8 +27,9 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   if (!layout) {
     throw new NixosPulumiError("the disko phase needs a diskLayout", { step: "disko", host: ctx.spec.connection.host, hint: "pass a DiskLayout as diskLayout" });
   }
+  await refuseLayoutThatDoesNotFit(ctx, "disko", true);
   for (const [keyFile, key] of Object.entries(ctx.spec.install?.diskKeys ?? {})) {
-    await ctx.session.upload(keyFile, key, "0600");
+    await ctx.session.upload(keyFile, key, "0600", `install.diskKeys["${keyFile}"]`);
   }
   if (layout.diskoScript) {
     const { storePath, derivation } = layout.diskoScript;
@@ -38,6 +38,19 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
     ctx.progress(`disko: copying the system's disko script ${storePath}`);
     await copyClosure(ctx.session, storePath, { progress: ctx.progress });
   }
+  // The scripts live in this run's private directory: no other account can swap them.
+  const dir = await newRunDir(ctx.session, "install");
+  try {
+    await runLayoutScripts(ctx, layout, dir);
+  } finally {
+    await removeRunDir(ctx.session, dir).catch(() => undefined);
+  }
+}
+
+async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<InstallContext["layout"]>, dir: string): Promise<void> {
+  const SCRIPT = `${dir}/disko.sh`;
+  const MOUNT_SCRIPT = `${dir}/mount.sh`;
+  const RELEASE_SCRIPT = `${dir}/release.sh`;
   await ctx.session.upload(SCRIPT, layout.script, "0700");
   await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");
   await ctx.session.upload(RELEASE_SCRIPT, layout.releaseScript, "0700");
@@ -59,9 +72,18 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
       step: "disko",
       host: ctx.spec.connection.host,
       output: (result.stderr || result.stdout).trim().split("\n").slice(-30).join("\n"),
-      hint: "check the layout's device names against `lsblk` on the machine",
+      hint: diskoFailureHint(result.stderr || result.stdout),
     });
   }
   // Synced: a machine that loses power right after this must still find the marker.
   await ctx.session.execOk(`mkdir -p $(dirname ${LAYOUT_MARKER}) && echo ${layout.formatHash} > ${LAYOUT_MARKER} && sync`, "disko");
+}
+
+/** What the failed script's own words point at: sgdisk refusing a partition is the layout's geometry, not a device name. */
+function diskoFailureHint(output: string): string {
+  if (/Could not create partition|Could not change partition|Unable to set partition/i.test(output)) {
+    return "the layout's partitions do not fit the disk as sgdisk placed them (see its message above); change their sizes, starts or ends in the DiskLayout";
+  }
+  if (/No such file or directory|does not exist|not a block device/i.test(output)) return "check the layout's device names against `lsblk` on the machine";
+  return "see the script's output above; check the layout's device names against `lsblk` on the machine";
 }

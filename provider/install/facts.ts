@@ -2,6 +2,7 @@ import { NixosPulumiError } from "../errors";
 import { refuseDeployerMachine } from "../host/deployer-machine";
 import { readHostState } from "../switch";
 import type { InstallContext, Phase } from "./context";
+import { refuseLayoutThatDoesNotFit } from "./disk-fit";
 
 export interface MachineFacts {
   machineId: string;
@@ -75,5 +76,7 @@ export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise
         : 'run the install from the NixOS installer (it has them), or include "kexec" in install.phases to boot one',
     });
   }
+  // Before a kexec too: a layout that cannot fit is refused before the machine is rebooted into anything.
+  if (phases.includes("disko")) await refuseLayoutThatDoesNotFit(ctx, "facts", variantId === "installer");
   return facts;
 }

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { NixosPulumiError } from "../errors";
 import { readHostState } from "../switch";
 import { bootIdOf, fingerprint, tail, waitForNewBoot } from "../ssh";
+import { guarded } from "../ssh/private-paths";
 import { singleDial, type InstallContext } from "./context";
 import { installerHostKey } from "./installer-host-key";
 import { ensureRootKeyLogin } from "./root-access";
@@ -37,13 +38,15 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress, ctx.spec.install?.postKexecSshPort ?? 22);
   const unpack = tarball.endsWith(".zst") ? `zstd -dc | tar -C ${DIR} -xf -` : `tar -C ${DIR} -xzf -`;
   ctx.progress(`kexec: uploading ${tarball}`);
-  await ctx.session.execOk(`rm -rf ${DIR} && mkdir -p ${DIR} && ${unpack}`, "kexec: upload", { stdin: createReadStream(tarball) });
+  // /root/kexec, made afresh (0700) under a /root only root can change: nixos-anywhere's place.
+  await ctx.session.execOk(guarded(`np_fresh_dir ${DIR} && ${unpack}`), "kexec: upload", { stdin: createReadStream(tarball) });
 
   const oldBootId = await bootIdOf(ctx.session);
   ctx.progress("kexec: running kexec/run (loads the installer, then kexecs detached)");
   const run = await ctx.session.exec(`TMPDIR=${DIR} setsid --wait ${DIR}/kexec/run </dev/null >${DIR}/run.log 2>&1; code=$?; cat ${DIR}/run.log; exit $code`);
   if (run.code !== 0) {
     await root.revoke(ctx.session).catch(() => undefined);
+    await ctx.session.exec(`rm -rf ${DIR}`).catch(() => undefined);
     throw new NixosPulumiError(`kexec/run failed (exit ${run.code ?? run.signal}); the machine was not changed`, {
       step: "kexec",
       host,

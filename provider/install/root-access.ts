@@ -2,6 +2,7 @@ import { utils as sshUtils } from "ssh2";
 import type { Connection } from "../schema/connection";
 import type { Progress } from "../progress";
 import type { SshSession } from "../ssh";
+import { guarded } from "../ssh/private-paths";
 
 /** How the provider logs in as root after kexec: the installer takes only authorized keys. */
 export interface RootAccess {
@@ -19,7 +20,7 @@ const MARK = "nixos-pulumi-kexec";
  * before kexec, generated here and never written to disk or state.
  */
 export async function ensureRootKeyLogin(session: SshSession, connection: Connection, progress: Progress, port = 22): Promise<RootAccess> {
-  const root: Connection = { ...connection, user: "root", port, sudo: false, password: undefined };
+  const root: Connection = { ...connection, user: "root", port, sudo: false, sudoPassword: undefined, password: undefined };
   const usesKey = connection.privateKey !== undefined || connection.agentSocketPath !== undefined || (!connection.password && !!process.env["SSH_AUTH_SOCK"]);
   if (connection.user === "root" && usesKey) return { connection: root, revoke: async () => {} };
 
@@ -27,7 +28,7 @@ export async function ensureRootKeyLogin(session: SshSession, connection: Connec
   const publicKey = pair.public.trim();
   progress(`kexec: authorizing a temporary key for root, so the installer (which takes only keys) lets the provider in`);
   await session.execOk(
-    `mkdir -p /root/.ssh && chmod 700 /root/.ssh && printf '%s\\n' '${publicKey}' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys`,
+    guarded(`np_private_dir /root/.ssh && printf '%s\\n' '${publicKey}' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys`),
     "kexec: authorize key",
   );
   return {

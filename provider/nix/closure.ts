@@ -1,37 +1,12 @@
 // The closure of a store path with what a target's store needs to register each path,
 // from one `nix path-info` per toplevel (remembered: a store path's closure never changes).
+import { NixosPulumiError } from "../errors";
 import { runNix } from "./run-nix";
 import { NIX_FEATURES } from "./toplevel";
-import { narHashHex } from "./nar-hash";
+import { localNixVersion } from "./nix-version";
+import { parsePathInfoJson, pathInfoJsonArgs, type PathInfo } from "./path-info-json";
 
-export interface ClosurePath {
-  path: string;
-  narSize: number;
-}
-
-/** A closure path with what a store needs to register it (the serve protocol's path info). */
-export interface PathInfo extends ClosurePath {
-  /** SHA-256 of the path's NAR, hex. */
-  narHash: string;
-  references: string[];
-  deriver: string;
-  registrationTime: number;
-  ultimate: boolean;
-  sigs: string[];
-  ca: string;
-}
-
-interface PathInfoJson {
-  path?: string;
-  narHash: string;
-  narSize: number;
-  references?: string[];
-  deriver?: string | null;
-  registrationTime?: number | null;
-  ultimate?: boolean;
-  signatures?: string[];
-  ca?: string | null;
-}
+export type { ClosurePath, PathInfo } from "./path-info-json";
 
 const known = new Map<string, Promise<PathInfo[]>>();
 
@@ -49,26 +24,19 @@ export function closureOf(storePath: string): Promise<PathInfo[]> {
 async function queryClosure(storePath: string): Promise<PathInfo[]> {
   // A .drv given as an installable means its outputs (built first): ask for the file itself.
   const derivation = storePath.endsWith(".drv") ? ["--derivation"] : [];
-  const out = await runNix("nix", [...NIX_FEATURES, "path-info", "--json", "--recursive", ...derivation, storePath], "closure", "the path must be built in the local store first");
-  const parsed = JSON.parse(out) as PathInfoJson[] | Record<string, PathInfoJson>;
-  // Nix < 2.19 prints a list of objects with "path"; later ones an object keyed by path.
-  const entries = Array.isArray(parsed) ? parsed.map((i) => [i.path!, i] as const) : Object.entries(parsed);
+  const json = pathInfoJsonArgs(await localNixVersion());
+  const out = await runNix("nix", [...NIX_FEATURES, "path-info", ...json, "--recursive", ...derivation, storePath], "closure", "the path must be built in the local store first");
   const byPath = new Map<string, PathInfo>();
-  for (const [path, info] of entries) {
-    const storeDir = path.slice(0, path.lastIndexOf("/") + 1);
-    const full = (p: string) => (p.startsWith("/") ? p : storeDir + p);
-    byPath.set(path, {
-      path,
-      narSize: info.narSize,
-      narHash: narHashHex(info.narHash),
-      references: (info.references ?? []).map(full),
-      deriver: info.deriver ? full(info.deriver) : "",
-      registrationTime: info.registrationTime ?? 0,
-      ultimate: info.ultimate ?? false,
-      sigs: info.signatures ?? [],
-      ca: info.ca ?? "",
+  let infos: PathInfo[];
+  try {
+    infos = parsePathInfoJson(out);
+  } catch (err) {
+    throw new NixosPulumiError(`cannot read \`nix path-info\` of ${storePath}: ${(err as Error).message}`, {
+      step: "closure",
+      hint: "the provider reads the path-info JSON of Nix 2.8 to 2.34 (formats 1 and 2); put such a Nix first in PATH for pulumi, and report your `nix --version`",
     });
   }
+  for (const info of infos) byPath.set(info.path, info);
   return dependenciesFirst(byPath);
 }
 

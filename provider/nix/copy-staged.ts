@@ -6,6 +6,7 @@ import { PassThrough } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
+import { guarded } from "../ssh/private-paths";
 import type { PathInfo } from "./closure";
 import { decompressCommand, type Compression } from "./copy-compression";
 import { compressedPipe, CopyInterrupted, storeFlag } from "./copy-stream";
@@ -41,14 +42,15 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
   const writer = decompressCommand(options.compression) || "cat";
   // The lock waits for a writer of an earlier, cut connection to finish (sshd may not have
   // noticed the cut yet); after a short wait it is killed: what it appended is a prefix.
-  const script = [
-    `mkdir -p ${dir} && exec 9>>${file}.lock || exit 1`,
+  // The staging directory is root's alone (0700): no other account can plant or read a NAR there.
+  const script = guarded([
+    `np_private_dir ${dir} && exec 9>>${file}.lock || exit 1`,
     `flock -w 3 9 || { kill -9 "$(cat ${file}.pid 2>/dev/null)" 2>/dev/null; flock 9; }`,
     `size=$(stat -c %s ${file} 2>/dev/null || echo 0)`,
     `if [ "$size" -gt ${info.narSize} ]; then : >${file}; size=0; fi`,
     `echo $$ >${file}.pid; echo "$size"`,
     `exec ${writer} >>${file}`,
-  ].join("\n");
+  ].join("\n"));
 
   const input = new PassThrough();
   let offsetLine = "";

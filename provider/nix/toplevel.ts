@@ -9,6 +9,7 @@ import { canonicalJson } from "../util/canonical-json";
 import type { SystemSpec } from "../schema/nixos-host";
 import { runNix } from "./run-nix";
 import { batchEvaluator } from "./batch-evaluation";
+import { refuseNonNixosToplevel } from "./nixos-toplevel";
 
 /** The `nix` command's flake support is experimental: a default Nix refuses it without this. */
 export const NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"];
@@ -85,6 +86,7 @@ async function evaluate(system: SystemSpec): Promise<Evaluation> {
   if ("storePath" in system) {
     await runNix("nix-store", ["--check-validity", system.storePath], "system.storePath",
       `${system.storePath} is not a valid path in the local Nix store: build it first (nix-build / nix build), or use system.flake or system.expression`);
+    refuseNonNixosToplevel(system.storePath, "system.storePath");
     return { toplevel: system.storePath };
   }
   if ("flake" in system) {

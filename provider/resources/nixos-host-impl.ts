@@ -10,6 +10,8 @@ import { evaluateSystem } from "../nix/toplevel";
 import { progressFor } from "../progress";
 import { systemSchema } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
+import { migrateHostState, NIXOS_HOST_STATE_VERSION } from "./nixos-host-state";
+import { describeOwner, otherOwner, type HostOwner } from "../host/ownership";
 
 // Loaded when first used: a no-op preview of hosts without a disk layout runs only `check`
 // and `diff`, and the provider process Pulumi starts for it should not load the disk,
@@ -18,8 +20,7 @@ const layout = (): typeof import("../host/layout") => require("../host/layout");
 const operations = (): typeof import("../host/operations") => require("../host/operations");
 const systemChangesOf = (): typeof import("../host/system-changes") => require("../host/system-changes");
 
-/** Bump when the shape of the outputs changes; `read`/`update` migrate older state. */
-export const NIXOS_HOST_STATE_VERSION = 1;
+export { NIXOS_HOST_STATE_VERSION };
 
 type Props = Record<string, unknown>;
 
@@ -61,7 +62,8 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
 }
 
 /** The engine's verdict, and what it means for the machine, printed with the preview. */
-export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
+export async function diff(_id: string, recorded: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
+  const olds = await migrateHostState(recorded);
   const result = diffHost(olds, news);
   const lines = explainHostDiff(olds, news, result);
   const before = olds["toplevel"];
@@ -81,42 +83,63 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
   const toplevel = String(inputs["toplevel"]);
   rememberChecked(spec.system, toplevel, inputs["derivation"]);
   const { adoptHost, installHost } = operations();
+  const owner = ownerOf(inputs);
   const facts = spec.diskLayout || spec.install
-    ? await installHost(spec, toplevel, progress, deployer(inputs))
-    : await adoptHost(spec, toplevel, progress, deployer(inputs));
+    ? await installHost(spec, toplevel, progress, deployer(inputs), owner)
+    : await adoptHost(spec, toplevel, progress, deployer(inputs), owner);
   return { id: `${spec.connection.host}:${spec.connection.port}`, outs: outputs(inputs, facts) };
 }
 
-export async function update(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(_id: string, recorded: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
+  const olds = await migrateHostState(recorded);
   const declared = parseHostInputs(news);
   const spec = pinInstalledSystem(declared, olds);
   const progress = progressFor(nameOf(news, olds));
   const toplevel = String(news["toplevel"]);
   rememberChecked(spec.system, toplevel, news["derivation"]);
-  const recorded = typeof olds["hostKey"] === "string" && olds["hostKey"] ? olds["hostKey"] : undefined;
-  if (olds["toplevel"] === toplevel && olds["stateVersion"] === NIXOS_HOST_STATE_VERSION) {
+  const pinned = typeof olds["hostKey"] === "string" && olds["hostKey"] ? olds["hostKey"] : undefined;
+  const owner = ownerOf(news);
+  if (olds["toplevel"] === toplevel) {
     // Nothing to switch. A new address or host key is proven with a handshake now, so a
     // wrong value fails here, not at the next switch; nothing runs on the machine.
-    if (reachChanged(olds, declared)) {
-      const hostKey = await operations().verifyReach(spec, recorded, progress);
-      return { outs: outputs(news, { ...factsFromOutputs(olds), hostKey }) };
+    let hostKey = pinned;
+    if (reachChanged(olds, declared)) hostKey = await operations().verifyReach(spec, pinned, progress);
+    // Another stack manages the machine (seen at refresh), or takeOver asks for it: the
+    // machine's own record decides, under the deploy lock; nothing else runs on it.
+    if (owner && (typeof olds["managedBy"] === "string" || (spec.takeOver !== undefined && spec.takeOver !== olds["takeOver"]))) {
+      await operations().claimHost(spec, hostKey, progress, deployer(news), owner);
     }
-    return { outs: outputs(news, factsFromOutputs(olds)) };
+    return { outs: outputs(news, { ...factsFromOutputs(olds), ...(hostKey ? { hostKey } : {}) }) };
   }
-  const facts = await operations().switchHost(spec, toplevel, recorded, progress, { who: deployer(news) });
+  const facts = await operations().switchHost(spec, toplevel, pinned, progress, { who: deployer(news), owner });
   return { outs: outputs(news, { ...installedKeyOf(olds), ...facts }) };
 }
 
 /** Refresh: what the machine runs now. A host switched by hand shows up as a changed toplevel. */
-export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
+export async function read(id: string, recorded: Props): Promise<pulumi.dynamic.ReadResult> {
+  const props = await migrateHostState(recorded);
   const spec = pinInstalledSystem(parseHostInputs(props), props);
   const pinned = typeof props["hostKey"] === "string" ? props["hostKey"] : undefined;
-  const { converged, ...facts } = await operations().readHost(spec, String(props["toplevel"] ?? ""), pinned);
+  const { converged, owner, ...facts } = await operations().readHost(spec, String(props["toplevel"] ?? ""), pinned);
   const out: Props = { ...outputs(props, facts), toplevel: converged || props["toplevel"] };
   const deployed = props["deployedToplevel"] ?? props["toplevel"];
   if (converged && converged !== deployed) out["deployedToplevel"] = deployed;
   else delete out["deployedToplevel"];
+  const other = otherOwner(owner, ownerOf(props));
+  if (other) {
+    out["managedBy"] = describeOwner(other);
+    process.stderr.write(`${nameOf(props)}: this machine is now managed by ${describeOwner(other)}, which took it over; the next update of this stack refuses and changes nothing on it\n`);
+  } else {
+    delete out["managedBy"];
+  }
   return { id, props: out };
+}
+
+/** Who this resource is, as the machine's owner record names its manager (state before __urn: the stack alone). */
+function ownerOf(props: Props): HostOwner | undefined {
+  const stack = props["__stack"];
+  if (typeof stack !== "string" || !stack) return undefined;
+  return { stack, resource: typeof props["__urn"] === "string" ? props["__urn"] : "" };
 }
 
 /** Who deploys, as the deploy lock names it to a second deployer of the same machine. */

@@ -8,6 +8,9 @@ import { skipPromiseStackTraces } from "./promise-stack-traces";
 
 const nixosHostProvider = serializedProvider("nixos-pulumi/dist/provider/resources/nixos-host-impl");
 
+/** The type pulumi.dynamic.Resource gives NixosHost ("pulumi-nodejs:dynamic/<module>:<type>"), for its URN. */
+const NIXOS_HOST_TYPE = "pulumi-nodejs:dynamic/nixos-pulumi:NixosHost";
+
 type Inputs<T> = pulumi.Input<{ [K in keyof T]: pulumi.Input<T[K]> }>;
 
 /** A jump host; the same fields as @pulumi/command's remote.ProxyConnectionArgs. */
@@ -28,8 +31,10 @@ export interface ProxyConnectionArgs {
 /** How to reach the machine; @pulumi/command's remote.ConnectionArgs plus `sudo`. */
 export interface ConnectionArgs extends ProxyConnectionArgs {
   proxy?: pulumi.Input<ProxyConnectionArgs>;
-  /** Run privileged commands through `sudo -n` (needed when user is not root). */
+  /** Run privileged commands through sudo (needed when user is not root). */
   sudo?: pulumi.Input<boolean>;
+  /** The user's password for a sudo that asks for one; kept secret, given to `sudo -S` on stdin. */
+  sudoPassword?: pulumi.Input<string>;
 }
 
 export interface NixosHostArgs {
@@ -48,6 +53,11 @@ export interface NixosHostArgs {
   copy?: Inputs<NonNullable<NixosHostInput["copy"]>>;
   /** Any change of these values reinstalls the machine, e.g. { vm: server.id }. */
   reinstallTriggers?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Take the machine over from the stack that manages it now ("<project>/<stack>", as the
+   * refusal names it). Without it, a machine another stack manages is refused before anything changes.
+   */
+  takeOver?: pulumi.Input<string>;
 }
 
 /** One machine running one NixOS system closure, installed and kept converged over SSH. */
@@ -87,6 +97,8 @@ export class NixosHost extends pulumi.dynamic.Resource {
       __resourceName: name,
       // Named by the target's deploy lock when another deployer finds the machine busy.
       __stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
+      // Recorded on the machine as its manager, so another stack's update is refused.
+      __urn: pulumi.createUrn(name, NIXOS_HOST_TYPE, opts?.parent),
       // Started now, while the program constructs the other hosts: the evaluations overlap,
       // and the engine's one-at-a-time `check` calls answer from them.
       evaluation: pulumi.output(args.system).apply(evaluateInProgram),

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 // the state stores them encrypted whatever the user passed. Plain objects keep their other
 // fields readable in `pulumi preview`; an object that is itself an Output becomes secret whole.
 
-const CONNECTION_SECRETS = ["privateKey", "privateKeyPassword", "password"] as const;
+const CONNECTION_SECRETS = ["privateKey", "privateKeyPassword", "password", "sudoPassword"] as const;
 
 type Obj = Record<string, unknown>;
 

@@ -28,11 +28,17 @@ export const connectionSchema = z
     ...sshConnectionFields,
     proxy: proxyConnectionSchema.optional(),
     sudo: z.boolean().default(false),
+    /** For a sudo that asks for one (NixOS's default: security.sudo.wheelNeedsPassword); given to `sudo -S` on stdin. */
+    sudoPassword: z.string().min(1, "give the user's password, or leave sudoPassword out").regex(/^[^\n\r]*$/, { message: "sudo reads the password as one line: it cannot hold a line break" }).optional(),
   })
   .strict()
   .refine((c) => c.user === "root" || c.sudo, {
     message: "a non-root user needs sudo: true (the provider sets the system profile and activates as root)",
     path: ["sudo"],
+  })
+  .refine((c) => c.sudoPassword === undefined || (c.user !== "root" && c.sudo), {
+    message: "sudoPassword is used only with sudo: true and a non-root user; leave it out, or set sudo: true",
+    path: ["sudoPassword"],
   });
 
 export type ConnectionInput = z.input<typeof connectionSchema>;

@@ -143,6 +143,11 @@ export const nixosHostSchema = z
     binaryCache: binaryCacheSchema.optional(),
     copy: copySchema.default({ compress: "auto" }),
     reinstallTriggers: z.record(z.string(), z.string()).default({}),
+    /**
+     * The stack ("<project>/<stack>", as the refusal names it) that manages the machine now,
+     * whose management this resource takes over on purpose.
+     */
+    takeOver: z.string().min(1, 'give the stack that manages the machine now, as "<project>/<stack>"').optional(),
   })
   .strict()
   .refine((h) => !h.binaryCache || h.build.on === "local", {

@@ -3,6 +3,8 @@ import type { Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import { shellQuote } from "../util/shell-quote";
 import type { Connection } from "../schema/connection";
+import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
+import { REFUSED_EXIT, uploadCommand } from "./private-paths";
 
 export interface ExecOptions {
   stdin?: Readable | string | Buffer;
@@ -24,6 +26,7 @@ export interface ExecResult {
 /** One authenticated SSH connection, reused for every command of an operation. */
 export class SshSession {
   private closed = false;
+  private sudo: Promise<SudoMode> | undefined;
   /** The cipher negotiated from client to server. */
   cipher: string | undefined;
 
@@ -45,13 +48,22 @@ export class SshSession {
     return !this.closed;
   }
 
-  /** Wraps a command so it runs as root (sudo -n for non-root users). */
-  privileged(command: string): string {
-    return this.useSudo ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
+  /** How sudo runs commands as root here, found out before the first privileged command. */
+  private sudoMode(): Promise<SudoMode> {
+    const password = this.connection?.sudoPassword;
+    return (this.sudo ??= probeSudo((command, stdin) => this.run(command, { ...(stdin ? { stdin } : {}) }), this.connection?.user ?? "the user", password, this.target));
   }
 
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const full = options.privileged === false ? command : this.privileged(command);
+  /** Runs a command, as root (through sudo for a non-root user) unless `privileged: false`. */
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (options.privileged === false || !this.useSudo) return this.run(command, options);
+    const mode = await this.sudoMode();
+    const password = mode === "password" ? passwordLine(this.connection!.sudoPassword!) : undefined;
+    return this.run(sudoCommand(mode, command), options, password);
+  }
+
+  /** `first` goes to stdin before options.stdin (sudo -S's password line). */
+  private run(full: string, options: ExecOptions, first?: Buffer): Promise<ExecResult> {
     const keep = options.keep ?? 1024 * 1024;
     return new Promise((resolve, reject) => {
       if (this.closed) {
@@ -76,9 +88,10 @@ export class SshSession {
         channel.on("close", () => resolve({ ...exit, stdout, stderr }));
         channel.on("error", (e: Error) => reject(new NixosPulumiError(`command channel failed: ${e.message}`, { step: "exec", host: this.target })));
         const { stdin } = options;
-        if (stdin === undefined) channel.end();
-        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) channel.end(stdin);
+        if (stdin === undefined) channel.end(first);
+        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) channel.end(first ? Buffer.concat([first, Buffer.from(stdin)]) : stdin);
         else {
+          if (first) channel.write(first);
           stdin.on("error", () => channel.destroy());
           stdin.pipe(channel);
         }
@@ -99,14 +112,23 @@ export class SshSession {
     return result.stdout;
   }
 
-  /** Writes a file on the target (as root with sudo), creating its directory. */
-  async upload(remotePath: string, content: string | Buffer, mode = "0600"): Promise<void> {
-    const dir = remotePath.replace(/\/[^/]*$/, "") || "/";
-    await this.execOk(
-      `mkdir -p ${shellQuote(dir)} && umask 077 && cat > ${shellQuote(remotePath)}.tmp && chmod ${mode} ${shellQuote(remotePath)}.tmp && mv -f ${shellQuote(remotePath)}.tmp ${shellQuote(remotePath)}`,
-      "upload",
-      { stdin: content },
-    );
+  /**
+   * Writes a root-owned file on the target (as root with sudo), creating its directory; no
+   * other account on the target can pre-create, replace or read it (see uploadCommand).
+   */
+  async upload(remotePath: string, content: string | Buffer, mode = "0600", field?: string): Promise<void> {
+    const result = await this.exec(uploadCommand(remotePath, mode), { stdin: content });
+    if (result.code === REFUSED_EXIT) {
+      const what = field ? `${field} (${remotePath})` : remotePath;
+      throw new NixosPulumiError(`refused to write ${what}: ${result.stderr.trim().replace(/^nixos-pulumi refuses to write there: /, "")}`, {
+        step: "upload",
+        host: this.target,
+        hint: "write it under a directory only root can change (e.g. /root or /run), or make the directory owned by root and not writable by other accounts",
+      });
+    }
+    if (result.code !== 0) {
+      throw new NixosPulumiError(`writing ${remotePath} failed (exit ${result.code ?? result.signal})`, { step: "upload", host: this.target, output: tail(result.stderr) });
+    }
   }
 
   close(): void {

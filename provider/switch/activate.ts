@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
+import { makeRunDirCommand, PRIVATE_ROOT, REFUSED_EXIT } from "../ssh/private-paths";
 import { activationScript } from "./activation-script";
 
 export interface ActivateOptions {
@@ -30,7 +31,7 @@ export interface ActivationResult {
   session: SshSession;
 }
 
-const RUN_ROOT = "/run/nixos-pulumi";
+const RUN_ROOT = PRIVATE_ROOT;
 
 /**
  * Starts the script detached: a transient systemd unit (no --pipe, nixpkgs #462179) or
@@ -51,13 +52,13 @@ function detachedStart(script: string, args: string[], unit: string): string {
 
 export async function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
   const id = `${Date.now()}-${randomBytes(4).toString("hex")}`;
-  const dir = `${RUN_ROOT}/${id}`;
+  const dir = `${RUN_ROOT}/switch.${id}`;
   const log = options.log ?? (() => {});
   log(`activate: ${options.action} ${options.toplevel} (rollback: ${options.rollback})`);
   // One command writes the script, starts it detached and waits for its verdict; if the
   // connection drops meanwhile, a new connection runs only the wait again.
   const start = [
-    `mkdir -p ${dir} && chmod 700 ${dir}`,
+    `${makeRunDirCommand(dir, "switch")} || exit ${REFUSED_EXIT}`,
     heredoc(`${dir}/activate.sh`, activationScript()),
     heredoc(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
     detachedStart(

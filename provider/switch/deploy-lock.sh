@@ -19,7 +19,12 @@ set -u
 dir=/run/nixos-pulumi
 lock="$dir/deploy.lock"
 owner="$lock.owner"
-mkdir -p "$dir" && chmod 700 "$dir" || exit 70
+# Root-only, made by root: no other account can pre-create or replace what is written here.
+mkdir -m 700 "$dir" 2>/dev/null
+if [ -L "$dir" ] || [ ! -d "$dir" ] || [ "$(stat -c %u "$dir")" != 0 ]; then
+  echo "$dir is not a directory owned by root (remove it; it is recreated)" >&2; exit 70
+fi
+chmod 700 "$dir" || exit 70
 # A flock that cannot run counts as missing (busybox ash names its applets without a path).
 flock_cmd=$(command -v flock 2>/dev/null)
 case "$flock_cmd" in
@@ -39,7 +44,7 @@ read_owner() {
 }
 # Written whole and renamed: a reader without the flock never sees half a record.
 write_owner() { # <lease-until> <since>
-  printf '%s %s %s %s %s\n' "$TOKEN" "$1" "$2" "$$" "$HOLDER" > "$owner.tmp" && mv -f "$owner.tmp" "$owner"
+  rm -f "$owner.$$" && printf '%s %s %s %s %s\n' "$TOKEN" "$1" "$2" "$$" "$HOLDER" > "$owner.$$" && mv -f "$owner.$$" "$owner"
 }
 reclaimable() { [ -n "$o_token" ] && { [ "$o_token" = "$BREAK" ] || { [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; }; }; }
 free_for_us() {

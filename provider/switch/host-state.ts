@@ -1,4 +1,5 @@
 import { shellQuote, type SshSession } from "../ssh";
+import { OWNER_RECORD } from "./owner-record";
 
 export interface HostState {
   isNixos: boolean;
@@ -15,6 +16,8 @@ export interface HostState {
   variantId: string;
   /** Kernel, initrd, kernel modules or init interface of `compareWith` differ from the booted system's. */
   needsReboot: boolean;
+  /** The first line of the owner record: which stack and resource manage the machine ("" when none). */
+  owner: string;
 }
 
 // A path only when it exists: `readlink -f` of a missing link prints the link's own path.
@@ -31,6 +34,7 @@ function readState(compareWith?: string): string {
     'echo "machineId=$(cat /etc/machine-id 2>/dev/null)"',
     'echo "bootId=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)"',
     "echo \"variant=$(sed -n 's/^VARIANT_ID=\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\}$/\\1/p' /etc/os-release 2>/dev/null)\"",
+    `echo "owner=$(head -n 1 ${OWNER_RECORD} 2>/dev/null)"`,
     'if [ -e /etc/NIXOS ] || [ -L /run/current-system ]; then echo nixos=1; else echo nixos=0; fi',
   ];
   if (compareWith) {
@@ -65,5 +69,6 @@ export async function readHostState(session: SshSession, compareWith?: string): 
     bootId: v["bootId"] ?? "",
     variantId: v["variant"] ?? "",
     needsReboot: v["reboot"] === "1",
+    owner: v["owner"] ?? "",
   };
 }

@@ -1,12 +1,17 @@
 // Hosts whose system is a Nix expression, with the real Pulumi CLI: the program evaluates
 // them (check answers from that), preview shows a changed system as an update with old and
-// new store paths, and `up` realises the .drv found at evaluation and switches.
+// new store paths, and `up` realises the .drv found at evaluation and switches; with Nix 2.34
+// as the deployer's Nix (test/harness/nix-versions.ts) the same, without a Nix warning.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { NixosHost } from "nixos-pulumi";
 import { startHosts, type TestHost } from "../harness/hosts";
 import { buildTestSystem, SYSTEM_NIX } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
+import { matrixEnds, withDeployerNix } from "../harness/nix-versions";
 
 let hosts: TestHost[];
 let stack: TestStack;
@@ -66,4 +71,20 @@ test("a changed, unbuilt system previews as an update with both store paths, the
   assert.equal((await hosts[1]!.run("cat /etc/nixos-test-release")).trim(), label);
   assert.equal((await hosts[0]!.run("readlink /run/current-system")).trim(), v1);
   assert.match(stack.output(), /build: realising/);
+});
+
+test("with Nix 2.34 as the deployer's Nix, the program and the provider process run it and Nix warns about nothing", async () => {
+  const { newest } = matrixEnds();
+  const logDir = mkdtempSync(path.join(os.tmpdir(), "nix-stderr-"));
+  const log = path.join(logDir, "deployer.log");
+  const label = `evale2e-v3-${run}-${Date.now()}`;
+  stack.setProgram(program([label, `evale2e-v1-${run}`]));
+  const up = await withDeployerNix(newest, () => stack.up(), log);
+  const text = readFileSync(log, "utf8");
+  rmSync(logDir, { recursive: true, force: true });
+  assert.equal((await hosts[0]!.run("cat /etc/nixos-test-release")).trim(), label, stack.output());
+  assert.equal((await hosts[0]!.run("readlink /run/current-system")).trim(), up.outputs["toplevel0"]?.value);
+  assert.match(text, /^\$ nix .*path-info --json --json-format 2 /m, "the provider queried the closure with Nix 2.34");
+  const warnings = text.split("\n").filter((l) => /warning|deprecated/i.test(l) && !/you did not specify '--add-root'/.test(l));
+  assert.deepEqual(warnings, [], text);
 });

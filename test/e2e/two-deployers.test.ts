@@ -16,11 +16,12 @@ let v3: string;
 let first: TestStack;
 let second: TestStack;
 
-const program = (system: string, options: { healthChecks?: string[]; timeoutSeconds?: number } = {}) => async () => {
+const program = (system: string, options: { healthChecks?: string[]; timeoutSeconds?: number; takeOver?: string } = {}) => async () => {
   const h = new NixosHost("web", {
     connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
     system: { storePath: system },
     switch: { healthChecks: options.healthChecks ?? [], timeoutSeconds: options.timeoutSeconds ?? 60 },
+    ...(options.takeOver ? { takeOver: options.takeOver } : {}),
   });
   return { currentSystem: h.currentSystem };
 };
@@ -29,7 +30,9 @@ before(async () => {
   [v1, v2, v3] = await Promise.all([buildTestSystem({ label: "two-v1" }), buildTestSystem({ label: "two-v2" }), buildTestSystem({ label: "two-v3" })]);
   host = await startHost({ name: "shared", state: "nixos", system: v1 });
   [first, second] = await Promise.all([createTestStack("deployer-a", program(v1)), createTestStack("deployer-b", program(v1))]);
-  await Promise.all([first.up(), second.up()]);
+  // The first stack manages the machine; the second one takes it over (takeOver) in the test,
+  // while the first is switching it (one stack refusing another's machine: host-ownership.test.ts).
+  await first.up();
 });
 after(async () => {
   await Promise.all([first?.remove(), second?.remove()]);
@@ -51,7 +54,7 @@ async function overlapping(a: TestStack, b: TestStack) {
 
 test("the second stack refuses after its bounded wait, naming the first stack", async () => {
   first.setProgram(program(v2, { healthChecks: ["sleep 6"] }));
-  second.setProgram(program(v3, { timeoutSeconds: 2 }));
+  second.setProgram(program(v3, { timeoutSeconds: 2, takeOver: "test-deployer-a/test" }));
   const { first: a, second: b } = await overlapping(first, second);
   assert.equal(a.outputs["currentSystem"]?.value, v2);
   assert.equal(b.ok, false);

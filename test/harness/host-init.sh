@@ -2,7 +2,8 @@
 # PID 1 of a test host's namespaces (mount, PID, UTS). Gives the host its own /nix, /run,
 # /etc (overlay on the real one), /root, /tmp, /mnt, /boot and, with disks, its own /dev;
 # then runs sshd on the host's loopback address until the harness kills this process.
-# Environment: STATE (per-host dir), NAME, ADDRESS, HOST_STATE (rescue|installer|nixos), DISKS ("vda:7:3 ...")
+# Environment: STATE (per-host dir), NAME, ADDRESS, HOST_STATE (rescue|installer|nixos), DISKS ("vda:7:3 ..."),
+# NIX_BIN (optional: a wrapper dir of scripts/nix-versions.sh; its nix replaces /usr/bin's here)
 set -eu
 mount --make-rprivate /
 mkdir -p "$STATE/nix" "$STATE/etc-upper" "$STATE/etc-work" "$STATE/mnt" "$STATE/boot"
@@ -30,6 +31,8 @@ case "$HOST_STATE" in
     mount --bind "$INSTALLER_TOOLS" /usr/local/sbin ;;
 esac
 rm -f /etc/nix/nix.conf.lock
+# /usr/bin/nix-store, nix-env, ... are links to /usr/bin/nix; the wrapper runs the command it is called as.
+if [ -n "${NIX_BIN:-}" ]; then mount --bind "$NIX_BIN/nix" "$(readlink -f /usr/bin/nix)"; fi
 mkdir -p /root/.ssh
 cp "$STATE/authorized_keys" /root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys

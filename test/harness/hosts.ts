@@ -22,6 +22,8 @@ export interface HostOptions {
   rootPassword?: string;
   /** Also serve an RSA host key (sshd then offers ed25519 and RSA, as many servers do). */
   rsaHostKey?: boolean;
+  /** The host's Nix (its nix-store, nix-env, ...): a wrapper dir of nix-versions.ts; default this machine's. */
+  nixBin?: string;
 }
 
 export interface ExecResult {
@@ -244,7 +246,7 @@ export async function startHost(options: HostOptions = {}): Promise<TestHost> {
       diskSpecs.push(`${disk.name}:${await deviceNumbers(loopDevices[disk.name]!)}`);
     }
     child = spawn("unshare", ["--mount", "--pid", "--uts", "--fork", "--mount-proc", "--propagation", "private", "/bin/sh", INIT_SCRIPT], {
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", STATE: stateDir, NAME: name, ADDRESS: address, HOST_STATE: state, DISKS: diskSpecs.join(" "), INSTALLER_TOOLS },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", STATE: stateDir, NAME: name, ADDRESS: address, HOST_STATE: state, DISKS: diskSpecs.join(" "), INSTALLER_TOOLS, NIX_BIN: options.nixBin ?? "" },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let initErrors = "";

@@ -32,6 +32,11 @@ export interface TestStack {
   /** The engine output of the last operation only. */
   lastOutput(): string;
   up(): Promise<UpResult>;
+  /**
+   * `pulumi up --debug -v=9 --logtostderr`, what users attach to bug reports: its whole
+   * output and log, kept apart from the transcript.
+   */
+  upVerbose(): Promise<{ result: UpResult; log: string }>;
   preview(): Promise<PreviewResult>;
   refresh(): Promise<RefreshResult>;
   destroy(): Promise<DestroyResult>;
@@ -91,6 +96,13 @@ export async function createTestStack(name: string, program: PulumiFn): Promise<
     output: () => transcript,
     lastOutput: () => transcript.slice(transcript.lastIndexOf("\n===== pulumi ")),
     up: () => withTranscript("up", () => stack.up({ onOutput, color: "never" })),
+    upVerbose: () =>
+      withTranscript("up --debug -v=9 --logtostderr", async () => {
+        let log = "";
+        const collect = (text: string) => (log += text);
+        const result = await stack.up({ color: "never", debug: true, logVerbosity: 9, logToStdErr: true, onOutput: collect, onError: collect });
+        return { result, log };
+      }),
     preview: () => withTranscript("preview", () => stack.preview({ onOutput, color: "never", diff: true })),
     refresh: () => withTranscript("refresh", () => stack.refresh({ onOutput, color: "never" })),
     destroy: () => withTranscript("destroy", () => stack.destroy({ onOutput, color: "never" })),

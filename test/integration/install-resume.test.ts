@@ -64,3 +64,42 @@ test("a different layout is wiped and formatted anew", async () => {
   assert.equal((await host.run("findmnt -no FSTYPE /mnt | tail -n 1")).trim(), "xfs");
   assert.notEqual((await host.exec("test -e /mnt/survivor")).code, 0, "the old root filesystem is gone");
 });
+
+test("a layout larger than the machine's disk is refused in the facts step, naming the partition, before anything is written", async () => {
+  await host.run("umount -R /mnt 2>/dev/null; true");
+  const toplevel = await buildTestSystem({ label: "resume-v1" });
+  const tooBig = {
+    disk: {
+      main: {
+        device: "/dev/vda",
+        content: {
+          type: "gpt" as const,
+          partitions: {
+            ESP: { priority: 1, size: "500M", type: "EF00", content: { type: "filesystem" as const, format: "ext4", mountpoint: "/boot" } },
+            root: { priority: 2, size: "2G", content: { type: "filesystem" as const, format: "ext4", mountpoint: "/" } },
+          },
+        },
+      },
+    },
+  };
+  const spec = nixosHostSchema.parse({
+    connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+    system: { storePath: toplevel },
+    diskLayout: { declared: tooBig },
+  });
+  const before = await host.run("sgdisk --print /dev/vda; dd if=/dev/vda bs=1M count=2 status=none | sha256sum");
+  const lines: string[] = [];
+  const ctx: InstallContext = { spec, toplevel, layout: renderLayout(await resolveLayout(tooBig)), progress: (l) => lines.push(l), session: await connect(spec.connection), connect: () => connect(spec.connection) };
+  try {
+    await assert.rejects(runInstall(ctx, ["disko", "install"]), (err: Error) => {
+      assert.match(err.message, /\[[\d.]+: facts\] diskLayout disk "main": root needs 2 GiB from 501 MiB after ESP, but \/dev\/vda \(1 GiB\) has \d+ MiB left there; make root at most \d+ MiB \(or "100%", the rest of the disk\)/);
+      assert.match(err.message, /nothing was written/);
+      assert.match(err.message, /fix: change disk\.main\.content\.partitions\.root\.size in the DiskLayout/);
+      return true;
+    });
+  } finally {
+    ctx.session.close();
+  }
+  assert.ok(!lines.some((l) => /disko: start/.test(l)), lines.join("\n"));
+  assert.equal(await host.run("sgdisk --print /dev/vda; dd if=/dev/vda bs=1M count=2 status=none | sha256sum"), before, "the disk is as it was");
+});

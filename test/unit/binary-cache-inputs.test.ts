@@ -4,6 +4,7 @@ import * as assert from "node:assert/strict";
 import { check } from "../../provider/resources/nixos-host-impl";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
 import { generateCacheKey, type CacheKey } from "../harness/binary-cache";
+import { buildTestSystem } from "../harness/systems";
 
 let key: KeyPair;
 let cacheKey: CacheKey;
@@ -12,8 +13,7 @@ let storePath: string;
 before(async () => {
   key = await generateKeyPair("binary-cache-inputs");
   cacheKey = await generateCacheKey("inputs-cache-1");
-  const { execa } = await import("execa");
-  storePath = (await execa("nix-build", ["--no-out-link", "-E", 'derivation { name = "cache-inputs"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }'])).stdout.trim();
+  storePath = await buildTestSystem({ label: "cache-inputs" });
 });
 
 const inputs = (binaryCache: unknown, extra: Record<string, unknown> = {}) => ({

@@ -39,6 +39,17 @@ test("a system that is not a NixOS configuration (a bare toplevel) is not checke
   await checkSystemAgreesWithLayout(bare, await layoutFileSystems());
 });
 
+test("a NixOS configuration whose fileSystems fail to evaluate is an error, not \"not NixOS\"", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "broken-fs-"));
+  writeFileSync(path.join(dir, "system.nix"), `{ config.fileSystems."/" = { device = throw "no root device chosen"; fsType = "ext4"; }; system = null; }`);
+  await assert.rejects(checkSystemAgreesWithLayout({ expression: { file: path.join(dir, "system.nix"), attr: "system" } }, await layoutFileSystems()), (err: Error) => {
+    assert.match(err.message, /could not evaluate the fileSystems of .*system\.nix \(attr system\) to check them against the diskLayout/);
+    assert.match(err.message, /no root device chosen/, "nix's own error is shown");
+    assert.match(err.message, /fix: fix the evaluation error/);
+    return true;
+  });
+});
+
 test("the layout's NixOS module, written at program time, declares what the agreement check wants", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "disk-module-"));
   writeFileSync(path.join(dir, "disk.nix"), await diskLayoutNixosModule(tutorialLayout()));

@@ -8,10 +8,15 @@ import * as path from "node:path";
 import { check } from "../../provider/resources/nixos-host-impl";
 import { check as checkLayout } from "../../provider/resources/disk-layout-impl";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
+import { buildTestSystem } from "../harness/systems";
+import { nixosHostSchema } from "../../provider/schema/nixos-host";
+import { switchHost } from "../../provider/host/operations";
 
 let key: KeyPair;
 let encryptedKey: KeyPair;
 let storePath: string;
+let packagePath: string;
+let packageFile: string;
 let brokenFlake: string;
 let argsFile: string;
 let anyArgsFile: string;
@@ -23,8 +28,10 @@ before(async () => {
   encryptedKey = await generateKeyPair("catalogue-encrypted", "correct horse");
   const { execa } = await import("execa");
   const dir = mkdtempSync(path.join(os.tmpdir(), "catalogue-"));
-  writeFileSync(path.join(dir, "ok.nix"), 'derivation { name = "catalogue-ok"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }');
-  storePath = (await execa("nix-build", ["--no-out-link", path.join(dir, "ok.nix")])).stdout.trim();
+  storePath = await buildTestSystem({ label: "catalogue-ok" });
+  writeFileSync(path.join(dir, "package.nix"), 'derivation { name = "catalogue-package"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }');
+  packageFile = path.join(dir, "package.nix");
+  packagePath = (await execa("nix-build", ["--no-out-link", packageFile])).stdout.trim();
   argsFile = path.join(dir, "args.nix");
   writeFileSync(argsFile, `{ hostName ? "x", ... }: derivation { name = "catalogue-args-\${hostName}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`);
   openArgsFile = path.join(dir, "open-args.nix");
@@ -58,6 +65,8 @@ const cases: Case[] = [
   ["encrypted key with a wrong passphrase", (i) => { i.connection.privateKey = encryptedKey.privateKey; i.connection.privateKeyPassword = "wrong"; }, /connection\.privateKeyPassword/],
   ["malformed host key", (i) => (i.connection.hostKey = "AAAAC3NzaC1lZDI1NTE5"), /connection\.hostKey/, /ssh-ed25519 AAAA/],
   ["non-root user without sudo", (i) => (i.connection.user = "deploy"), /connection\.sudo/, /sudo: true/],
+  ["sudoPassword for root, which needs no sudo", (i) => (i.connection.sudoPassword = "pw"), /connection\.sudoPassword/, /sudo: true/],
+  ["sudoPassword with a line break", (i) => Object.assign(i.connection, { user: "deploy", sudo: true, sudoPassword: "a\nb" }), /connection\.sudoPassword/, /one line/],
   ["misspelled connection field", (i) => (i.connection.hostname = "x"), /connection/, /hostname/],
   ["bad jump host port", (i) => (i.connection.proxy = { host: "bastion", port: -1 }), /connection\.proxy\.port/],
   ["system missing", (i) => delete i.system, /system/],
@@ -105,6 +114,21 @@ async function failureText(inputs: Record<string, unknown>): Promise<string> {
 test("bad input: a store path that does not exist", async () => {
   const missing = "/nix/store/00000000000000000000000000000000-nixos-system-missing";
   assert.match(await failureText({ ...good(), system: { storePath: missing } }), /system\.storePath[\s\S]*(not|does not exist|valid)/);
+});
+
+test("bad input: a store path that is not a NixOS system (a package) is refused at check, naming what it lacks", async () => {
+  const text = await failureText({ ...good(), system: { storePath: packagePath } });
+  assert.match(text, /system\.storePath: .* is not a NixOS system: it has no bin\/switch-to-configuration, init, nixos-version/);
+  assert.match(text, /fix: give the store path of a NixOS toplevel \(config\.system\.build\.toplevel/);
+});
+
+test("a system expression that builds a package, not a NixOS system, is refused after the build, before any connection", async () => {
+  const spec = nixosHostSchema.parse({ connection: { host: "127.0.0.1", port: 1, privateKey: key.privateKey }, system: { expression: { file: packageFile } } });
+  await assert.rejects(switchHost(spec, packagePath, undefined, () => {}), (err: Error) => {
+    assert.match(err.message, /\[system\.expression\] \/nix\/store\/\S+-catalogue-package is not a NixOS system/);
+    assert.match(err.message, /fix: system\.expression must select a NixOS toplevel/);
+    return true;
+  });
 });
 
 test("bad input: a flake that fails to evaluate", async () => {
