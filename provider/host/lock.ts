@@ -4,6 +4,8 @@ import type { Progress } from "../progress";
 import type { NixosHostSpec } from "../schema/nixos-host";
 import { acquireDeployLock, type DeployLock } from "../switch/deploy-lock";
 import { openSession } from "./session";
+import { NixosPulumiError } from "../errors";
+import { engineGone, whenEngineGone } from "../util/engine-lifetime";
 
 /**
  * Waits (up to switch.timeoutSeconds: as long as one switch may take) for any other
@@ -11,10 +13,31 @@ import { openSession } from "./session";
  */
 export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string, progress: Progress): Promise<DeployLock> {
   const session = await openSession(spec, hostKey, progress);
-  return acquireDeployLock(session, {
-    holder: who,
-    waitSeconds: spec.switch.timeoutSeconds,
-    log: progress,
-    reconnect: () => openSession(spec, hostKey, progress),
-  });
+  // The engine went away during the wait: stop waiting (the target's script then ends too).
+  const stopWaiting = whenEngineGone(() => session.close());
+  let lock: DeployLock;
+  try {
+    lock = await acquireDeployLock(session, {
+      holder: who,
+      waitSeconds: spec.switch.timeoutSeconds,
+      log: progress,
+      reconnect: () => openSession(spec, hostKey, progress),
+    });
+  } finally {
+    stopWaiting();
+  }
+  // ... or while it is held: release it, so the next deployer need not wait out the lease.
+  const stopHolding = whenEngineGone(() => lock.release());
+  return {
+    ensureHeld: async (step) => {
+      if (engineGone.aborted) throw new NixosPulumiError(`not going on with ${step}: ${String(engineGone.reason)}`, { step: "lock", host: session.target });
+      return lock.ensureHeld(step);
+    },
+    keepUntilReboot: () => lock.keepUntilReboot(),
+    retakeAfterBoot: (open) => lock.retakeAfterBoot(open),
+    release: () => {
+      stopHolding();
+      return lock.release();
+    },
+  };
 }

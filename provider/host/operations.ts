@@ -15,6 +15,14 @@ import { lockHost } from "./lock";
 import { refuseNonNixosToplevel } from "../nix/nixos-toplevel";
 import { describeOwner, ensureMayManage, type HostOwner } from "./ownership";
 import { formatOwner, writeOwnerRecord } from "../switch/owner-record";
+import type { DeployLock } from "../switch/deploy-lock";
+import { describeLeftVerdict, takeLeftVerdicts } from "../switch/left-verdicts";
+import { watchEngine, whenEngineGone } from "../util/engine-lifetime";
+import type { SshSession } from "../ssh";
+
+// This module is loaded in the provider process when a host operation first runs: from then
+// on the provider's work ends with the engine that started it (util/engine-lifetime.ts).
+watchEngine();
 
 /** What the outputs record of the machine after an operation. */
 export interface HostFacts {
@@ -92,11 +100,28 @@ export async function switchHost(
   { adopting = false, who = spec.connection.host, owner }: { adopting?: boolean; who?: string; owner?: HostOwner | undefined } = {},
 ): Promise<HostFacts> {
   if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
-  let session = await openSession(spec, pinnedHostKey, progress);
-  const lock = await lockHost(spec, session.hostKey, who, progress).catch((err: unknown) => {
-    session.close();
+  // Every session this switch opens, reconnects included: all are closed at its end, also
+  // when a copy or activation that reconnected throws, and when the engine goes away.
+  const sessions = new Set<SshSession>();
+  const open = async (deadlineSeconds?: number, dialErrorLimit?: number) => {
+    const dialled = dialErrorLimit ? { ...spec, connection: { ...spec.connection, dialErrorLimit } } : spec;
+    // Reconnects are pinned to the key the first session verified.
+    const opened = await openSession(dialled, session?.hostKey ?? pinnedHostKey, progress, deadlineSeconds);
+    sessions.add(opened);
+    return opened;
+  };
+  const closeAll = () => sessions.forEach((s) => s.close());
+  let session: SshSession | undefined;
+  session = await open();
+  const stopOnEngineGone = whenEngineGone(closeAll);
+  let lock: DeployLock;
+  try {
+    lock = await lockHost(spec, session.hostKey, who, progress);
+  } catch (err) {
+    stopOnEngineGone();
+    closeAll();
     throw err;
-  });
+  }
   try {
     const before = await readHostState(session);
     await refuseDeployerMachine(before, spec.connection.host);
@@ -108,13 +133,17 @@ export async function switchHost(
         hint: "pass diskLayout (and install options) to install NixOS on it, or point connection at a NixOS machine",
       });
     }
+    if (await activatedByEarlierRun(session, spec, toplevel, before, progress)) {
+      if (owner) await writeOwnerRecord(session, owner);
+      return factsOf(await readHostState(session, toplevel), session.hostKey, toplevel);
+    }
     if (spec.build.on === "target") await buildOnTarget(session, spec.system, toplevel, progress);
     else if (spec.binaryCache) await substituteFromCache(session, spec.binaryCache, toplevel, progress);
     else {
       ({ session } = await copyClosure(session, toplevel, {
         progress,
         compress: spec.copy.compress,
-        reconnect: () => openSession(spec, session.hostKey, progress),
+        reconnect: () => open(),
       }));
     }
     // The lock's connection may have dropped with the copy's: never activate unless it is still ours.
@@ -128,7 +157,7 @@ export async function switchHost(
       healthChecks: spec.switch.healthChecks,
       log: progress,
       // The activation may restart sshd or (magic rollback) cut the network until it rolls back.
-      reconnect: () => openSession(spec, session.hostKey, progress, spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
+      reconnect: () => open(spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
     });
     session = activation.session;
     if (owner) {
@@ -139,11 +168,10 @@ export async function switchHost(
     let after = await readHostState(session, toplevel);
     const needsReboot = activation.rebootRequired || after.needsReboot;
     if (needsReboot && spec.switch.rebootOnKernelChange && spec.switch.action !== "test") {
-      const hostKey = session.hostKey;
       await lock.keepUntilReboot();
       ({ session, state: after } = await rebootInto(session, {
         toplevel,
-        open: () => openSession({ ...spec, connection: { ...spec.connection, dialErrorLimit: 1 } }, hostKey, progress),
+        open: () => open(undefined, 1),
         timeoutSeconds: spec.switch.rebootTimeoutSeconds,
         step: "reboot",
         progress,
@@ -156,12 +184,32 @@ export async function switchHost(
     }
     return factsOf(after, session.hostKey, toplevel);
   } finally {
-    session.close();
+    stopOnEngineGone();
+    closeAll();
     await lock.release();
   }
 }
 
+/**
+ * Reports the verdicts earlier runs left unread on the machine (a deployer that gave up
+ * waiting for it, or was killed during an activation); true when one of them already
+ * activated `toplevel` and the machine runs it: then it is recorded, not switched again.
+ */
+async function activatedByEarlierRun(session: SshSession, spec: NixosHostSpec, toplevel: string, before: HostState, progress: Progress): Promise<boolean> {
+  const left = await takeLeftVerdicts(session);
+  for (const verdict of left) progress(describeLeftVerdict(verdict));
+  const last = left.filter((v) => v.toplevel === toplevel).at(-1);
+  if (!last || !["ok", "reboot-required"].includes(last.result)) return false;
+  const runs = spec.switch.action === "boot" || last.result === "reboot-required" ? before.profileSystem : before.currentSystem;
+  if (runs !== toplevel || (spec.switch.action !== "test" && before.profileSystem !== toplevel)) return false;
+  progress(`activate: ${toplevel} is already active (an earlier run's activation succeeded); recording it without switching again`);
+  return true;
+}
+
 async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Progress): Promise<void> {
+  // build.on "target": the target builds (an install into /mnt's store); this machine needs
+  // only the derivations, and may not even be able to build for the target's platform.
+  if (spec.build.on === "target") return;
   progress(`build: realising ${toplevel}`);
   const built = await buildToplevel(spec.system);
   if (built !== toplevel) {

@@ -1,4 +1,5 @@
 import { NixosPulumiError } from "../errors";
+import { realiseOnTarget } from "../nix/build-on-target";
 import { copyClosure } from "../nix/copy";
 import { runNix } from "../nix/run-nix";
 import type { SshSession } from "../ssh";
@@ -33,10 +34,15 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
   }
   if (layout.diskoScript) {
     const { storePath, derivation } = layout.diskoScript;
-    if (derivation) await runNix("nix-store", ["--realise", derivation], "diskLayout.diskoScript", "fix the build error of the system's disko script");
-    else await runNix("nix-store", ["--check-validity", storePath], "diskLayout.diskoScript", `build the disko script on this machine first (nix build …config.system.build.diskoScript), as nixos-anywhere --store-paths expects`);
-    ctx.progress(`disko: copying the system's disko script ${storePath}`);
-    await copyClosure(ctx.session, storePath, { progress: ctx.progress });
+    if (derivation && ctx.spec.build.on === "target") {
+      // Built where it runs, into the installer's store, as nixos-anywhere --build-on remote.
+      await realiseOnTarget(ctx.session, derivation, storePath, { progress: ctx.progress, step: "disko: build on target" });
+    } else {
+      if (derivation) await runNix("nix-store", ["--realise", derivation], "diskLayout.diskoScript", "fix the build error of the system's disko script");
+      else await runNix("nix-store", ["--check-validity", storePath], "diskLayout.diskoScript", `build the disko script on this machine first (nix build …config.system.build.diskoScript), as nixos-anywhere --store-paths expects`);
+      ctx.progress(`disko: copying the system's disko script ${storePath}`);
+      await copyClosure(ctx.session, storePath, { progress: ctx.progress });
+    }
   }
   // The scripts live in this run's private directory: no other account can swap them.
   const dir = await newRunDir(ctx.session, "install");

@@ -43,6 +43,8 @@ export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise
       'if [ -e /etc/NIXOS ]; then echo nixos=1; else echo nixos=0; fi',
       'if command -v nix-store >/dev/null; then echo nix=1; else echo nix=0; fi',
       `for t in ${tools.join(" ")}; do p=$(command -v "$t") && case "$p" in /*) [ -x "$p" ] ;; esac || echo "missing=$t"; done`,
+      // kexec/run is run under `setsid --wait`: busybox's setsid has no --wait (nixos-anywhere checks the same).
+      ...(tools.includes("setsid") ? [`if command -v setsid >/dev/null && ! setsid --wait true </dev/null >/dev/null 2>&1; then echo "missing=setsid --wait (util-linux's setsid; this one has no --wait)"; fi`] : []),
     ].join("; "),
     "facts",
   );

@@ -1,5 +1,5 @@
 import { NixosPulumiError } from "../errors";
-import { buildOnTarget, copyClosure, copyIntoTargetRoot } from "../nix";
+import { buildOnTarget, copyClosure } from "../nix";
 import { shellQuote } from "../ssh";
 import type { InstallContext } from "./context";
 import { forgetLayoutMarker } from "./disko";
@@ -8,11 +8,11 @@ import { installHostKey } from "./host-keys";
 
 /**
  * Installs the system onto the layout mounted at /mnt, as nixos-anywhere does: the closure
- * into /mnt's store, /mnt made traversable (nixos-install refuses otherwise) with a /tmp,
- * extra files and the host key (given or generated), then the installer's own
- * `nixos-install --root /mnt --system <toplevel> --no-root-passwd --no-channel-copy`: it sets
- * the profile and installs the bootloader through nixos-enter (private mount namespace,
- * activation first, NIXOS_INSTALL_BOOTLOADER=1).
+ * into /mnt's store (copied, or with build.on "target" built there), /mnt made traversable
+ * (nixos-install refuses otherwise) with a /tmp, extra files and the host key (given or
+ * generated), then the installer's own `nixos-install --root /mnt --system <toplevel>
+ * --no-root-passwd --no-channel-copy`: it sets the profile and installs the bootloader
+ * through nixos-enter (private mount namespace, activation first, NIXOS_INSTALL_BOOTLOADER=1).
  */
 export async function installPhase(ctx: InstallContext): Promise<void> {
   const { toplevel, spec } = ctx;
@@ -33,9 +33,9 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
     });
   }
   if (spec.build.on === "target") {
-    await buildOnTarget(session, spec.system, toplevel, ctx.progress);
-    ctx.progress("install: copying the closure from the installer's store into /mnt");
-    await copyIntoTargetRoot(session, toplevel, "/mnt");
+    // Into /mnt's store directly, as nixos-install builds (`--store /mnt`): the installer's
+    // RAM store never holds the system, and the deployer never builds it.
+    await buildOnTarget(session, spec.system, toplevel, ctx.progress, "/mnt");
   } else {
     ctx.progress("install: copying the closure into /mnt");
     // A copy cut mid-way reconnects and resumes; go on over its session.
@@ -51,7 +51,9 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
   await writeExtraFiles(session, spec.install?.extraFiles ?? {}, "/mnt");
   await installHostKey(ctx);
   ctx.progress("install: nixos-install (profile, activation, bootloader)");
-  const result = await session.exec(`nixos-install --root /mnt --system ${shellQuote(toplevel)} --no-root-passwd --no-channel-copy </dev/null 2>&1`, {
+  // As nixos-anywhere: nixos-install's command inside nixos-enter (its `mount --rbind`) finds
+  // its tools through PATH, which on a non-NixOS rescue system lacks the new system's sw/bin.
+  const result = await session.exec(`PATH="$PATH:/run/current-system/sw/bin" nixos-install --root /mnt --system ${shellQuote(toplevel)} --no-root-passwd --no-channel-copy </dev/null 2>&1`, {
     onStdout: (chunk) => chunk.toString().split("\n").filter(Boolean).forEach((l) => ctx.progress(`install: ${l}`)),
   });
   if (result.code !== 0) {

@@ -14,6 +14,7 @@ import type { PathInfo } from "./closure";
 import { localCpuHasAes } from "../ssh/cpu-aes";
 import type { ChildMessage, ChildRequest } from "./copy-child";
 import type { Compression } from "./copy-compression";
+import { whenEngineGone } from "../util/engine-lifetime";
 
 /**
  * Flags of the copy's child: a small young generation, so its garbage is collected early, and
@@ -61,10 +62,17 @@ export async function copyInChild(
     // "close", not "exit": it comes after the IPC channel delivered the last message.
     child.on("close", (code, signal) => resolve(code ?? signal));
   });
-  child.send(request);
-  const status = await exited.catch((err: Error) => {
-    throw new NixosPulumiError(`cannot start the copy's node process: ${err.message}`, { step: "copy", host: session.target, hint: RESUME_HINT });
+  // The engine went away: nobody waits for this copy; what it registered stays.
+  const stopOnEngineGone = whenEngineGone(() => {
+    child.kill("SIGKILL");
+    return exited.then(() => undefined, () => undefined);
   });
+  child.send(request);
+  const status = await exited
+    .catch((err: Error) => {
+      throw new NixosPulumiError(`cannot start the copy's node process: ${err.message}`, { step: "copy", host: session.target, hint: RESUME_HINT });
+    })
+    .finally(stopOnEngineGone);
   if (outcome && "error" in outcome) {
     const { message, details } = outcome.error;
     throw new NixosPulumiError(message, details ?? { step: "copy", host: session.target });

@@ -110,6 +110,21 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
   return { resumedAt: offset, complete: !stopped, wireBytes: wire?.bytes() ?? 0, seconds: (Date.now() - started) / 1000 };
 }
 
+/** Nix's refusals of a NAR whose bytes are not the path's (nix-store --serve --write, 2.8 to 2.34). */
+const REFUSED_NAR = /(hash|size) mismatch importing path|bad archive|not a valid Nix archive|doesn't look like a Nix archive/i;
+
+/** The staging file did not hold the path's NAR; it was removed and the path starts over. */
+export class StagingFileRefused extends NixosPulumiError {
+  constructor(path: string, host: string, output: string) {
+    super(`the target refused the staged ${path} (its staging file did not hold the path's bytes); the file was removed`, {
+      step: "copy",
+      host,
+      output,
+      hint: "run `pulumi up` again: the path is sent again from its start",
+    });
+  }
+}
+
 /** Registers the fully staged path from its file (one AddToStoreNar), then removes the file. */
 export async function importStaged(session: SshSession, info: PathInfo, storeRoot?: string): Promise<void> {
   const file = shellQuote(stagingFile(info, storeRoot));
@@ -122,14 +137,20 @@ export async function importStaged(session: SshSession, info: PathInfo, storeRoo
     `{ head -c ${header.length}; cat ${file}; } | nix-store${storeFlag(storeRoot)} --serve --write || exit $?`,
     `rm -f ${file} ${file}.pid ${file}.lock`,
   ].join("\n");
-  const result = await session.exec(script, { stdin: header, keep: 0, onStdout: (c) => reader.push(c) });
+  let stderr = "";
+  const result = await session.exec(script, { stdin: header, keep: 0, onStdout: (c) => reader.push(c), onStderr: (c) => (stderr = (stderr + c.toString()).slice(-8000)) });
   if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the import of ${info.path}`);
   if (result.code !== 0 || !acked) {
-    if (result.code === 3) await session.exec(`rm -f ${file}`); // a bad staging file: start the path over
+    // A staging file of the wrong size, or whose content Nix refused (a NAR of other bytes
+    // than the path's hash): removed, so the path starts over instead of failing every copy.
+    if (result.code === 3 || REFUSED_NAR.test(stderr)) {
+      await session.exec(`rm -f ${file}`);
+      throw new StagingFileRefused(info.path, session.target, tail(stderr));
+    }
     throw new NixosPulumiError(`importing the staged ${info.path} on the target failed (exit ${result.code ?? result.signal})`, {
       step: "copy",
       host: session.target,
-      output: tail(result.stderr),
+      output: tail(stderr),
       hint: `it needs ${(info.narSize / 1048576).toFixed(0)} MiB free in the target's /nix (check df -h /nix)`,
     });
   }

@@ -11,7 +11,7 @@ import type { Progress } from "../progress";
 import { closureOf, type PathInfo } from "./closure";
 import { chooseCompression, type CompressSetting, type Compression } from "./copy-compression";
 import { CopyInterrupted, storeFlag, streamPaths } from "./copy-stream";
-import { importStaged, stagePath } from "./copy-staged";
+import { importStaged, stagePath, StagingFileRefused } from "./copy-staged";
 import { copyProgress, type CopyProgress } from "./copy-progress";
 import { copyInChild } from "./copy-in-child";
 
@@ -120,9 +120,19 @@ export async function copyClosure(session: SshSession, storePath: string, option
   const closure = await closureOf(storePath);
   let first: TargetFacts | undefined;
   if (!options.inProcess && session.connection) {
-    first = await queryTarget(session, closure.map((p) => p.path), options.storeRoot).catch(() => undefined);
+    // What the target lacks decides where the copy runs: an answer lost to a dropped
+    // connection is asked again on a new one (a failure is thrown as it is), never guessed.
+    const paths = closure.map((p) => p.path);
+    first = await queryTarget(session, paths, options.storeRoot).catch(async (err: unknown) => {
+      if (!(err instanceof CopyInterrupted)) throw err;
+      if (!options.reconnect) return undefined; // copyPaths says what was kept and what to do
+      options.progress?.(`copy: ${err.message}; reconnecting to ask again`);
+      session.close();
+      session = await options.reconnect();
+      return queryTarget(session, paths, options.storeRoot);
+    });
     const bytes = closure.reduce((sum, p) => sum + (first?.missing.has(p.path) ? p.narSize : 0), 0);
-    if (first && bytes >= CHILD_BYTES) return copyInChild(session, session.connection, closure, first, options);
+    if (first && bytes >= CHILD_BYTES && session.connection) return copyInChild(session, session.connection, closure, first, options);
   }
   return copyPaths(session, closure, first, options, started);
 }
@@ -220,6 +230,19 @@ async function sendAll(
     options.progress?.(`copy: resumed ${info.path} at ${(stage.resumedAt / MiB).toFixed(1)} of ${(info.narSize / MiB).toFixed(1)} MiB`);
   };
   let i = 0;
+  // A staging file the target refused (left by an earlier copy, corrupted) is sent again once.
+  const restarted = new Set<string>();
+  const imported = async (info: PathInfo): Promise<boolean> => {
+    try {
+      await importStaged(session, info, options.storeRoot);
+      return true;
+    } catch (err) {
+      if (!(err instanceof StagingFileRefused) || restarted.has(info.path)) throw err;
+      restarted.add(info.path);
+      options.progress?.(`copy: ${err.summary}; sending ${info.path} again from its start`);
+      return false;
+    }
+  };
   const decide = (rate: number) => {
     decision.compression = chooseCompression(setting, tools, rate);
     options.progress?.(`copy: link measured at ${(rate / MiB).toFixed(1)} MiB/s; compression: ${decision.compression}`);
@@ -235,7 +258,7 @@ async function sendAll(
         staged(probe, info);
         decide(probe.wireBytes / Math.max(probe.seconds, 0.001));
         if (probe.complete) {
-          await importStaged(session, info, options.storeRoot);
+          if (!(await imported(info))) continue;
           counter.registered(i + 1);
           i++;
           continue;
@@ -243,7 +266,7 @@ async function sendAll(
       }
       const stage = await stagePath(session, info, { ...base(), compression: decision.compression ?? "none" });
       if (!probed) staged(stage, info);
-      await importStaged(session, info, options.storeRoot);
+      if (!(await imported(info))) continue;
       counter.registered(i + 1);
       i++;
       continue;
@@ -267,17 +290,4 @@ async function sendAll(
     });
     i += sent;
   }
-}
-
-/**
- * Copies a closure that is already in the target's own store into the store under `root`
- * on the same machine (e.g. built by the installer, installed into /mnt): only what is missing.
- */
-export async function copyIntoTargetRoot(session: SshSession, storePath: string, root: string): Promise<void> {
-  const q = shellQuote(storePath);
-  await session.execOk(
-    `missing=$(nix-store -qR ${q} | xargs -r nix-store --store ${shellQuote(root)} --check-validity --print-invalid); ` +
-      `[ -z "$missing" ] || nix-store --export $missing | nix-store --store ${shellQuote(root)} --import >/dev/null`,
-    "copy: into the target root",
-  );
 }

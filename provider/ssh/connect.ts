@@ -53,8 +53,8 @@ const THROUGH_JUMP_ALGORITHMS: ConnectConfig["algorithms"] = {
 
 /**
  * Opens an authenticated session, retrying while the machine is unreachable: at most
- * dialErrorLimit attempts within one deadline (perDialTimeout seconds in all unless the
- * caller gives one), a refused port at most REFUSED_ATTEMPTS times. Authentication failures
+ * dialErrorLimit attempts within perDialTimeout seconds in all, a refused port at most
+ * REFUSED_ATTEMPTS times; or, when the caller gives a deadline, as often as fits in it. Authentication failures
  * and host key mismatches are never retried, and a mismatch aborts before authentication.
  */
 export async function connect(connection: Connection, options: ConnectOptions = {}): Promise<SshSession> {
@@ -100,10 +100,14 @@ async function dialWithRetries(
   const started = Date.now();
   const budgetSeconds = options.deadlineSeconds ?? endpoint.perDialTimeout;
   const deadline = started + budgetSeconds * 1000;
+  // A caller's deadline (a machine expected back, e.g. sshd restarted by an activation) is
+  // the only limit: dialErrorLimit half-second attempts would give up after ~5 s.
+  const limit = options.deadlineSeconds === undefined ? endpoint.dialErrorLimit : Infinity;
   let lastError: Error | undefined;
   let attempts = 0;
   let refusals = 0;
-  while (attempts < endpoint.dialErrorLimit && Date.now() < deadline) {
+  let reported = 0;
+  while (attempts < limit && Date.now() < deadline) {
     attempts++;
     try {
       return await dialOnce(endpoint, expectedHostKey, jump, Math.min(endpoint.perDialTimeout * 1000, deadline - Date.now()), options.preferAes === true);
@@ -112,8 +116,12 @@ async function dialWithRetries(
       if (err instanceof NixosPulumiError || !RETRIED.test(lastError.message)) break;
       if (REFUSED.test(lastError.message) && ++refusals >= REFUSED_ATTEMPTS && options.deadlineSeconds === undefined) break;
       const pause = Math.min(options.retryIntervalMs ?? 500, deadline - Date.now());
-      if (attempts >= endpoint.dialErrorLimit || pause <= 0) break;
-      options.log?.(`connect: ${where} not reachable (${lastError.message}); attempt ${attempts + 1}/${endpoint.dialErrorLimit}`);
+      if (attempts >= limit || pause <= 0) break;
+      if (limit !== Infinity) options.log?.(`connect: ${where} not reachable (${lastError.message}); attempt ${attempts + 1}/${limit}`);
+      else if (Date.now() - reported >= 15_000) {
+        reported = Date.now();
+        options.log?.(`connect: ${where} not reachable (${lastError.message}); retrying until ${budgetSeconds} s have passed (${Math.round((Date.now() - started) / 1000)} s so far)`);
+      }
       await new Promise((r) => setTimeout(r, pause));
     }
   }

@@ -34,8 +34,13 @@ finish() { # result reason status
   exit 0
 }
 
-previous="$(readlink -f "$profile" 2>/dev/null || true)"
-[ -n "$previous" ] || previous="$(readlink -f /run/current-system 2>/dev/null || true)"
+# What a rollback restores, recorded before anything changes: the profile's generation (the
+# boot default) and the running system. They can disagree (after a `test`, or a `boot` not
+# yet rebooted into): `test` restores only the running one, `boot` only the profile.
+previous_generation="$(readlink "$profile" 2>/dev/null | sed -n 's/^system-\([0-9]*\)-link$/\1/p')"
+previous_profile="$(readlink -f "$profile" 2>/dev/null || true)"
+previous_running="$(readlink -f /run/current-system 2>/dev/null || true)"
+if [ "$action" = test ] || [ -z "$previous_profile" ]; then previous="$previous_running"; else previous="$previous_profile"; fi
 echo "$previous" > "$dir/previous"
 
 if [ "$action" != test ]; then
@@ -76,10 +81,14 @@ if [ "$rollback" = none ] || [ -z "$previous" ] || [ "$previous" = "$toplevel" ]
   finish failed "$reason" "$code"
 fi
 echo "rolling back to $previous"
-if [ "$action" != test ]; then
-  nix-env -p "$profile" --rollback || finish rollback-failed "$reason" "$code"
+# To the recorded generation, not `nix-env --rollback` (the generation before the newest
+# need not be the one the machine had), and the bootloader follows the profile: real
+# bootloader builders write entries for the profile's generations only.
+if [ "$action" != test ] && [ -n "$previous_profile" ]; then
+  { nix-env -p "$profile" --switch-generation "$previous_generation" || nix-env -p "$profile" --set "$previous_profile"; } &&
+    "$previous_profile/bin/switch-to-configuration" boot || finish rollback-failed "$reason" "$code"
 fi
-if "$previous/bin/switch-to-configuration" "$action"; then
-  finish rolled-back "$reason" "$code"
+if [ "$action" != boot ] && [ -n "$previous_running" ]; then
+  "$previous_running/bin/switch-to-configuration" test || finish rollback-failed "$reason" "$code"
 fi
-finish rollback-failed "$reason" "$code"
+finish rolled-back "$reason" "$code"

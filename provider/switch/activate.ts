@@ -3,6 +3,8 @@
 // dropped. The verdict is never inferred from a dropped connection.
 import { randomBytes } from "node:crypto";
 import { NixosPulumiError } from "../errors";
+import { HostKeyMismatchError } from "../ssh/host-key";
+import { engineGone } from "../util/engine-lifetime";
 import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
 import { makeRunDirCommand, PRIVATE_ROOT, REFUSED_EXIT } from "../ssh/private-paths";
@@ -17,7 +19,10 @@ export interface ActivateOptions {
   timeoutSeconds: number;
   healthChecks?: string[];
   log?: Progress;
-  /** Opens a fresh session (new TCP connection and handshake) when the current one dropped. */
+  /**
+   * Opens a fresh session (new TCP connection and handshake) when the current one dropped,
+   * waiting for the machine up to confirmTimeoutSeconds + timeoutSeconds.
+   */
   reconnect: () => Promise<SshSession>;
 }
 
@@ -31,7 +36,8 @@ export interface ActivationResult {
   session: SshSession;
 }
 
-const RUN_ROOT = PRIVATE_ROOT;
+/** Each activation's run directory is RUN_ROOT/switch.<id>; left-verdicts.ts reads those a deployer could not. */
+export const RUN_ROOT = PRIVATE_ROOT;
 
 /**
  * Starts the script detached: a transient systemd unit (no --pipe, nixpkgs #462179) or
@@ -61,6 +67,8 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     `${makeRunDirCommand(dir, "switch")} || exit ${REFUSED_EXIT}`,
     heredoc(`${dir}/activate.sh`, activationScript()),
     heredoc(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
+    // For a later run that reads this verdict if we cannot (left-verdicts.ts).
+    `echo ${shellQuote(options.toplevel)} > ${dir}/toplevel`,
     detachedStart(
       `${dir}/activate.sh`,
       [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? 60)],
@@ -71,6 +79,8 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
 
   let session = first;
   let command = start;
+  // The engine that asked for this deploy went away before anything was started: start nothing.
+  if (engineGone.aborted) throw new NixosPulumiError(`not activating: ${String(engineGone.reason)}`, { step: "activate", host: first.target });
   for (;;) {
     try {
       if (!session.isOpen) throw new NixosPulumiError("connection closed", { step: "exec" });
@@ -98,13 +108,44 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
         throw new NixosPulumiError(`could not start the activation (exit ${result.code})`, { step: "activate", host: first.target, output: tail(result.stderr) });
       }
     } catch (err) {
-      // A dropped connection, or no way back in to confirm: the verdict is still read below.
-      if (err instanceof NixosPulumiError && !["exec", "connect"].includes(err.details.step)) throw err;
-      command = waitForVerdict(dir, options.timeoutSeconds);
+      // Only a dropped connection, or no way back in to confirm, is read past: the verdict is
+      // read below over a new connection. Anything else is what failed, and says so.
+      if (session.isOpen && !(err instanceof NixosPulumiError && err.details.step === "connect" && !(err instanceof HostKeyMismatchError))) throw err;
+    }
+    if (engineGone.aborted) {
+      throw new NixosPulumiError(`stopped waiting for the activation's verdict: ${String(engineGone.reason)}`, {
+        step: "activate",
+        host: first.target,
+        hint: `the activation runs on, detached, and records its verdict in ${dir}; the next \`pulumi up\` reads it`,
+      });
     }
     log("activate: connection dropped; reconnecting to read the verdict");
-    session = await options.reconnect();
+    session.close();
+    session = await reconnectForVerdict(options, dir, first.target);
     command = waitForVerdict(dir, options.timeoutSeconds);
+  }
+}
+
+/**
+ * A new connection to read the verdict. When the machine stays out of reach, the verdict is
+ * unknown, not a failure: the activation runs on and records it in `dir` for the next run.
+ */
+async function reconnectForVerdict(options: ActivateOptions, dir: string, host: string): Promise<SshSession> {
+  try {
+    return await options.reconnect();
+  } catch (err) {
+    if (!(err instanceof NixosPulumiError) || err.details.step !== "connect" || err instanceof HostKeyMismatchError) throw err;
+    throw new NixosPulumiError(
+      `the verdict of the activation of ${options.toplevel} is unknown: the machine could not be reached again to read it (${err.summary.split("\n")[0]})`,
+      {
+        step: "activate",
+        host,
+        hint:
+          `the activation runs on, detached, and records its verdict on the machine in ${dir} (result, reason, output); ` +
+          "the state still records the previous system. Once the machine is reachable, the next `pulumi up` reads that verdict and records the system the host runs " +
+          "(switching again only if it did not succeed); `pulumi refresh` records what the host runs now",
+      },
+    );
   }
 }
 

@@ -11,7 +11,7 @@
 # Prepended by the deployer: MODE (take|resume), TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER
 # (one line), BREAK (the token of a deployer known dead, or empty).
 # Prints: "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
-# activation started earlier still runs, then "locked"; while held, "held" for each "c"
+# activation started earlier still runs, "waiting" on each round of a wait, then "locked"; while held, "held" for each "c"
 # read. Or exits 75 with "refused ..." / 76 with "lost <since> <holder>".
 # Reads while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF or no byte
 # for LEASE_SECONDS ends the shell and leaves the lease to run out.
@@ -55,6 +55,10 @@ free_for_us() {
   [ "$o_until" -le "$(now)" ]
 }
 
+# While waiting: a deployer that went away (killed, its connection closed) must not be given
+# the lock later. Writing to its closed channel ends this shell (SIGPIPE, or the failed echo).
+still_wanted() { echo waiting || exit 0; }
+
 announced=""
 while :; do
   if flock -n 9; then
@@ -85,6 +89,7 @@ while :; do
     echo "refused $live"
     exit 75
   fi
+  still_wanted
   sleep 0.2 9>&-
 done
 
@@ -108,10 +113,13 @@ if [ "$MODE" = take ]; then
       echo "refused-activation $found"
       exit 75
     fi
+    still_wanted
     sleep 0.2 9>&-
   done
 fi
 
+# The last moment a deployer that went away during the wait could be handed the lock.
+still_wanted
 since=$(now)
 if [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; then since=$o_since; fi
 write_owner $(( $(now) + LEASE_SECONDS )) "$since"

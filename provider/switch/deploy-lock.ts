@@ -301,11 +301,15 @@ class HeldLock implements DeployLock {
     this.state = { kind: "reconnecting", done };
   }
 
-  /** Reconnects and resumes the lock with our token until the lease is surely over. */
+  /**
+   * Reconnects and resumes the lock with our token until the lease is surely over. Released
+   * meanwhile (the deploy ended while the machine was out of reach), it goes on, so that the
+   * lock it gets back is let go at once (recover) instead of its lease being left to run out.
+   */
   private async reacquire(): Promise<Hold> {
     const giveUpAt = Date.now() + 2 * this.params.leaseSeconds * 1000;
     let last = "";
-    while (this.state.kind === "reconnecting" || this.state.kind === "held") {
+    while (this.state.kind === "reconnecting" || this.state.kind === "held" || this.state.kind === "released") {
       if (!this.reconnect) throw new Error("its connection dropped and the lock cannot reconnect");
       if (Date.now() > giveUpAt) throw new Error(`the machine could not be reached to renew it within ${2 * this.params.leaseSeconds}s (${last})`);
       let started: Started;

@@ -12,6 +12,8 @@ import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
 import { startProxy, type TcpProxy } from "../harness/proxy";
+import { lockHost } from "../../provider/host/lock";
+import { nixosHostSchema } from "../../provider/schema/nixos-host";
 
 let host: TestHost;
 let proxy: TcpProxy;
@@ -69,7 +71,7 @@ async function killPulumi(): Promise<number> {
 }
 
 /** Starts an up, waits until the engine output matches `when`, then kills the CLI. */
-async function upKilledWhen(when: RegExp, on: TestStack = stack): Promise<void> {
+async function upKilledWhen(when: RegExp, on: TestStack = stack, kill: () => Promise<unknown> = killPulumi): Promise<void> {
   const from = on.output().length;
   const running = on.up();
   running.catch(() => undefined);
@@ -78,8 +80,56 @@ async function upKilledWhen(when: RegExp, on: TestStack = stack): Promise<void> 
     if (Date.now() > deadline) throw new Error(`never saw ${when}\n${on.output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  await killPulumi();
+  await kill();
   await assert.rejects(running);
+}
+
+const cmdline = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+};
+
+/** What killCliOnly left: the processes the CLI had started, with their command lines. */
+let orphans: Array<{ pid: number; cmdline: string }> = [];
+
+/**
+ * SIGKILLs the Pulumi CLI process alone, as a cancelled CI job or a closed laptop ends it:
+ * the processes it started (the provider in its own process group, its copy process) are
+ * left to notice by themselves. Returns the provider's processes.
+ */
+async function killCliOnly(): Promise<number[]> {
+  const cli = (await children(process.pid)).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "pulumi");
+  assert.equal(cli.length, 1, "exactly one pulumi CLI runs");
+  orphans = (await tree(cli[0]!)).slice(1).map((pid) => ({ pid, cmdline: cmdline(pid) }));
+  const provider = orphans.filter((p) => /dynamic-provider|copy-child\.js/.test(p.cmdline)).map((p) => p.pid);
+  assert.ok(provider.length > 0, `the provider runs under the CLI: ${JSON.stringify(orphans)}`);
+  process.kill(cli[0]!, "SIGKILL");
+  return provider;
+}
+
+/** Ends what the killed CLI started and still runs (by pid, only if it is still that process). */
+function endOrphans() {
+  for (const { pid, cmdline: was } of orphans) {
+    if (cmdline(pid) === was && was) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  orphans = [];
+}
+
+/** Waits up to `seconds` for the processes to exit; returns those still running. */
+async function exitWithin(pids: number[], seconds: number): Promise<number[]> {
+  const deadline = Date.now() + seconds * 1000;
+  let running = pids;
+  while ((running = running.filter((pid) => cmdline(pid) !== "")).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return running;
 }
 
 /**
@@ -157,6 +207,67 @@ test("killed during the activation: the detached activation finishes, the next u
   assert.equal(up.outputs["toplevel"]?.value, slow);
   assert.equal(await onHost("readlink /run/current-system"), slow);
   assert.equal(await onHost("cat /run/test-service.label"), "killed-slow");
+});
+
+test("the CLI alone SIGKILLed during the copy: its provider stops the copy, lets go of the lock and exits; the next up gets the lock at once and sends only what is missing", async (t) => {
+  t.after(endOrphans);
+  const bigger = await buildTestSystem({ label: "killed-cli-copy", fillerCount: 8, fillerBytes: 8 * 1024 * 1024 });
+  stack.setProgram(program(bigger));
+  proxy.setRate(2 * 1024 * 1024);
+  let provider: number[] = [];
+  const killedFrom = stack.output().length;
+  // Killed once a path was registered and more were under way.
+  await upKilledWhen(/copy: [1-9]\d*\/\d+ paths, /, stack, async () => (provider = await killCliOnly()));
+  const before = /copy: (\d+) of \d+ paths missing on the target/.exec(stack.output().slice(killedFrom));
+  assert.ok(before, stack.output());
+  const stillRunning = await exitWithin(provider, 10);
+  proxy.setRate(0);
+  assert.deepEqual(stillRunning, [], `the provider and its copy process exited: ${stillRunning.map(cmdline).join("; ")}`);
+  assert.notEqual(await onHost("readlink /run/current-system"), bigger, "nothing was activated");
+  assert.match(await onHost("cat /run/nixos-pulumi/deploy.lock.owner"), /^\S+ 0 /, "the lock was released, not left to its lease");
+  await onHost("nix-store --verify --check-contents");
+  const closure = (await execa("nix-store", ["-qR", bigger])).stdout;
+  const missing = (await host.run("xargs -r nix-store --check-validity --print-invalid", closure + "\n")).split("\n").filter(Boolean).length;
+  const from = stack.output().length;
+  const up = await cancelThenUp();
+  const output = stack.output().slice(from);
+  assert.equal(up.outputs["currentSystem"]?.value, bigger, output);
+  assert.doesNotMatch(output, /is being deployed by|taking it over/, "the lock was free at once");
+  const copied = /copy: (\d+) of (\d+) paths missing on the target/.exec(output);
+  assert.ok(copied, output);
+  assert.equal(Number(copied[1]), missing, "only the paths not registered before the kill are sent");
+  assert.ok(missing < Number(before[1]), "some paths had arrived before the kill");
+});
+
+test("the CLI alone SIGKILLed while its provider waits for the lock: the provider stops waiting and exits, and never takes the lock", async (t) => {
+  t.after(endOrphans);
+  const waiting = await buildTestSystem({ label: "killed-cli-wait" });
+  // Another deployer holds the machine: this test process, through the provider's own lock.
+  const spec = nixosHostSchema.parse({
+    connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+    system: { storePath: waiting },
+  });
+  const held = await lockHost(spec, host.hostPublicKey, "the test's other deployer", () => {});
+  let provider: number[] = [];
+  try {
+    stack.setProgram(program(waiting));
+    await upKilledWhen(/is being deployed by the test's other deployer/, stack, async () => (provider = await killCliOnly()));
+    assert.deepEqual(await exitWithin(provider, 10), [], "the provider exited");
+    // Its wait on the machine (the lock script on its SSH channel) ends with it ("[v]": not
+    // the shell running pgrep).
+    const waiter = () => host.exec("pgrep -f \"HOLDER='stack test-killed/test, resource [v]ictim\"").then((r) => r.stdout.trim());
+    for (let i = 0; i < 50 && (await waiter()) !== ""; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await waiter(), "", "the provider's wait for the lock on the machine ended");
+  } finally {
+    await held.release();
+  }
+  // Had the killed deployer's wait on the machine gone on, it would take the freed lock now.
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.match(await onHost("cat /run/nixos-pulumi/deploy.lock.owner"), /^\S+ 0 \d+ \d+ the test's other deployer/, "nobody took the lock after the test released it");
+  const from = stack.output().length;
+  const up = await cancelThenUp();
+  assert.equal(up.outputs["currentSystem"]?.value, waiting, stack.output());
+  assert.doesNotMatch(stack.output().slice(from), /is being deployed by/);
 });
 
 test("killed during an install's install phase: the next up resumes on the formatted disks and completes", async (t) => {

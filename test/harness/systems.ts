@@ -5,7 +5,7 @@ import { renderDeclared } from "../../provider/disk";
 
 export interface TestSystemOptions {
   label: string;
-  variant?: "ok" | "fail" | "units-failed" | "cut-ssh" | "lose-ssh" | "init-changed" | "no-boot";
+  variant?: "ok" | "fail" | "units-failed" | "cut-ssh" | "lose-ssh" | "init-changed" | "no-boot" | "pre-switch-fail";
   kernelVersion?: string;
   kernelFile?: string;
   initrdFile?: string;

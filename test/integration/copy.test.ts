@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "../../provider/ssh";
 import { copyClosure } from "../../provider/nix";
+import { closureOf } from "../../provider/nix/closure";
 import { localCpuHasAes } from "../../provider/ssh/cpu-aes";
 import { connectionSchema } from "../../provider/schema/connection";
 import { startHost, type TestHost } from "../harness/hosts";
@@ -153,4 +154,33 @@ test("the copy's own connection keeps chacha20-poly1305 first when the target re
   assert.equal(result.childCipher, "chacha20-poly1305@openssh.com", lines.join("\n"));
   assert.match(lines.join("\n"), /copy: own connection, cipher chacha20-poly1305@openssh\.com$/m);
   await assertClosureVerifies(host, big);
+});
+
+test("a copy whose first question to the target is cut asks again on a new connection, and a large copy still runs in its own process", async () => {
+  const big = await buildTestSystem({ label: "copy-child", fillerCount: 4, fillerBytes: 24 * MiB });
+  const host = await freshHost("copyrequery");
+  const session = await open(host);
+  session.close(); // the connection is gone before the copy asks what the target lacks
+  while (session.isOpen) await new Promise((r) => setTimeout(r, 20));
+  const lines: string[] = [];
+  const result = await copyClosure(session, big, { progress: (l) => lines.push(l), reconnect: () => open(host) });
+  result.session.close();
+  assert.match(lines.join("\n"), /copy: the SSH connection was lost during the query of missing paths; reconnecting to ask again/);
+  assert.ok(result.childMaxRssKiB !== undefined, `the large copy ran in the provider's process:\n${lines.join("\n")}`);
+  await assertClosureVerifies(host, big);
+});
+
+test("a staging file the target refuses (not the path's bytes) is removed and the path sent again, so no later copy fails on it", async () => {
+  const system = await buildTestSystem({ label: "copy-badstage", fillerCount: 2, fillerBytes: 4 * MiB });
+  const host = await freshHost("copybadstage");
+  // A staging file of the full size holding other bytes, as a corrupted earlier copy leaves it.
+  const filler = (await closureOf(system)).find((p) => p.narSize >= MiB && p.path.includes("filler"))!;
+  const staging = `/nix/var/nixos-pulumi/copy-staging/${filler.path.slice("/nix/store/".length)}.nar`;
+  await host.run(`mkdir -p /nix/var/nixos-pulumi/copy-staging && head -c ${filler.narSize} /dev/urandom > ${staging}`);
+  const lines: string[] = [];
+  const result = await copyClosure(await open(host), system, { progress: (l) => lines.push(l), stageAbove: MiB, inProcess: true, compress: "none" });
+  result.session.close();
+  assert.match(lines.join("\n"), /the target refused the staged \S+ \(its staging file did not hold the path's bytes\); the file was removed; sending \S+ again from its start/);
+  await assertClosureVerifies(host, system);
+  assert.equal((await host.run("ls -A /nix/var/nixos-pulumi/copy-staging")).trim(), "", "no staging file left");
 });

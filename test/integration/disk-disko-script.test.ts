@@ -67,3 +67,28 @@ test("the disko phase builds the script, copies it to the target and runs it", a
   assert.equal((await host.run("findmnt -rn -o FSTYPE -M /mnt | tail -n 1")).trim(), "ext4");
   assert.equal((await host.run("blkid -s LABEL -o value /dev/vda")).trim(), "three");
 });
+
+test("with build.on target the disko phase builds the script in the installer, never on the deployer", async () => {
+  const layout = await renderDeclared({ diskoScript: { flake: flake("four") } });
+  const toplevel = await buildTestSystem({ label: "disko-script" });
+  const spec = nixosHostSchema.parse({
+    connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+    system: { storePath: toplevel },
+    diskLayout: { declared: {} },
+    build: { on: "target" },
+  });
+  await host.exec("umount /mnt/boot 2>/dev/null; findmnt -rn -o SOURCE -M /mnt | tail -n 1 | grep -q '^/dev/vda' && umount /mnt; true");
+  const lines: string[] = [];
+  const open = () => connect(spec.connection);
+  const ctx: InstallContext = { spec, toplevel, layout, progress: (l) => lines.push(l), session: await open(), connect: open };
+  try {
+    await runInstall(ctx, ["disko"]);
+  } finally {
+    ctx.session.close();
+  }
+  assert.ok(lines.some((l) => /disko: build on target: nix-store --realise/.test(l)), lines.join("\n"));
+  assert.ok(lines.some((l) => l.includes("disko-script-four")), lines.join("\n"));
+  assert.equal((await execa("nix-store", ["--check-validity", layout.diskoScript!.storePath], { reject: false })).exitCode, 1, "the deployer never built it");
+  assert.equal((await host.run(`test -x ${layout.diskoScript!.storePath} && echo present`)).trim(), "present");
+  assert.equal((await host.run("blkid -s LABEL -o value /dev/vda")).trim(), "four");
+});

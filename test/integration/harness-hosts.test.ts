@@ -128,7 +128,7 @@ test("switching a test system changes /run/current-system, /etc and the running 
   // boot only changes the bootloader stand-in; test does not touch it.
   const v3 = await buildTestSystem({ label: "h-v3", kernelVersion: "6.2.0-test" });
   await copyToHostStore(host, v3);
-  await host.run(`${v3}/bin/switch-to-configuration boot`);
+  await host.run(`nix-env -p /nix/var/nix/profiles/system --set ${v3} && ${v3}/bin/switch-to-configuration boot`);
   assert.equal((await host.run("cat /boot/default-system")).trim(), v3);
   assert.equal((await host.run("readlink /run/current-system")).trim(), v2);
   assert.notEqual((await host.run(`readlink -f ${v3}/kernel`)).trim(), (await host.run(`readlink -f ${v2}/kernel`)).trim(), "a changed kernel");

@@ -99,6 +99,20 @@ test("the kexec phase refuses a machine without cpio or setsid before changing a
   }
 });
 
+test("the kexec phase refuses a setsid without --wait (busybox's) before changing anything", async () => {
+  const tarball = await fakeTarball("unused", "exit 0");
+  await rescue.run("rm -rf /root/kexec");
+  await rescue.run(`printf '#!/bin/sh\\nexec busybox setsid "$@"\\n' > /tmp/busybox-setsid && chmod 755 /tmp/busybox-setsid && mount --bind /tmp/busybox-setsid "$(command -v setsid)"`);
+  try {
+    const ctx = await context(rescue, { phases: ["kexec"], kexecTarball: tarball, timeouts: { kexecSeconds: 5 } }, []);
+    await assert.rejects(runInstall(ctx, ["kexec"]), /lacks setsid --wait \(util-linux's setsid; this one has no --wait\), needed by the kexec phase; nothing was changed/);
+    ctx.session.close();
+    assert.notEqual((await rescue.exec("test -e /root/kexec/kexec/run")).code, 0, "nothing was uploaded");
+  } finally {
+    await rescue.run('umount "$(command -v setsid)"');
+  }
+});
+
 test("a user who logs in with a password gets a temporary key that root accepts on port 22, and it can be revoked", async () => {
   const spec = nixosHostSchema.parse({
     connection: { host: rescue.address, password: "kexec-pw-1", hostKey: rescue.hostPublicKey },

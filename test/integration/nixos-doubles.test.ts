@@ -11,6 +11,10 @@ import { buildTestSystem } from "../harness/systems";
 let nixos: TestHost;
 let installer: TestHost;
 let v1: string;
+/** Makes `system` the newest generation of the system profile, as a deployer does before switch/boot. */
+const setProfile = (host: TestHost, system: string) => host.run(`nix-env -p /nix/var/nix/profiles/system --set ${system}`);
+/** nixos-install as nixos-anywhere runs it: /run/current-system/sw/bin on PATH (a NixOS installer's own PATH has it). */
+const NIXOS_INSTALL = 'PATH="$PATH:/run/current-system/sw/bin" nixos-install';
 
 before(async () => {
   v1 = await buildTestSystem({ label: "dbl-v1" });
@@ -40,16 +44,52 @@ test("switch-to-configuration refuses a machine whose /etc/os-release is missing
 test("a first bootloader install needs NIXOS_INSTALL_BOOTLOADER=1; later ones do not", async () => {
   const v2 = await buildTestSystem({ label: "dbl-v2" });
   await copyToHostStore(nixos, v2);
+  await setProfile(nixos, v2);
   // The host was installed with the variable (as nixos-install does): updating works without it.
   assert.equal((await nixos.exec(`${v2}/bin/switch-to-configuration boot`)).code, 0);
   assert.equal((await nixos.run("cat /boot/default-system")).trim(), v2);
-  await nixos.run(`${v1}/bin/switch-to-configuration boot`);
   // A machine without a bootloader yet: refused unless the variable is set.
   const fresh = await nixos.exec(`rm /boot/nixos-test-bootloader && ${v2}/bin/switch-to-configuration boot`);
   assert.equal(fresh.code, 1);
   assert.match(fresh.stderr, /Failed to install bootloader/);
   assert.equal((await nixos.exec(`NIXOS_INSTALL_BOOTLOADER=1 ${v2}/bin/switch-to-configuration boot`)).code, 0);
+  await setProfile(nixos, v1);
   await nixos.run(`${v1}/bin/switch-to-configuration boot`);
+});
+
+test("the boot default is only ever a generation of the system profile, as real bootloader builders do", async () => {
+  const v4 = await buildTestSystem({ label: "dbl-v4" });
+  await copyToHostStore(nixos, v4);
+  // Not in the profile: no entry; the default stays (a deployer that switches before setting the profile boots the old system).
+  const stray = await nixos.exec(`${v4}/bin/switch-to-configuration boot`);
+  assert.equal(stray.code, 0, stray.stderr);
+  assert.match(stray.stderr, /no generation of \/nix\/var\/nix\/profiles\/system/);
+  assert.equal((await nixos.run("cat /boot/default-system")).trim(), v1, "the default entry is unchanged");
+  // An older generation (not the newest) may be the default: the toplevel given decides.
+  await setProfile(nixos, v4);
+  await setProfile(nixos, v1);
+  assert.equal((await nixos.exec(`${v4}/bin/switch-to-configuration boot`)).code, 0);
+  assert.equal((await nixos.run("cat /boot/default-system")).trim(), v4);
+  await nixos.run(`${v1}/bin/switch-to-configuration boot`);
+  assert.equal((await nixos.run("cat /boot/default-system")).trim(), v1);
+});
+
+test("a failing pre-switch check stops every action (exit 1) unless NIXOS_NO_CHECK=1", async () => {
+  const inhibited = await buildTestSystem({ label: "dbl-inhibited", variant: "pre-switch-fail" });
+  await copyToHostStore(nixos, inhibited);
+  await setProfile(nixos, inhibited);
+  for (const action of ["check", "test", "boot", "switch"]) {
+    const result = await nixos.exec(`${inhibited}/bin/switch-to-configuration ${action}`);
+    assert.equal(result.code, 1, `${action}: ${result.stderr}`);
+    assert.match(result.stderr, /Pre-switch check 'testInhibitor' failed\nPre-switch checks failed/);
+  }
+  assert.equal((await nixos.run("readlink /run/current-system")).trim(), v1, "nothing activated");
+  assert.equal((await nixos.run("cat /boot/default-system")).trim(), v1, "no bootloader entry");
+  const skipped = await nixos.exec(`NIXOS_NO_CHECK=1 ${inhibited}/bin/switch-to-configuration test`);
+  assert.equal(skipped.code, 0, skipped.stderr);
+  assert.equal((await nixos.run("readlink /run/current-system")).trim(), inhibited);
+  await setProfile(nixos, v1);
+  await nixos.run(`${v1}/bin/switch-to-configuration switch`);
 });
 
 test("two activations never overlap: the second cannot take the lock (exit 11)", async () => {
@@ -63,11 +103,13 @@ test("two activations never overlap: the second cannot take the lock (exit 11)",
 test("a new init-interface-version means reboot required: exit 100 after the bootloader, nothing activated", async () => {
   const changed = await buildTestSystem({ label: "dbl-init", variant: "init-changed" });
   await copyToHostStore(nixos, changed);
+  await setProfile(nixos, changed);
   const result = await nixos.exec(`${changed}/bin/switch-to-configuration switch`);
   assert.equal(result.code, 100, result.stderr);
   assert.match(result.stderr, /won't take effect until you reboot/);
   assert.equal((await nixos.run("cat /boot/default-system")).trim(), changed, "the bootloader points at it");
   assert.equal((await nixos.run("readlink /run/current-system")).trim(), v1, "not activated");
+  await setProfile(nixos, v1);
   await nixos.run(`${v1}/bin/switch-to-configuration boot`);
 });
 
@@ -98,7 +140,7 @@ test("nixos-install sets the profile in the target store and installs the bootlo
   const exported = await installer.exec(`nix-store -qR ${v1} | xargs nix-store --export | nix-store --store /mnt --import >/dev/null`);
   assert.equal(exported.code, 0, exported.stderr);
   const mountsBefore = await installer.run("cat /proc/self/mountinfo | wc -l");
-  const result = await installer.exec(`nixos-install --root /mnt --system ${v1} --no-root-passwd --no-channel-copy`);
+  const result = await installer.exec(`${NIXOS_INSTALL} --root /mnt --system ${v1} --no-root-passwd --no-channel-copy`);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.equal((await installer.run("readlink -f /mnt/nix/var/nix/profiles/system")).trim(), v1);
   assert.equal((await installer.run("cat /mnt/boot/default-system")).trim(), v1, "the bootloader entry");
@@ -115,13 +157,13 @@ test("initrd secrets are appended by the bootloader from the installed system; a
   assert.equal(imported.code, 0, imported.stderr);
   // The key only in the installer's /tmp, as `install.diskKeys` leaves it: not in the new root.
   await installer.run("printf disk-key-1 > /tmp/disk.key && rm -rf /mnt/etc/secrets");
-  const missing = await installer.exec(`nixos-install --root /mnt --system ${withSecret} --no-root-passwd --no-channel-copy`);
+  const missing = await installer.exec(`${NIXOS_INSTALL} --root /mnt --system ${withSecret} --no-root-passwd --no-channel-copy`);
   assert.equal(missing.code, 1, missing.stdout + missing.stderr);
   assert.match(missing.stdout + missing.stderr, /failed to create initrd secrets!/);
   assert.notEqual((await installer.run("cat /mnt/boot/default-system")).trim(), withSecret, "no entry for a system whose initrd lacks its secrets");
 
   await installer.run("mkdir -p /mnt/etc/secrets && printf disk-key-1 > /mnt/etc/secrets/disk.key && chmod 600 /mnt/etc/secrets/disk.key");
-  const ok = await installer.exec(`nixos-install --root /mnt --system ${withSecret} --no-root-passwd --no-channel-copy`);
+  const ok = await installer.exec(`${NIXOS_INSTALL} --root /mnt --system ${withSecret} --no-root-passwd --no-channel-copy`);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   const entry = await installer.run("cat /mnt/boot/loader/entries/nixos-default.conf");
   const initrd = entry.match(/^initrd (\S+)$/m)?.[1];
@@ -132,4 +174,21 @@ test("initrd secrets are appended by the bootloader from the installed system; a
   const appended = await installer.run(`tail -c +${size + 1} /mnt/boot${initrd} | zcat | cpio -i --to-stdout "*tmp/disk.key" 2>/dev/null`);
   assert.equal(appended, "disk-key-1");
   assert.equal(await installer.run(`cmp -n ${size} ${withSecret}/initrd /mnt/boot${initrd} && echo same`), "same", "the system's own initrd first");
+});
+
+test("inside nixos-enter, nixos-install binds the new root at its mount point: /mnt/... paths a configuration names stay valid", async () => {
+  // An initrd secret named by its path at install time (a configuration evaluated from /mnt/etc/nixos).
+  const system = await buildTestSystem({ label: "dbl-mnt-secret", initrdSecrets: "/etc/nixos/initrd.key /mnt/etc/nixos/initrd.key\n" });
+  await copyToHostStore(installer, system);
+  const imported = await installer.exec(`nix-store -qR ${system} | xargs nix-store --export | nix-store --store /mnt --import >/dev/null`);
+  assert.equal(imported.code, 0, imported.stderr);
+  await installer.run("mkdir -p /mnt/etc/nixos && printf mnt-key > /mnt/etc/nixos/initrd.key");
+  const mountsBefore = await installer.run("cat /proc/self/mountinfo | wc -l");
+  const result = await installer.exec(`${NIXOS_INSTALL} --root /mnt --system ${system} --no-root-passwd --no-channel-copy`);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const initrd = (await installer.run("cat /mnt/boot/loader/entries/nixos-default.conf")).match(/^initrd (\S+)$/m)?.[1];
+  const size = Number(await installer.run(`stat -L -c %s ${system}/initrd`));
+  assert.equal(await installer.run(`tail -c +${size + 1} /mnt/boot${initrd} | zcat | cpio -i --to-stdout "*etc/nixos/initrd.key" 2>/dev/null`), "mnt-key");
+  assert.equal(await installer.run("cat /proc/self/mountinfo | wc -l"), mountsBefore, "the bind mount ended with nixos-enter");
+  assert.equal((await installer.exec("test -e /mnt/mnt/etc")).code, 1, "nothing was written through the bind");
 });

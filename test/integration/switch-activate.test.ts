@@ -82,6 +82,30 @@ test("a failing health check rolls back; with rollback none the host stays on th
   }
 });
 
+test("a command that cannot start (sshd refuses another channel) is reported as such, not as a timeout, and nothing is activated", async () => {
+  const before = await current();
+  const next = await buildTestSystem({ label: "sw-nochannel" });
+  const session = await open();
+  try {
+    await copyClosure(session, next);
+    // As many channels open on this connection as sshd allows (the test hosts' MaxSessions 50): the next is refused.
+    const busy = Array.from({ length: 50 }, () => session.exec("sleep 5").catch(() => undefined));
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    await assert.rejects(activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 5, reconnect: open }), (err: Error) => {
+      assert.match(err.message, /could not start a command: .*open failed/i);
+      assert.doesNotMatch(err.message, /did not finish within/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+    assert.equal(await current(), before, "nothing was activated");
+    session.close();
+    await Promise.all(busy);
+  } finally {
+    session.close();
+  }
+});
+
 // Last: the cut-ssh system stays current, and rolling back to it would cut SSH again.
 test("an activation that cuts SSH off still finishes, and its verdict is read over a new connection", async () => {
   const cutter = await buildTestSystem({ label: "sw-cut", variant: "cut-ssh" });

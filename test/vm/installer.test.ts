@@ -140,7 +140,9 @@ test("nixos-install refuses what upstream refuses, installs a store path and lea
 
   const mountsBefore = await run("cut -d' ' -f5 /proc/self/mountinfo | sort");
   await copyClosure(session, system, { storeRoot: "/mnt" });
-  const out = await run(`nixos-install --root /mnt --system ${system} --no-root-passwd --no-channel-copy 2>&1`);
+  // A NixOS installer's PATH has /run/current-system/sw/bin, where nixos-install's command
+  // inside nixos-enter finds `mount`; this image's is Debian's: add it, as nixos-anywhere does.
+  const out = await run(`PATH="$PATH:/run/current-system/sw/bin" nixos-install --root /mnt --system ${system} --no-root-passwd --no-channel-copy 2>&1`);
   assert.match(out, /installing the boot loader\.\.\./);
   assert.match(out, /installation finished!$/);
   // Links as nixos-install leaves them: system -> system-1-link -> the store path (in /mnt's store).

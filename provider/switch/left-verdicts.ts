@@ -1,0 +1,54 @@
+// Verdicts an earlier deployer could not read: it gave up waiting for the machine after an
+// activation (sshd down longer than its deadline), or it was killed while the detached
+// activation ran. activate.sh wrote them in their run directories; the next switch reads
+// them (under the deploy lock, so no activation still runs), reports them and removes them.
+import type { SshSession } from "../ssh";
+import { RUN_ROOT } from "./activate";
+
+export interface LeftVerdict {
+  dir: string;
+  /** The system that activation switched to ("" for a run directory of an older release). */
+  toplevel: string;
+  /** activate.sh's result: ok | reboot-required | failed | rolled-back | rollback-failed | profile-failed. */
+  result: string;
+  reason: string;
+  status: string;
+  previous: string;
+}
+
+const FIELDS = ["toplevel", "result", "reason", "status", "previous"] as const;
+
+/** Reads and removes the finished run directories on the machine, oldest first. */
+export async function takeLeftVerdicts(session: SshSession): Promise<LeftVerdict[]> {
+  // One record per finished run: its directory, then one line per field (empty when missing).
+  const script = [
+    `for done in ${RUN_ROOT}/*/done; do`,
+    `  [ -e "$done" ] || continue`,
+    `  d="\${done%/done}"; echo "@@ $d"`,
+    ...FIELDS.map((f) => `  echo "$(head -n1 "$d/${f}" 2>/dev/null)"`),
+    `  rm -rf "$d"`,
+    `done`,
+  ].join("\n");
+  const { stdout } = await session.exec(script);
+  const verdicts: LeftVerdict[] = [];
+  for (const record of stdout.split("@@ ").slice(1)) {
+    const [dir = "", ...values] = record.split("\n");
+    const v = Object.fromEntries(FIELDS.map((f, i) => [f, (values[i] ?? "").trim()])) as Record<(typeof FIELDS)[number], string>;
+    verdicts.push({ dir, ...v });
+  }
+  return verdicts.sort((a, b) => a.dir.localeCompare(b.dir, undefined, { numeric: true }));
+}
+
+/** One progress line for a verdict read late. */
+export function describeLeftVerdict(v: LeftVerdict): string {
+  const what = v.toplevel ? `the activation of ${v.toplevel}` : "an activation";
+  const outcome: Record<string, string> = {
+    ok: "succeeded",
+    "reboot-required": "succeeded; the new system takes effect after a reboot",
+    failed: `failed (${v.reason || "switch"}, exit ${v.status}) and was not rolled back`,
+    "rolled-back": `failed (${v.reason || "switch"}, exit ${v.status}) and was rolled back to ${v.previous}`,
+    "rollback-failed": `failed (${v.reason || "switch"}, exit ${v.status}) and its rollback to ${v.previous} failed too`,
+    "profile-failed": "failed to set the system profile; nothing was activated",
+  };
+  return `activate: ${what} started by an earlier run (${v.dir}) ${outcome[v.result] ?? `ended with "${v.result}"`}; its verdict was left unread until now`;
+}
