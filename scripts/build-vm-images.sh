@@ -72,7 +72,8 @@ base_root() { # root hostname marker: busybox, sshd, the block/net/filesystem dr
 pack() { (cd "$1" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$2"; }
 
 ssh-keygen -q -t ed25519 -N "" -C test-vm-client -f "$OUT.partial/client_ed25519"
-ssh-keygen -q -t ed25519 -N "" -C rescue-host -f "$OUT.partial/rescue_host_ed25519"
+# The rescue system's host keys: the three types Debian's openssh-server makes (ssh-keygen -A).
+for t in rsa ecdsa ed25519; do ssh-keygen -q -t "$t" -N "" -C rescue-host -f "$OUT.partial/rescue_host_$t"; done
 cp "$KERNEL" "$OUT.partial/bzImage"
 
 # The rescue system: what a cloud provider's rescue mode boots, from RAM (a Debian-like
@@ -83,9 +84,11 @@ install -m 0755 "$IMG/rescue-init.sh" "$r/init"
 # util-linux flock, as on every Debian (util-linux is essential): the deploy lock holds it.
 add_bin "$r" /usr/bin/flock
 printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm) rescue"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n' > "$r/etc/os-release"
-cp "$OUT.partial/rescue_host_ed25519" "$r/etc/ssh/ssh_host_ed25519_key"
-cp "$OUT.partial/rescue_host_ed25519.pub" "$r/etc/ssh/ssh_host_ed25519_key.pub"
-printf 'HostKey /etc/ssh/ssh_host_ed25519_key\n' >> "$r/etc/ssh/sshd_config"
+for t in rsa ecdsa ed25519; do
+  cp "$OUT.partial/rescue_host_$t" "$r/etc/ssh/ssh_host_${t}_key"
+  cp "$OUT.partial/rescue_host_$t.pub" "$r/etc/ssh/ssh_host_${t}_key.pub"
+  printf 'HostKey /etc/ssh/ssh_host_%s_key\n' "$t" >> "$r/etc/ssh/sshd_config"
+done
 cp "$OUT.partial/client_ed25519.pub" "$r/root/.ssh/authorized_keys"
 pack "$r" "$OUT.partial/rescue.cpio.gz"
 

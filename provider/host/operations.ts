@@ -33,6 +33,8 @@ export interface HostFacts {
   kernel: string;
   /** The declared system boots another kernel, initrd or module set than the running one. */
   needsReboot: boolean;
+  /** After an install: the public host key written into the installed system. */
+  installedHostKey?: string;
 }
 
 /**
@@ -270,7 +272,8 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
       await writeOwnerRecord(ctx.session, owner, phases.includes("reboot") ? "" : "/mnt");
       if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
     }
-    return factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
+    const facts = factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
+    return ctx.installedHostKey ? { ...facts, installedHostKey: ctx.installedHostKey } : facts;
   } finally {
     ctx.session.close();
     await lock.release();

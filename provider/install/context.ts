@@ -21,11 +21,24 @@ export interface InstallContext {
   connect(hostKey: string | undefined, connection?: Connection): Promise<SshSession>;
   /** The machine's deploy lock, confirmed before each phase and taken again after the kexec. */
   lock?: DeployLock;
+  /**
+   * The public ed25519 host key the install phase wrote into the new system (given in
+   * install.hostKeys or generated): what the installed system presents on its first boot.
+   */
+  installedHostKey?: string;
 }
 
-/** The host key the installed system will present: pre-generated, or declared. */
-export function installedHostKey(spec: NixosHostSpec): string | undefined {
-  return spec.install?.hostKeys?.ed25519?.publicKey ?? spec.connection.hostKey;
+/**
+ * The host key the installed system will present: the one the install phase wrote, else
+ * (no install phase in this run) the pre-generated one, else connection.hostKey.
+ */
+export function expectedInstalledHostKey(ctx: InstallContext): string | undefined {
+  return ctx.installedHostKey ?? publicKeyOnly(ctx.spec.install?.hostKeys?.ed25519?.publicKey) ?? ctx.spec.connection.hostKey;
+}
+
+/** "ssh-ed25519 AAAA..." without the comment a .pub file may carry. */
+export function publicKeyOnly(line: string | undefined): string | undefined {
+  return line?.trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
 /** One dial per attempt: the wait loops of kexec and reboot retry themselves. */

@@ -2,12 +2,21 @@ import { NixosPulumiError } from "../errors";
 import { realiseOnTarget } from "../nix/build-on-target";
 import { copyClosure } from "../nix/copy";
 import { runNix } from "../nix/run-nix";
+import type { SshSession } from "../ssh";
 import { newRunDir, removeRunDir } from "../ssh/run-dir";
 import type { InstallContext } from "./context";
 import { refuseLayoutThatDoesNotFit } from "./disk-fit";
 
-/** Written onto the new root once the layout is formatted: lets a retried install resume. */
+/**
+ * Written onto the new root once the layout is formatted: lets a retried install resume on
+ * the formatted disks. Removed once nixos-install succeeded, so the installed system's /etc
+ * keeps nothing of ours and a later reinstall onto the same disks wipes them.
+ */
 export const LAYOUT_MARKER = "/mnt/etc/nixos-pulumi/layout-hash";
+
+export async function forgetLayoutMarker(session: SshSession): Promise<void> {
+  await session.execOk(`rm -f ${LAYOUT_MARKER} && { rmdir $(dirname ${LAYOUT_MARKER}) 2>/dev/null; sync; }`, "install");
+}
 
 /**
  * Partitions, formats and mounts the layout under /mnt. If the disks already carry this

@@ -1,3 +1,3 @@
 export { runInstall } from "./pipeline";
-export { installedHostKey, type InstallContext, type Phase } from "./context";
+export { expectedInstalledHostKey, type InstallContext, type Phase } from "./context";
 export { LAYOUT_MARKER } from "./disko";

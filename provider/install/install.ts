@@ -2,15 +2,17 @@ import { NixosPulumiError } from "../errors";
 import { buildOnTarget, copyClosure } from "../nix";
 import { shellQuote } from "../ssh";
 import type { InstallContext } from "./context";
+import { forgetLayoutMarker } from "./disko";
 import { writeExtraFiles } from "./extra-files";
+import { installHostKey } from "./host-keys";
 
 /**
  * Installs the system onto the layout mounted at /mnt, as nixos-anywhere does: the closure
  * into /mnt's store (copied, or with build.on "target" built there), /mnt made traversable
- * (nixos-install refuses otherwise) with a /tmp, extra files and pre-generated host keys,
- * then the installer's own `nixos-install --root /mnt --system <toplevel> --no-root-passwd
- * --no-channel-copy`: it sets the profile and installs the bootloader through nixos-enter
- * (private mount namespace, activation first, NIXOS_INSTALL_BOOTLOADER=1).
+ * (nixos-install refuses otherwise) with a /tmp, extra files and the host key (given or
+ * generated), then the installer's own `nixos-install --root /mnt --system <toplevel>
+ * --no-root-passwd --no-channel-copy`: it sets the profile and installs the bootloader
+ * through nixos-enter (private mount namespace, activation first, NIXOS_INSTALL_BOOTLOADER=1).
  */
 export async function installPhase(ctx: InstallContext): Promise<void> {
   const { toplevel, spec } = ctx;
@@ -47,11 +49,7 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
   }
   await session.execOk("chmod 755 /mnt && mkdir -p /mnt/tmp && chmod 1777 /mnt/tmp", "install");
   await writeExtraFiles(session, spec.install?.extraFiles ?? {}, "/mnt");
-  const key = spec.install?.hostKeys?.ed25519;
-  if (key) {
-    await session.upload("/mnt/etc/ssh/ssh_host_ed25519_key", key.privateKey.replace(/\n?$/, "\n"), "0600");
-    await session.upload("/mnt/etc/ssh/ssh_host_ed25519_key.pub", key.publicKey.trim() + "\n", "0644");
-  }
+  await installHostKey(ctx);
   ctx.progress("install: nixos-install (profile, activation, bootloader)");
   // As nixos-anywhere: nixos-install's command inside nixos-enter (its `mount --rbind`) finds
   // its tools through PATH, which on a non-NixOS rescue system lacks the new system's sw/bin.
@@ -66,4 +64,5 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
       hint: "read the output above: the bootloader installation (switch-to-configuration boot in nixos-enter) is the usual culprit",
     });
   }
+  await forgetLayoutMarker(session);
 }

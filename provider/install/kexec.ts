@@ -4,6 +4,7 @@ import { readHostState } from "../switch";
 import { bootIdOf, fingerprint, tail, waitForNewBoot } from "../ssh";
 import { guarded } from "../ssh/private-paths";
 import { singleDial, type InstallContext } from "./context";
+import { installerHostKey } from "./installer-host-key";
 import { ensureRootKeyLogin } from "./root-access";
 
 const DIR = "/root/kexec";
@@ -32,7 +33,8 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
     });
   }
   const timeoutSeconds = ctx.spec.install?.timeouts.kexecSeconds ?? 300;
-  const rescueKey = ctx.session.hostKey;
+  // Before anything changes: the key the installer will present, known now.
+  const rescueKey = await installerHostKey(ctx);
   const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress, ctx.spec.install?.postKexecSshPort ?? 22);
   const unpack = tarball.endsWith(".zst") ? `zstd -dc | tar -C ${DIR} -xf -` : `tar -C ${DIR} -xzf -`;
   ctx.progress(`kexec: uploading ${tarball}`);
@@ -60,7 +62,7 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   await ctx.lock?.keepUntilReboot();
   ctx.session.close();
 
-  // After kexec: root on install.postKexecSshPort (22), the rescue system's host key, keys only.
+  // After kexec: root on install.postKexecSshPort (22), the rescue system's (RSA or ed25519) host key, keys only.
   ctx.session = await waitForNewBoot(() => ctx.connect(rescueKey, singleDial(root.connection)), oldBootId, {
     timeoutSeconds,
     step: "kexec",
@@ -78,5 +80,5 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   }
   const installerKey = ctx.session.hostKey;
   await ctx.lock?.retakeAfterBoot(() => ctx.connect(installerKey, root.connection));
-  ctx.progress(`kexec: the installer is up (new boot, host key ${fingerprint(ctx.session.hostKey)} as before)`);
+  ctx.progress(`kexec: the installer is up (new boot, host key ${fingerprint(ctx.session.hostKey)}, the machine's own)`);
 }

@@ -2,7 +2,7 @@ import { NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { fingerprint, shellQuote, type SshSession } from "../ssh";
 import { rebootInto } from "../switch";
-import { installedHostKey, singleDial, type InstallContext } from "./context";
+import { expectedInstalledHostKey, singleDial, type InstallContext } from "./context";
 
 // What nixos-anywhere runs before its reboot: /mnt unmounted, swap off, and every ZFS pool
 // exported, so the installed system imports its pools on first boot without force
@@ -38,7 +38,7 @@ export async function releaseForReboot(session: SshSession, progress: Progress):
 /** Reboots into the installed system and confirms it booted the expected toplevel. */
 export async function rebootPhase(ctx: InstallContext): Promise<void> {
   await releaseForReboot(ctx.session, ctx.progress);
-  const expectedKey = installedHostKey(ctx.spec);
+  const expectedKey = expectedInstalledHostKey(ctx);
   ({ session: ctx.session } = await rebootInto(ctx.session, {
     toplevel: ctx.toplevel,
     open: () => ctx.connect(expectedKey, singleDial(ctx.spec.connection)),
@@ -46,5 +46,5 @@ export async function rebootPhase(ctx: InstallContext): Promise<void> {
     step: "reboot",
     progress: ctx.progress,
   }));
-  ctx.progress(`reboot: host key ${fingerprint(ctx.session.hostKey)}${expectedKey ? ", as pinned" : ", recorded"}`);
+  ctx.progress(`reboot: host key ${fingerprint(ctx.session.hostKey)}${expectedKey ? ", as pinned" : ", recorded (no install phase ran and neither install.hostKeys nor connection.hostKey was given)"}`);
 }

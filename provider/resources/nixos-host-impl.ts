@@ -92,7 +92,8 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
 
 export async function update(_id: string, recorded: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
   const olds = await migrateHostState(recorded);
-  const spec = parseHostInputs(news);
+  const declared = parseHostInputs(news);
+  const spec = pinInstalledSystem(declared, olds);
   const progress = progressFor(nameOf(news, olds));
   const toplevel = String(news["toplevel"]);
   rememberChecked(spec.system, toplevel, news["derivation"]);
@@ -102,7 +103,7 @@ export async function update(_id: string, recorded: Props, news: Props): Promise
     // Nothing to switch. A new address or host key is proven with a handshake now, so a
     // wrong value fails here, not at the next switch; nothing runs on the machine.
     let hostKey = pinned;
-    if (reachChanged(olds, spec)) hostKey = await operations().verifyReach(spec, pinned, progress);
+    if (reachChanged(olds, declared)) hostKey = await operations().verifyReach(spec, pinned, progress);
     // Another stack manages the machine (seen at refresh), or takeOver asks for it: the
     // machine's own record decides, under the deploy lock; nothing else runs on it.
     if (owner && (typeof olds["managedBy"] === "string" || (spec.takeOver !== undefined && spec.takeOver !== olds["takeOver"]))) {
@@ -111,13 +112,13 @@ export async function update(_id: string, recorded: Props, news: Props): Promise
     return { outs: outputs(news, { ...factsFromOutputs(olds), ...(hostKey ? { hostKey } : {}) }) };
   }
   const facts = await operations().switchHost(spec, toplevel, pinned, progress, { who: deployer(news), owner });
-  return { outs: outputs(news, facts) };
+  return { outs: outputs(news, { ...installedKeyOf(olds), ...facts }) };
 }
 
 /** Refresh: what the machine runs now. A host switched by hand shows up as a changed toplevel. */
 export async function read(id: string, recorded: Props): Promise<pulumi.dynamic.ReadResult> {
   const props = await migrateHostState(recorded);
-  const spec = parseHostInputs(props);
+  const spec = pinInstalledSystem(parseHostInputs(props), props);
   const pinned = typeof props["hostKey"] === "string" ? props["hostKey"] : undefined;
   const { converged, owner, ...facts } = await operations().readHost(spec, String(props["toplevel"] ?? ""), pinned);
   const out: Props = { ...outputs(props, facts), toplevel: converged || props["toplevel"] };
@@ -166,6 +167,23 @@ function reachChanged(olds: Props, spec: NixosHostSpec): boolean {
   return before.host !== spec.connection.host || (before.port ?? 22) !== spec.connection.port || (before.hostKey ?? undefined) !== spec.connection.hostKey;
 }
 
+/**
+ * After an install, connection.hostKey (the key of the machine before it was installed)
+ * gives way to the key recorded in the state (the installed system's, verified after the
+ * reboot), until the user changes connection.hostKey.
+ */
+function pinInstalledSystem(spec: NixosHostSpec, olds: Props): NixosHostSpec {
+  const before = ((olds["connection"] ?? {}) as { hostKey?: unknown }).hostKey;
+  const recorded = olds["hostKey"];
+  if (typeof olds["installedHostKey"] !== "string" || typeof recorded !== "string" || !recorded) return spec;
+  if (spec.connection.hostKey === undefined || before !== spec.connection.hostKey || spec.connection.hostKey === recorded) return spec;
+  return { ...spec, connection: { ...spec.connection, hostKey: undefined } };
+}
+
+function installedKeyOf(olds: Props): Props {
+  return typeof olds["installedHostKey"] === "string" ? { installedHostKey: olds["installedHostKey"] } : {};
+}
+
 function outputs(inputs: Props, facts: HostFacts): Props {
   const out: Props = { ...inputs, ...facts, stateVersion: NIXOS_HOST_STATE_VERSION };
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
@@ -180,5 +198,6 @@ function factsFromOutputs(olds: Props): HostFacts {
     hostKey: String(olds["hostKey"] ?? ""),
     kernel: String(olds["kernel"] ?? ""),
     needsReboot: olds["needsReboot"] === true,
+    ...installedKeyOf(olds),
   };
 }

@@ -70,6 +70,11 @@ export class NixosHost extends pulumi.dynamic.Resource {
   declare readonly generation: pulumi.Output<number>;
   /** The SSH host key seen, pinned for every later connection. */
   declare readonly hostKey: pulumi.Output<string>;
+  /**
+   * After an install: the public ed25519 host key written into the installed system
+   * (install.hostKeys', or generated for that install), e.g. for known_hosts or ssh-to-age.
+   */
+  declare readonly installedHostKey: pulumi.Output<string | undefined>;
   /** The kernel the machine runs (its booted system's). */
   declare readonly kernel: pulumi.Output<string>;
   /** The declared system boots another kernel, initrd or kernel modules than the running one. */
@@ -102,6 +107,7 @@ export class NixosHost extends pulumi.dynamic.Resource {
       bootedSystem: undefined,
       generation: undefined,
       hostKey: undefined,
+      installedHostKey: undefined,
       kernel: undefined,
       needsReboot: undefined,
       layoutHash: undefined,

@@ -3,3 +3,4 @@ export { SshSession, tail, type ExecOptions, type ExecResult } from "./session";
 export { fingerprint, HostKeyMismatchError, hostKeyAlgorithmsFor, publicKeyLine, sameHostKey } from "./host-key";
 export { bootIdOf, waitForNewBoot } from "./wait-for-boot";
 export { shellJoin, shellQuote } from "../util/shell-quote";
+export { generateEd25519KeyPair, type SshKeyPair } from "./openssh-key";

@@ -1,7 +1,8 @@
 // NixosHost create with a DiskLayout, through the real Pulumi CLI, on a test host in the
 // "installer" state with a loop disk (the kexec and reboot phases run in the QEMU tier):
-// the layout is partitioned and the system installed; a changed system previews an update,
-// a changed layout previews a replace.
+// the layout is partitioned and the system installed with a host key generated for it (no
+// install.hostKeys), extra files keep owner and mode (setuid too), nothing of ours is left
+// in the installed /etc; a changed system previews an update, a changed layout a replace.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { DiskLayout, NixosHost } from "nixos-pulumi";
@@ -9,13 +10,11 @@ import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
 import { createTestStack, type TestStack } from "../harness/pulumi";
 import { tutorialLayout } from "../fixtures/layouts";
-import { generateKeyPair, type KeyPair } from "../harness/keys";
 
 let host: TestHost;
 let v1: string;
 let v2: string;
 let stack: TestStack;
-let hostKey: KeyPair;
 /** Binary content (NUL bytes, invalid UTF-8) for an extra file. */
 const BLOB = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 10, 0, 42]);
 
@@ -31,16 +30,15 @@ function program(system: string, rootFormat = "ext4") {
         extraFiles: {
           "/etc/motd": { content: "installed by pulumi\n", mode: "0644" },
           "/var/lib/app/blob.bin": { content: BLOB.toString("base64"), encoding: "base64", mode: "0640", owner: 1000, group: 100 },
+          "/usr/local/bin/helper": { content: "#!/bin/sh\necho helper\n", mode: "6750", owner: 0, group: 100 },
         },
-        hostKeys: { ed25519: { privateKey: hostKey.privateKey, publicKey: hostKey.publicKey } },
       },
     });
-    return { toplevel: h.toplevel, layoutHash: h.layoutHash };
+    return { toplevel: h.toplevel, layoutHash: h.layoutHash, installedHostKey: h.installedHostKey };
   };
 }
 
 before(async () => {
-  hostKey = await generateKeyPair("installed-host-key");
   [v1, v2] = await Promise.all([buildTestSystem({ label: "inst-v1" }), buildTestSystem({ label: "inst-v2" })]);
   host = await startHost({ name: "fresh", state: "installer", disks: [{ name: "vda", sizeMiB: 1024 }] });
   stack = await createTestStack("install", program(v1));
@@ -70,12 +68,25 @@ test("up partitions the disk per the layout and installs the system under /mnt",
   assert.equal(await host.run("od -An -tx1 /mnt/var/lib/app/blob.bin | tr -s ' \n' ' '"), " 00 01 02 ff fe 80 0a 00 2a ", "binary content byte for byte");
   assert.equal(await host.run("stat -c %a /mnt"), "755", "/mnt traversable, as nixos-install requires");
   assert.equal(await host.run("stat -c %a /mnt/tmp"), "1777");
-  assert.equal(await host.run("stat -c %a /mnt/etc/ssh/ssh_host_ed25519_key"), "600");
-  assert.equal(await host.run("cat /mnt/etc/ssh/ssh_host_ed25519_key"), hostKey.privateKey.trimEnd());
-  assert.equal(await host.run("cat /mnt/etc/ssh/ssh_host_ed25519_key.pub"), hostKey.publicKey);
-  const keyBody = hostKey.privateKey.split("\n")[1]!;
-  assert.ok(!stack.stateFile().includes(keyBody), "the pre-generated host key is not in the state in plain text");
-  assert.ok(!stack.output().includes(keyBody), "nor in the engine output");
+  assert.equal(await host.run("stat -c '%a %u %g' /mnt/usr/local/bin/helper"), "6750 0 100", "setuid and setgid kept, as nixos-anywhere's tar -p");
+  assert.notEqual((await host.exec("test -e /mnt/etc/nixos-pulumi")).code, 0, "the layout marker is not left in the installed /etc");
+
+  // No install.hostKeys: a key generated for this install, where NixOS's sshd reads it, so
+  // the first boot generates none; its public key is an output.
+  assert.equal(await host.run("stat -c '%a %u %g' /mnt/etc/ssh /mnt/etc/ssh/ssh_host_ed25519_key /mnt/etc/ssh/ssh_host_ed25519_key.pub"), "755 0 0\n600 0 0\n644 0 0");
+  const installedKey = String(up.outputs["installedHostKey"]?.value);
+  assert.match(installedKey, /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
+  assert.notEqual(installedKey, host.hostPublicKey, "not the installer's key");
+  assert.equal((await host.run("ssh-keygen -y -f /mnt/etc/ssh/ssh_host_ed25519_key")).trim().split(" ").slice(0, 2).join(" "), installedKey, "sshd loads the private key, and it matches the output");
+  assert.equal((await host.run("cut -d' ' -f1,2 /mnt/etc/ssh/ssh_host_ed25519_key.pub")).trim(), installedKey);
+  // Lines 3.. of the armoured key hold the private part (line 2 is mostly a constant header).
+  const secretLines = (await host.run("sed -n '3,$p' /mnt/etc/ssh/ssh_host_ed25519_key | grep -v '^-----'")).trim().split("\n");
+  assert.ok(secretLines.length >= 3 && secretLines.every((l) => l.length > 20), secretLines.join("\n"));
+  const exported = JSON.stringify(await stack.resources());
+  for (const line of secretLines) {
+    assert.ok(!stack.stateFile().includes(line) && !exported.includes(line), "the generated private host key is not in the state, not even encrypted");
+    assert.ok(!stack.output().includes(line), "nor in the engine output");
+  }
 });
 
 test("a changed system previews an update; a changed layout previews a replace", async () => {

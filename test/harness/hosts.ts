@@ -152,6 +152,9 @@ async function deviceNumbers(device: string): Promise<string> {
   return `${major}:${minor}`;
 }
 
+// Host keys of the types NixOS's sshd serves by default (services.openssh.hostKeys: RSA and
+// ed25519), in every state: an "installer" host must never serve a type the real installer
+// would not (no ECDSA), so a pin that only a lenient installer would match fails here too.
 function sshdConfig(address: string, stateDir: string, rootPassword: boolean, rsa: boolean): string {
   return [
     `ListenAddress ${address}:22`,

@@ -24,8 +24,10 @@ export interface VmImages {
   runtime: string;
   clientPrivateKey: string;
   clientPublicKey: string;
-  /** The rescue system's host key; the kexec installer serves the same one. */
+  /** The rescue system's ed25519 host key; the kexec installer serves the same one. */
   rescueHostKey: string;
+  /** The rescue system's ECDSA host key: carried into the installer, which does not serve it (NixOS's sshd: RSA and ed25519). */
+  rescueEcdsaHostKey: string;
 }
 
 let images: Promise<VmImages> | undefined;
@@ -46,6 +48,7 @@ export function vmImages(): Promise<VmImages> {
       clientPrivateKey: readFileSync(path.join(dir, "client_ed25519"), "utf8"),
       clientPublicKey: pub("client_ed25519"),
       rescueHostKey: pub("rescue_host_ed25519"),
+      rescueEcdsaHostKey: pub("rescue_host_ecdsa"),
     };
   });
   return images;

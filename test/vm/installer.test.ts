@@ -87,8 +87,19 @@ test("kexec/run carries only root's and $SUDO_USER's authorized keys and the hos
   assert.deepEqual(keys.sort(), [vm.images.clientPublicKey, alice.publicKey.split(" ").slice(0, 2).join(" ")].sort());
   assert.equal(await run("stat -c %a /root/.ssh/authorized_keys"), "400");
   assert.equal(await run("ls /root/.ssh"), "authorized_keys", "nothing else of root's .ssh is carried");
-  assert.equal(await run("ls /etc/ssh | grep ssh_host_ | tr '\\n' ' '"), "ssh_host_ed25519_key ssh_host_ed25519_key.pub");
+  assert.equal(
+    await run("ls /etc/ssh | grep ssh_host_ | tr '\\n' ' '"),
+    "ssh_host_ecdsa_key ssh_host_ecdsa_key.pub ssh_host_ed25519_key ssh_host_ed25519_key.pub ssh_host_rsa_key ssh_host_rsa_key.pub",
+    "every host key file of the rescue system is carried",
+  );
   assert.equal(await run("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"), vm.images.rescueHostKey);
+  // NixOS's sshd serves only the services.openssh.hostKeys types (RSA, ed25519): the carried
+  // ECDSA key is not served, so a connection pinned to it fails.
+  assert.equal(await run("grep ^HostKey /etc/ssh/sshd_config | tr '\\n' ' '"), "HostKey /etc/ssh/ssh_host_rsa_key HostKey /etc/ssh/ssh_host_ed25519_key");
+  await assert.rejects(
+    connect(connectionSchema.parse({ host: vm.address, port: vm.sshPort, privateKey: vm.images.clientPrivateKey, hostKey: vm.images.rescueEcdsaHostKey, dialErrorLimit: 1 })),
+    "the installer serves no ECDSA host key",
+  );
   assert.match(vm.consoleText(), /kexec_core: Starting new kernel/);
 });
 

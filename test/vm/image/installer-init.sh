@@ -2,11 +2,13 @@
 # /init of the test kexec installer (RAM). Before sshd starts it restores what kexec/run
 # appended to the initrd, as nixos-images' restore-remote-access.nix does in its stage 1:
 #   /ssh/authorized_keys -> /root/.ssh/authorized_keys (0400; the ONLY keys that log in)
-#   /ssh/ssh_host_*      -> /etc/ssh/ (0400; sshd serves these: the machine keeps the
-#                           host key of the system it was kexec'd from)
+#   /ssh/ssh_host_*      -> /etc/ssh/ (0400, every type carried)
 #   /machine-id          -> /etc/machine-id
-# sshd listens on port 22 with those host keys (the NixOS sshd default HostKey paths); with
-# none carried over it generates an ed25519 key, as NixOS's sshd-keygen would.
+# sshd listens on port 22 and, as NixOS's sshd module (services.openssh.hostKeys, default
+# rsa and ed25519), serves ONLY /etc/ssh/ssh_host_rsa_key and ssh_host_ed25519_key: a
+# carried ECDSA key is on disk but not served. A type of that list with no key carried is
+# generated before sshd starts (the module's preStart), so the machine presents a key
+# nobody saw before.
 /bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp /mnt
@@ -26,13 +28,11 @@ for k in /ssh/ssh_host_*; do
   cp "$k" /etc/ssh/; chmod 400 "/etc/ssh/$(basename "$k")"
 done
 [ -f /machine-id ] && cp /machine-id /etc/machine-id
-for t in rsa ecdsa ed25519; do
-  [ -f "/etc/ssh/ssh_host_${t}_key" ] && echo "HostKey /etc/ssh/ssh_host_${t}_key" >> /etc/ssh/sshd_config
+for t in rsa ed25519; do
+  # RSA at 2048 bits, not NixOS's 4096: the type is the contract, and TCG is slow.
+  [ -f "/etc/ssh/ssh_host_${t}_key" ] || ssh-keygen -q -t "$t" $([ "$t" = rsa ] && echo -b 2048) -N "" -f "/etc/ssh/ssh_host_${t}_key"
+  echo "HostKey /etc/ssh/ssh_host_${t}_key" >> /etc/ssh/sshd_config
 done
-if ! grep -q '^HostKey' /etc/ssh/sshd_config; then
-  ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
-  echo "HostKey /etc/ssh/ssh_host_ed25519_key" >> /etc/ssh/sshd_config
-fi
 hostname "$(cat /etc/hostname)"
 ip link set lo up
 ip link set eth0 up

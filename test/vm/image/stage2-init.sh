@@ -30,7 +30,9 @@ printf 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n' > /etc/shadow
 printf 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n' > /etc/nix/nix.conf
 printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nUseDNS no\nAuthorizedKeysFile /root/.ssh/authorized_keys\n' > /etc/ssh/sshd_config
 [ -s /etc/machine-id ] || : > /etc/machine-id
-# No host key installed: make one, as NixOS's sshd-keygen does.
+# The test system's services.openssh.hostKeys is [ ed25519 ]: sshd serves only that key,
+# and when none was installed it is generated now, as sshd.nix's preStart does on first
+# boot: a key nobody could have pinned before.
 [ -f /etc/ssh/ssh_host_ed25519_key ] || /usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 echo nixos > /etc/hostname
 b mkdir -p /run/systemd/system.conf.d
