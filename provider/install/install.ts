@@ -43,7 +43,9 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
       storeRoot: "/mnt",
       progress: ctx.progress,
       compress: spec.copy.compress,
-      reconnect: () => ctx.connect(session.hostKey),
+      // Over the connection the session came on: after kexec that is root@installer on port
+      // 22, not the declared rescue connection.
+      reconnect: () => ctx.connect(session.hostKey, session.connection),
     }));
     ctx.session = session;
   }

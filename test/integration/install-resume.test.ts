@@ -7,6 +7,7 @@ import { runInstall, type InstallContext } from "../../provider/install";
 import { connect } from "../../provider/ssh";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { startHost, type TestHost } from "../harness/hosts";
+import { startProxy } from "../harness/proxy";
 import { buildTestSystem } from "../harness/systems";
 import { tutorialLayout } from "../fixtures/layouts";
 
@@ -35,6 +36,47 @@ async function context(toplevel: string, rootFormat = "ext4", lines: string[] = 
     connect: open,
   };
 }
+
+test("a copy into /mnt cut mid-way reconnects over the connection it came on (root@installer), not the declared one", async () => {
+  const toplevel = await buildTestSystem({ label: "resume-cut", fillerCount: 4, fillerBytes: 8 * 1024 * 1024 });
+  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
+  proxy.setRate(4 * 1024 * 1024);
+  // Declared: the rescue system's SSH port, where the installer has nothing listening.
+  const spec = nixosHostSchema.parse({
+    connection: { host: "127.0.0.1", port: 2, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey, dialErrorLimit: 2 },
+    system: { storePath: toplevel },
+    diskLayout: { declared: tutorialLayout("/dev/vda", "ext4", "ext4") },
+  });
+  const afterKexec = { ...spec.connection, host: proxy.address, port: proxy.port };
+  const lines: string[] = [];
+  let cut = false;
+  const ctx: InstallContext = {
+    spec,
+    toplevel,
+    layout: renderLayout(await resolveLayout(tutorialLayout("/dev/vda", "ext4", "ext4"))),
+    progress: (line) => {
+      lines.push(line);
+      const m = /copy: \d+\/\d+ paths, ([\d.]+)\/([\d.]+) MiB/.exec(line);
+      if (!cut && m && Number(m[1]) >= 0.4 * Number(m[2])) {
+        cut = true;
+        lines.push("-- cut --");
+        proxy.cut();
+      }
+    },
+    session: await connect(afterKexec),
+    // As installHost's: a connection named by the phase, else the declared one.
+    connect: (hostKey, connection) => connect({ ...(connection ?? spec.connection), hostKey }),
+  };
+  try {
+    await runInstall(ctx, ["disko", "install"]);
+  } finally {
+    ctx.session.close();
+    await proxy.close();
+    await host.run("umount -R /mnt 2>/dev/null; true");
+  }
+  assert.ok(cut, lines.join("\n"));
+  assert.match(lines.join("\n"), /-- cut --[\s\S]*reconnecting to resume/);
+});
 
 test("a retried install of the same layout mounts the disks again instead of wiping them", async () => {
   const toplevel = await buildTestSystem({ label: "resume-v1" });
