@@ -155,6 +155,7 @@ export async function switchHost(
       confirmTimeoutSeconds: spec.switch.confirmTimeoutSeconds,
       timeoutSeconds: spec.switch.timeoutSeconds,
       healthChecks: spec.switch.healthChecks,
+      installBootloader: spec.switch.installBootloader ?? false,
       log: progress,
       // The activation may restart sshd or (magic rollback) cut the network until it rolls back.
       reconnect: () => open(spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),

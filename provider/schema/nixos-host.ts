@@ -105,8 +105,18 @@ export const switchSchema = z
     rebootOnKernelChange: z.boolean().default(false),
     rebootTimeoutSeconds: z.number().int().positive().default(600),
     timeoutSeconds: z.number().int().positive().default(600),
+    /**
+     * Install the bootloader again (NIXOS_INSTALL_BOOTLOADER=1, nixos-rebuild's
+     * --install-bootloader). Optional without a default: the states of earlier versions,
+     * which lack it, compare equal.
+     */
+    installBootloader: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => !(s.installBootloader && s.action === "test"), {
+    message: 'switch.installBootloader goes with action "switch" or "boot": "test" writes no boot entry',
+    path: ["installBootloader"],
+  });
 
 export const buildSchema = z
   .object({

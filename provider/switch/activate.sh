@@ -8,7 +8,7 @@
 #   awaiting-confirm - magic rollback: the new system is active and waits for RUN_DIR/confirm
 #   previous, generation - the system before, the profile generation after
 #   done    - written last
-# usage: activate.sh RUN_DIR TOPLEVEL ACTION(switch|boot|test) ROLLBACK(magic|on-failure|none) [CONFIRM_SECONDS]
+# usage: activate.sh RUN_DIR TOPLEVEL ACTION(switch|boot|test) ROLLBACK(magic|on-failure|none) [CONFIRM_SECONDS [INSTALL_BOOTLOADER(0|1)]]
 # magic: after a successful activation, roll back unless the deployer creates RUN_DIR/confirm
 # (over a new connection) within CONFIRM_SECONDS; a deployer that cannot reach the new
 # system cannot confirm it.
@@ -19,7 +19,7 @@
 # switch-to-configuration's exit 100 means "the new init needs a reboot": the profile and
 # the bootloader point at the new system, nothing was activated, and it is no failure.
 set -u
-dir="$1"; toplevel="$2"; action="$3"; rollback="$4"; confirm_seconds="${5:-60}"
+dir="$1"; toplevel="$2"; action="$3"; rollback="$4"; confirm_seconds="${5:-60}"; install_bootloader="${6:-0}"
 PATH="$toplevel/sw/bin:/run/current-system/sw/bin:/run/wrappers/bin"
 export PATH
 profile=/nix/var/nix/profiles/system
@@ -47,7 +47,12 @@ if [ "$action" != test ]; then
   nix-env -p "$profile" --set "$toplevel" || finish profile-failed switch 1
 fi
 
-"$toplevel/bin/switch-to-configuration" "$action"
+# As nixos-rebuild --install-bootloader: for the new system only, never for a rollback.
+if [ "$install_bootloader" = 1 ]; then
+  NIXOS_INSTALL_BOOTLOADER=1 "$toplevel/bin/switch-to-configuration" "$action"
+else
+  "$toplevel/bin/switch-to-configuration" "$action"
+fi
 code=$?
 reason=switch
 # `test` installs no bootloader entry: its exit 100 activated nothing and no reboot brings

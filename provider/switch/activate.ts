@@ -18,6 +18,8 @@ export interface ActivateOptions {
   confirmTimeoutSeconds?: number;
   timeoutSeconds: number;
   healthChecks?: string[];
+  /** NIXOS_INSTALL_BOOTLOADER=1 for the new system's switch-to-configuration. */
+  installBootloader?: boolean;
   log?: Progress;
   /**
    * Opens a fresh session (new TCP connection and handshake) when the current one dropped,
@@ -71,7 +73,7 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     `echo ${shellQuote(options.toplevel)} > ${dir}/toplevel`,
     detachedStart(
       `${dir}/activate.sh`,
-      [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? 60)],
+      [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? 60), options.installBootloader ? "1" : "0"],
       `nixos-pulumi-switch-${id}`,
     ),
     waitForVerdict(dir, options.timeoutSeconds),
@@ -188,7 +190,9 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
     step: "activate",
     host: session.target,
     output,
-    hint: "fix the configuration and run `pulumi up` again; the state still records the previous system",
+    hint: /Failed to install bootloader/.test(output)
+      ? "the machine's bootloader is missing or broken: set switch.installBootloader: true to install it again (nixos-rebuild --install-bootloader), then run `pulumi up`"
+      : "fix the configuration and run `pulumi up` again; the state still records the previous system",
   });
 }
 

@@ -51,6 +51,27 @@ test('action "test" with exit 100 is no success: nothing was activated and no re
   assert.equal((await host.run("cat /boot/default-system")).trim(), bootDefault, "test does not touch the boot default");
 });
 
+test("switch.installBootloader installs a bootloader that is gone (nixos-rebuild --install-bootloader); without it the switch fails and says so", async () => {
+  const next = await buildTestSystem({ label: "rb-bootloader" });
+  await host.run("mv /boot/nixos-test-bootloader /boot/nixos-test-bootloader.saved");
+  try {
+    // The rollback meets the same missing bootloader, as on NixOS.
+    await assert.rejects(switchHost(spec(next), next, undefined, () => {}), /Failed to install bootloader[\s\S]*fix: the machine's bootloader is missing or broken: set switch\.installBootloader: true/);
+    assert.equal(await current(), base);
+    const facts = await switchHost(spec(next, { switch: { installBootloader: true } }), next, undefined, () => {});
+    assert.equal(facts.currentSystem, next);
+    assert.match(await host.run("cat /boot/nixos-test-bootloader"), /installing the test bootloader/);
+    assert.equal((await host.run("cat /boot/default-system")).trim(), next);
+  } finally {
+    await host.run("[ -e /boot/nixos-test-bootloader ] || mv /boot/nixos-test-bootloader.saved /boot/nixos-test-bootloader; rm -f /boot/nixos-test-bootloader.saved");
+    await switchHost(spec(base), base, undefined, () => {});
+  }
+});
+
+test('switch.installBootloader with action "test" is refused at check', () => {
+  assert.throws(() => spec(base, { switch: { action: "test", installBootloader: true } }), /switch\.installBootloader goes with action ..switch.. or ..boot../);
+});
+
 test("a new kernel is reported as needsReboot, and `kernel` is the running (booted) kernel", async () => {
   const newKernel = await buildTestSystem({ label: "rb-kernel", kernelVersion: "6.9.0-test" });
   const lines: string[] = [];
