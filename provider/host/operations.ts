@@ -12,7 +12,7 @@ import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
 import { runInstall, type InstallContext } from "../install";
 import { lockHost } from "./lock";
-import { refuseNonNixosToplevel } from "../nix/nixos-toplevel";
+import { refuseNonNixosToplevel, refuseNonNixosToplevelOnTarget, systemField } from "../nix/nixos-toplevel";
 import { describeOwner, ensureMayManage, type HostOwner } from "./ownership";
 import { formatOwner, writeOwnerRecord } from "../switch/owner-record";
 import type { DeployLock } from "../switch/deploy-lock";
@@ -137,7 +137,10 @@ export async function switchHost(
       if (owner) await writeOwnerRecord(session, owner);
       return factsOf(await readHostState(session, toplevel), session.hostKey, toplevel);
     }
-    if (spec.build.on === "target") await buildOnTarget(session, spec.system, toplevel, progress);
+    if (spec.build.on === "target") {
+      await buildOnTarget(session, spec.system, toplevel, progress);
+      await refuseNonNixosToplevelOnTarget(session, toplevel, systemField(spec.system));
+    }
     else if (spec.binaryCache) await substituteFromCache(session, spec.binaryCache, toplevel, progress);
     else {
       ({ session } = await copyClosure(session, toplevel, {
@@ -220,7 +223,7 @@ async function buildLocally(spec: NixosHostSpec, toplevel: string, progress: Pro
       hint: "the system changed between evaluation and build (an impure expression?); run `pulumi up` again",
     });
   }
-  refuseNonNixosToplevel(built, "flake" in spec.system ? "system.flake" : "expression" in spec.system ? "system.expression" : "system.storePath");
+  refuseNonNixosToplevel(built, systemField(spec.system));
 }
 
 /** Refresh: what the machine runs now, over a connection pinned to the recorded host key. */

@@ -1,4 +1,5 @@
 import { NixosPulumiError } from "../errors";
+import { refuseNonNixosToplevelOnTarget, systemField } from "../nix/nixos-toplevel";
 import { buildOnTarget, copyClosure } from "../nix";
 import { shellQuote } from "../ssh";
 import type { InstallContext } from "./context";
@@ -36,6 +37,7 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
     // Into /mnt's store directly, as nixos-install builds (`--store /mnt`): the installer's
     // RAM store never holds the system, and the deployer never builds it.
     await buildOnTarget(session, spec.system, toplevel, ctx.progress, "/mnt");
+    await refuseNonNixosToplevelOnTarget(session, toplevel, systemField(spec.system), "/mnt");
   } else {
     ctx.progress("install: copying the closure into /mnt");
     // A copy cut mid-way reconnects and resumes; go on over its session.

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { NixosPulumiError } from "../errors";
+import { shellQuote, type SshSession } from "../ssh";
 
 /**
  * What every NixOS toplevel holds (nixpkgs nixos/modules/system/activation/top-level.nix:
@@ -14,7 +15,25 @@ export const NIXOS_TOPLEVEL_ENTRIES = ["bin/switch-to-configuration", "init", "n
  * cannot activate).
  */
 export function refuseNonNixosToplevel(path: string, field: string): void {
-  const missing = NIXOS_TOPLEVEL_ENTRIES.filter((entry) => !existsSync(`${path}/${entry}`));
+  refuseMissing(path, NIXOS_TOPLEVEL_ENTRIES.filter((entry) => !existsSync(`${path}/${entry}`)), field);
+}
+
+/**
+ * The same for a system realised on the target (build.on "target"), under `root` ("/mnt"
+ * for an install), before its profile is set.
+ */
+export async function refuseNonNixosToplevelOnTarget(session: SshSession, path: string, field: string, root = ""): Promise<void> {
+  const checks = NIXOS_TOPLEVEL_ENTRIES.map((entry) => `[ -e ${shellQuote(`${root}${path}/${entry}`)} ] || echo ${shellQuote(entry)}`);
+  const { stdout } = await session.exec(checks.join("; "));
+  refuseMissing(path, stdout.split("\n").filter(Boolean), field);
+}
+
+/** The name of the system input a spec uses, for errors. */
+export function systemField(system: object): string {
+  return "flake" in system ? "system.flake" : "expression" in system ? "system.expression" : "system.storePath";
+}
+
+function refuseMissing(path: string, missing: string[], field: string): void {
   if (missing.length === 0) return;
   throw new NixosPulumiError(`${path} is not a NixOS system: it has no ${missing.join(", ")}`, {
     step: field,

@@ -4,6 +4,7 @@
 import { test, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { installHost, switchHost } from "../../provider/host/operations";
@@ -38,6 +39,26 @@ test("a system built on the target runs there and was never built here", async (
   assert.ok(lines.some((l) => /nix-store --realise/.test(l)), lines.join("\n"));
   const local = await execa("nix-store", ["--check-validity", toplevel], { reject: false });
   assert.notEqual(local.exitCode, 0, "the toplevel is not in the deployer's store");
+});
+
+test("a package built on the target (not a NixOS system) is refused before the profile is set", async () => {
+  assert.ok(host, "the first test started the target");
+  const dir = mkdtempSync("/tmp/nixos-pulumi-bt-package-");
+  try {
+    const file = path.join(dir, "package.nix");
+    writeFileSync(file, `{ label }: derivation { name = "package-\${label}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo hi > $out" ]; }\n`);
+    const spec = nixosHostSchema.parse({
+      connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+      system: { expression: { file, args: { label: randomBytes(4).toString("hex") } } },
+      build: { on: "target" },
+    });
+    const toplevel = await evalToplevel(spec.system);
+    const profileBefore = await host.run("readlink /nix/var/nix/profiles/system");
+    await assert.rejects(switchHost(spec, toplevel, undefined, () => {}), /is not a NixOS system: it has no bin\/switch-to-configuration, init, nixos-version[\s\S]*fix: system\.expression must select a NixOS toplevel/);
+    assert.equal(await host.run("readlink /nix/var/nix/profiles/system"), profileBefore, "no generation was added");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("an install with build.on target builds into /mnt's store: never on the deployer, never in the installer's own store", async () => {
