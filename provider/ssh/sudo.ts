@@ -2,7 +2,7 @@ import { NixosPulumiError } from "../errors";
 import { shellQuote } from "../util/shell-quote";
 
 /** How a non-root session runs commands as root, found out once per session before the first one. */
-export type SudoMode = "nopasswd" | "password";
+export type SudoMode = "nopasswd" | "password" | "doas";
 
 interface Run {
   (command: string, stdin?: Buffer): Promise<{ code: number | null; stdout: string; stderr: string }>;
@@ -20,8 +20,12 @@ const WRONG_PASSWORD = /try again|incorrect (password|authentication)|authentica
  * leave the password line to the command.
  */
 export function sudoCommand(mode: SudoMode, command: string): string {
+  if (mode === "doas") return `doas -n -- sh -c ${shellQuote(command)}`;
   return mode === "password" ? `sudo -k -S -p '' -- sh -c ${shellQuote(command)}` : `sudo -n -- sh -c ${shellQuote(command)}`;
 }
+
+// The shell's "not found" (127) or "cannot execute" (126): no sudo to use.
+const NO_COMMAND = new Set([126, 127]);
 
 /** The password as sudo -S reads it: one line, before the command's own stdin. */
 export function passwordLine(password: string): Buffer {
@@ -36,6 +40,7 @@ export function passwordLine(password: string): Buffer {
 export async function probeSudo(run: Run, user: string, password: string | undefined, host: string): Promise<SudoMode> {
   const free = await run("sudo -n -- sh -c true");
   if (free.code === 0) return "nopasswd";
+  if (free.code !== null && NO_COMMAND.has(free.code)) return probeDoas(run, user, password, host);
   const said = (free.stderr || free.stdout).trim();
   if (NEEDS_PASSWORD.test(said)) {
     if (password === undefined) {
@@ -62,15 +67,38 @@ export async function probeSudo(run: Run, user: string, password: string | undef
   throw cannotRun(user, free.code, said, host);
 }
 
-/** sudo is missing, or its policy does not let `user` run commands as root. */
-function cannotRun(user: string, code: number | null, said: string, host: string): NixosPulumiError {
-  const missing = code === 127;
-  return new NixosPulumiError(missing ? `the machine has no sudo, and connection.user (${user}) is not root` : `${user} cannot run commands as root with sudo (exit ${code}); nothing was changed`, {
+/**
+ * No sudo: doas, as nixos-anywhere falls back to it. doas reads no password from stdin, so
+ * only a rule without one (`permit nopass`) works; anything else is one error naming the fix.
+ */
+async function probeDoas(run: Run, user: string, password: string | undefined, host: string): Promise<SudoMode> {
+  const doas = await run(sudoCommand("doas", "true"));
+  if (doas.code === 0) return "doas";
+  const said = (doas.stderr || doas.stdout).trim();
+  if (doas.code !== null && NO_COMMAND.has(doas.code)) {
+    throw new NixosPulumiError(`the machine has neither sudo nor doas, and connection.user (${user}) is not root`, {
+      step: "sudo",
+      host,
+      output: said,
+      hint: 'connect as root (connection.user: "root"), or install sudo on the machine',
+    });
+  }
+  throw new NixosPulumiError(`the machine has no sudo, and doas does not let ${user} run commands as root without a password (exit ${doas.code}); nothing was changed`, {
     step: "sudo",
     host,
     output: said,
-    hint: missing
-      ? "connect as root (connection.user: \"root\"), or install sudo on the machine"
-      : `let ${user} run commands as root through sudo (e.g. add it to the wheel group on NixOS, or a sudoers rule), or connect as root`,
+    hint:
+      `doas takes no password from the provider${password === undefined ? "" : " (connection.sudoPassword is for sudo)"}: ` +
+      `add a rule "permit nopass ${user} as root" (NixOS: security.doas.extraRules = [ { users = [ "${user}" ]; noPass = true; } ]), install sudo, or connect as root`,
+  });
+}
+
+/** sudo's policy does not let `user` run commands as root. */
+function cannotRun(user: string, code: number | null, said: string, host: string): NixosPulumiError {
+  return new NixosPulumiError(`${user} cannot run commands as root with sudo (exit ${code}); nothing was changed`, {
+    step: "sudo",
+    host,
+    output: said,
+    hint: `let ${user} run commands as root through sudo (e.g. add it to the wheel group on NixOS, or a sudoers rule), or connect as root`,
   });
 }

@@ -141,3 +141,36 @@ test("a boot wait reads the boot id without sudo: a failing sudo is not taken fo
   const session = await waitForNewBoot(() => connect(conn({ user: "guest" })), "old-boot", { timeoutSeconds: 10, step: "reboot", host: host.address, hint: "h" });
   session.close();
 });
+
+test("no sudo: doas with a nopass rule runs commands as root (as nixos-anywhere falls back to it); a doas that wants a password is one error naming the rule", async () => {
+  await addUser("dops", "");
+  await addUser("dpw", "");
+  // doas wants its config root-owned and not writable by others; this host's /etc is its own.
+  await host.run("printf 'permit nopass dops as root\\npermit dpw as root\\n' > /etc/doas.conf && chmod 0400 /etc/doas.conf");
+  // No usable sudo on this machine from here on.
+  await host.run('touch /tmp/no-sudo && mount --bind /tmp/no-sudo "$(command -v sudo)"');
+  try {
+    const session = await connect(conn({ user: "dops" }));
+    try {
+      assert.equal((await session.execOk("id -u", "t")).trim(), "0");
+      await session.upload("/root/doas-upload", "through doas\n");
+      assert.equal(await host.run("stat -c %U /root/doas-upload && cat /root/doas-upload"), "root\nthrough doas");
+    } finally {
+      session.close();
+    }
+    const refused = await connect(conn({ user: "dpw", sudoPassword: password }));
+    try {
+      await assert.rejects(refused.exec("touch /root/by-dpw"), (err: Error) => {
+        assert.match(err.message, /the machine has no sudo, and doas does not let dpw run commands as root without a password/);
+        assert.match(err.message, /fix: doas takes no password from the provider \(connection\.sudoPassword is for sudo\): add a rule "permit nopass dpw as root"/);
+        assert.ok(!err.message.includes(password), "the password is in no error");
+        return true;
+      });
+      assert.notEqual((await host.exec("test -e /root/by-dpw")).code, 0, "nothing ran as root");
+    } finally {
+      refused.close();
+    }
+  } finally {
+    await host.run('umount "$(command -v sudo)"; rm -f /tmp/no-sudo /etc/doas.conf');
+  }
+});
