@@ -117,7 +117,7 @@ require_tools() { # tool...
   missing=""
   for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
   [ -z "$missing" ] && return 0
-  echo "this machine lacks$missing, which the layout needs; nothing was changed (boot an installer that has them, e.g. nixos-images' kexec installer)" >&2
+  echo "this machine lacks$missing, which the layout needs; nothing was changed" >&2
   exit 1
 }
 

@@ -86,7 +86,18 @@ async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<Install
 }
 
 /** What the failed script's own words point at: sgdisk refusing a partition is the layout's geometry, not a device name. */
-function diskoFailureHint(output: string): string {
+export function diskoFailureHint(output: string): string {
+  const lacks = /this machine lacks ([^,]+), which the layout needs/.exec(output);
+  if (lacks) {
+    // nixos-images noninteractive.nix drops profiles/base.nix, where installers get cryptsetup.
+    const noCryptsetup = /\bcryptsetup\b/.test(lacks[1]!)
+      ? "nixos-images' noninteractive kexec installer (nixos-anywhere's default) has no cryptsetup. "
+      : "";
+    return (
+      `${noCryptsetup}Let the layout bring its tools: a DiskLayout from your flake's disko script (\`diskoScript: { flake: ".#<host>" }\`), ` +
+      "whose closure carries them as with nixos-anywhere; or boot an installer that has them"
+    );
+  }
   if (/Could not create partition|Could not change partition|Unable to set partition/i.test(output)) {
     return "the layout's partitions do not fit the disk as sgdisk placed them (see its message above); change their sizes, starts or ends in the DiskLayout";
   }

@@ -8,7 +8,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { execa } from "execa";
 import { generateKeyPair, testClientKey } from "./keys";
-import { currentRunDir, record, requireRoot } from "./run-dir";
+import { currentRunDir, record, requireRoot, swapOffLoop } from "./run-dir";
 
 export type HostState = "rescue" | "installer" | "nixos";
 
@@ -318,6 +318,7 @@ async function stopHost(initPid: number, child: ChildProcess | undefined, loops:
     });
   }
   for (const loop of Object.values(loops)) {
+    swapOffLoop(loop);
     await execa("losetup", ["-d", loop], { reject: false });
   }
   rmSync(stateDir, { recursive: true, force: true });

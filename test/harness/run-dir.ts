@@ -1,7 +1,7 @@
 // Everything the harness creates is recorded under one run directory per test process, so
 // teardown and the sweeper touch only what this harness made.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 // Not under /tmp, /run, /root, /etc, /mnt or /boot: each host mounts its own over those.
@@ -66,6 +66,7 @@ export function cleanupRun(dir: string): string[] {
       continue;
     }
     if (current === backing) {
+      swapOffLoop(loop);
       for (let attempt = 0; attempt < 20; attempt++) {
         try {
           execFileSync("losetup", ["-d", loop], { stdio: "ignore" });
@@ -84,5 +85,33 @@ export function cleanupRun(dir: string): string[] {
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error("tests need root: test hosts use mount/PID namespaces, loop devices and sshd on loopback. Run as root (CI does).");
+  }
+}
+
+/**
+ * Swap is the machine's, not a test host's: a swap a host turned on outlives its namespace,
+ * and on a loop device it keeps the device (and its partition numbers) from ever going away,
+ * so later hosts meet it (mkswap: "is mounted"). Turns off every swap on the loop device and
+ * its partitions, through nodes made here (the host's /dev is gone with it).
+ */
+export function swapOffLoop(loop: string): void {
+  const name = path.basename(loop);
+  const sys = `/sys/class/block/${name}`;
+  if (!existsSync(sys)) return;
+  const devs = [`${sys}/dev`, ...readdirSync(sys).filter((p) => p.startsWith(`${name}p`)).map((p) => `${sys}/${p}/dev`)];
+  const dir = mkdtempSync("/tmp/nixos-pulumi-swapoff-");
+  try {
+    devs.forEach((file, i) => {
+      const [major, minor] = readFileSync(file, "utf8").trim().split(":");
+      const node = `${dir}/${i}`;
+      try {
+        execFileSync("mknod", [node, "b", major!, minor!], { stdio: "ignore" });
+        execFileSync("swapoff", [node], { stdio: "ignore" });
+      } catch {
+        // not a swap (the usual case), or gone meanwhile
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

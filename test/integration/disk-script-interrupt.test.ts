@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { renderLayout, resolveLayout, type RenderedLayout } from "../../provider/disk";
+import { diskoFailureHint } from "../../provider/install/disko";
 import { startHost, type TestHost } from "../harness/hosts";
 
 let host: TestHost;
@@ -122,7 +123,26 @@ test("a layout needing a tool this machine lacks is refused before the disk is t
   const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(f2fs)).script);
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /this machine lacks mkfs\.f2fs, which the layout needs; nothing was changed/);
+  assert.match(diskoFailureHint(run.stderr), /^Let the layout bring its tools: a DiskLayout from your flake's disko script/);
   assert.equal(await diskSum("vda"), before);
+});
+
+test("a LUKS layout on an installer without cryptsetup (nixos-images' noninteractive one) is refused before the disk is touched, saying where the tool comes from", async () => {
+  const luks = {
+    disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "luks", name: "c", settings: { keyFile: "/tmp/k.key" }, content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } } } },
+  };
+  const before = await diskSum("vda");
+  const cryptsetup = (await host.run("command -v cryptsetup")).trim();
+  await host.run(`echo key > /tmp/k.key && touch /tmp/no-cryptsetup && mount --bind /tmp/no-cryptsetup ${cryptsetup}`);
+  try {
+    const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(luks)).script);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /this machine lacks cryptsetup, which the layout needs; nothing was changed/);
+    assert.match(diskoFailureHint(run.stderr), /^nixos-images' noninteractive kexec installer \(nixos-anywhere's default\) has no cryptsetup\. Let the layout bring its tools/);
+    assert.equal(await diskSum("vda"), before);
+  } finally {
+    await host.run(`umount ${cryptsetup}; rm -f /tmp/no-cryptsetup /tmp/k.key`);
+  }
 });
 
 test("a LUKS layout whose key file is not on the machine is refused before the disk is touched", async () => {
