@@ -4,7 +4,7 @@
 // with the real CLI against a test host. Only the values differ (address, key, flake).
 import { test, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -112,6 +112,11 @@ test("the README's quick start works word for word from an empty directory", { t
   const installed = path.join(project, "node_modules", "nixos-pulumi");
   assert.ok(existsSync(path.join(installed, "dist", "provider", "index.js")));
   assert.ok(!existsSync(path.join(installed, "test")) && !existsSync(path.join(installed, "bench")) && !existsSync(path.join(installed, "Pulumi.yaml")));
+  // Every file the provider reads at run time besides its compiled code (shell scripts, disko's
+  // Nix library for diskoFile layouts) is in the installed package.
+  const runtimeFiles = readdirSync(path.join(ROOT, "provider"), { recursive: true, encoding: "utf8" }).filter((f) => /\.(sh|nix)$/.test(f));
+  assert.ok(runtimeFiles.includes(path.join("disk", "disko-lib.nix")));
+  for (const f of runtimeFiles) assert.ok(existsSync(path.join(installed, "provider", f)), `the package ships provider/${f}`);
   const expected = (await execa("nix", ["--extra-experimental-features", "nix-command flakes", "eval", "--raw", `${flake}#nixosConfigurations.web.config.system.build.toplevel.outPath`])).stdout;
   assert.equal((await host.run("readlink /run/current-system")).trim(), expected, transcript);
   const toplevel = (await execa("pulumi", ["stack", "output", "toplevel"], { cwd: project, env: { ...env, PULUMI_CONFIG_PASSPHRASE: "choose-a-passphrase" }, extendEnv: false })).stdout.trim();
