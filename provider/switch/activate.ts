@@ -38,8 +38,6 @@ export interface ActivationResult {
   session: SshSession;
 }
 
-/** Each activation's run directory is RUN_ROOT/switch.<id>; left-verdicts.ts reads those a deployer could not. */
-export const RUN_ROOT = PRIVATE_ROOT;
 
 /**
  * Starts the script detached: a transient systemd unit (no --pipe, nixpkgs #462179) or
@@ -60,7 +58,8 @@ function detachedStart(script: string, args: string[], unit: string): string {
 
 export async function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
   const id = `${Date.now()}-${randomBytes(4).toString("hex")}`;
-  const dir = `${RUN_ROOT}/switch.${id}`;
+  // left-verdicts.ts reads the verdicts of these run directories that a deployer could not.
+  const dir = `${PRIVATE_ROOT}/switch.${id}`;
   const log = options.log ?? (() => {});
   log(`activate: ${options.action} ${options.toplevel} (rollback: ${options.rollback})`);
   // One command writes the script, starts it detached and waits for its verdict; if the

@@ -3,7 +3,7 @@
 // activation ran. activate.sh wrote them in their run directories; the next switch reads
 // them (under the deploy lock, so no activation still runs), reports them and removes them.
 import type { SshSession } from "../ssh";
-import { RUN_ROOT } from "./activate";
+import { PRIVATE_ROOT } from "../ssh/private-paths";
 
 export interface LeftVerdict {
   dir: string;
@@ -22,7 +22,8 @@ const FIELDS = ["toplevel", "result", "reason", "status", "previous"] as const;
 export async function takeLeftVerdicts(session: SshSession): Promise<LeftVerdict[]> {
   // One record per finished run: its directory, then one line per field (empty when missing).
   const script = [
-    `for done in ${RUN_ROOT}/*/done; do`,
+    // switch.<id>, and <id> alone as older releases named them.
+    `for done in ${PRIVATE_ROOT}/*/done; do`,
     `  [ -e "$done" ] || continue`,
     `  d="\${done%/done}"; echo "@@ $d"`,
     ...FIELDS.map((f) => `  echo "$(head -n1 "$d/${f}" 2>/dev/null)"`),
