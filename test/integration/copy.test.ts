@@ -82,7 +82,10 @@ test('copy.compress "auto" compresses when the link measures slow (the proxy at 
   result.session.close();
   assert.equal(result.compression, "zstd", lines.join("\n"));
   assert.match(lines.join("\n"), /link measured at [0-4]\.\d MiB\/s; compression: zstd/);
-  assert.ok(result.wireBytes < result.bytesCopied * 0.75, `${result.wireBytes} on the wire for ${result.bytesCopied} of NARs`);
+  // The first 8 MiB, the measurement and the rest of the path it ends in go uncompressed (up
+  // to half of this 34 MiB closure, depending on where the measurement ends); the rest is
+  // zstd's (< 0.7 above). Uncompressed, the wire would carry more than the NARs.
+  assert.ok(result.wireBytes < result.bytesCopied * 0.9, `${result.wireBytes} on the wire for ${result.bytesCopied} of NARs`);
   await assertClosureVerifies(host, realFiles);
 });
 
