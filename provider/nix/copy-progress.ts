@@ -2,8 +2,8 @@
 // sent, bytes on the wire (after compression), rate; one line at most once a second.
 import type { Progress } from "../progress";
 import type { PathInfo } from "./closure";
+import { MiB } from "../util/units";
 
-const MiB = 1024 * 1024;
 
 export interface CopyProgress {
   /** A new attempt after a reconnect: `paths` is what the target still lacks. */

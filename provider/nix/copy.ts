@@ -14,6 +14,7 @@ import { CopyInterrupted, storeFlag, streamPaths } from "./copy-stream";
 import { importStaged, stagePath, StagingFileRefused } from "./copy-staged";
 import { copyProgress, type CopyProgress } from "./copy-progress";
 import { copyInChild } from "./copy-in-child";
+import { MiB } from "../util/units";
 
 export interface CopyOptions {
   /** Copy into the store under this root (e.g. "/mnt" during an install). */
@@ -53,7 +54,6 @@ export interface CopyResult {
   session: SshSession;
 }
 
-const MiB = 1024 * 1024;
 /** Paths at least this large are staged in a file on the target and resume mid-path. */
 export const STAGE_BYTES = 64 * MiB;
 /** `auto` measures the link on this much of a large path (staged) before deciding on compression. */
@@ -105,12 +105,6 @@ export async function queryTarget(session: SshSession, paths: string[], storeRoo
     missing: new Set(lines.filter((l) => l.startsWith("/"))),
     tools: new Set(lines.filter((l) => l.startsWith("+")).map((l) => l.slice(1))),
   };
-}
-
-/** The paths of `paths` that are not valid in the target's store. */
-export async function missingOnTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<string[]> {
-  const { missing } = await queryTarget(session, paths, storeRoot);
-  return paths.filter((p) => missing.has(p));
 }
 
 export async function copyClosure(session: SshSession, storePath: string, options: CopyOptions = {}): Promise<CopyResult> {

@@ -2,4 +2,4 @@ export { buildToplevel, derivationOf, evalToplevel, evaluateSystem, type Evaluat
 export { acceptEvaluation, evaluateInProgram, rememberChecked, type EvaluationInput } from "./evaluation-input";
 export { buildOnTarget } from "./build-on-target";
 export { closureOf, type ClosurePath, type PathInfo } from "./closure";
-export { copyClosure, missingOnTarget, type CopyOptions, type CopyResult } from "./copy";
+export { copyClosure, type CopyOptions, type CopyResult } from "./copy";
