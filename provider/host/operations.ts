@@ -7,7 +7,7 @@ import { buildOnTarget, buildToplevel, copyClosure } from "../nix";
 import { substituteFromCache } from "../nix/binary-cache";
 import { activate, readHostState, rebootInto, type HostState } from "../switch";
 import { openSession } from "./session";
-import { refuseDeployerMachine } from "./deployer-machine";
+import { refuseDeployerMachine } from "../install/deployer-machine";
 import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
 import { runInstall, type InstallContext } from "../install";
