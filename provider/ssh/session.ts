@@ -1,7 +1,6 @@
 import { Client, type ClientChannel } from "ssh2";
 import type { Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
-import { shellQuote } from "../util/shell-quote";
 import type { Connection } from "../schema/connection";
 import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
 import { REFUSED_EXIT, uploadCommand } from "./private-paths";
