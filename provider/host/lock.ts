@@ -2,7 +2,7 @@
 // which reconnects the same way when it drops.
 import type { Progress } from "../progress";
 import type { NixosHostSpec } from "../schema/nixos-host";
-import { acquireDeployLock, type DeployLock } from "../switch/deploy-lock";
+import { acquireDeployLock, type DeployLock } from "../lock/deploy-lock";
 import { openSession } from "./session";
 import { NixosPulumiError } from "../errors";
 import { engineGone, whenEngineGone } from "../util/engine-lifetime";

@@ -16,7 +16,7 @@ import { lockHost } from "./lock";
 import { refuseNonNixosToplevel, refuseNonNixosToplevelOnTarget, systemField } from "../nix/nixos-toplevel";
 import { describeOwner, ensureMayManage, type HostOwner } from "./ownership";
 import { formatOwner, writeOwnerRecord } from "../switch/owner-record";
-import type { DeployLock } from "../switch/deploy-lock";
+import type { DeployLock } from "../lock/deploy-lock";
 import { describeLeftVerdict, takeLeftVerdicts } from "../switch/left-verdicts";
 import { watchEngine, whenEngineGone } from "../util/engine-lifetime";
 import type { SshSession } from "../ssh";

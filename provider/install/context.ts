@@ -3,7 +3,7 @@ import type { Progress } from "../progress";
 import type { Connection } from "../schema/connection";
 import type { NixosHostSpec } from "../schema/nixos-host";
 import type { SshSession } from "../ssh";
-import type { DeployLock } from "../switch/deploy-lock";
+import type { DeployLock } from "../lock/deploy-lock";
 
 export type Phase = "kexec" | "disko" | "install" | "reboot";
 

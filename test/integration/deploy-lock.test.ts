@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import { connect } from "../../provider/ssh";
 import { connectionSchema } from "../../provider/schema/connection";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
-import { acquireDeployLock } from "../../provider/switch/deploy-lock";
+import { acquireDeployLock } from "../../provider/lock/deploy-lock";
 import { activationScript } from "../../provider/switch";
 import { copyClosure } from "../../provider/copy";
 import { switchHost } from "../../provider/host/operations";
@@ -114,7 +114,7 @@ test("a killed deployer's lock is taken over at once by the next deployer on its
   const child = execa(process.execPath, ["-e", `
     const { connect } = require(${JSON.stringify(require.resolve("../../provider/ssh"))});
     const { connectionSchema } = require(${JSON.stringify(require.resolve("../../provider/schema/connection"))});
-    const { acquireDeployLock } = require(${JSON.stringify(require.resolve("../../provider/switch/deploy-lock"))});
+    const { acquireDeployLock } = require(${JSON.stringify(require.resolve("../../provider/lock/deploy-lock"))});
     connect(connectionSchema.parse(JSON.parse(process.env.CONNECTION)))
       .then((s) => acquireDeployLock(s, { holder: "stack killed/one", waitSeconds: 5 }))
       .then(() => console.log("locked"));

@@ -9,28 +9,31 @@
 #   restarted sshd) takes its lock back on a new connection (MODE=resume, same TOKEN) while a
 #   second deployer keeps waiting. A released lock keeps its record with <lease-until> 0, so
 #   a resuming deployer sees that someone else held the machine meanwhile.
-# Prepended by the deployer: MODE (take|resume), TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER
-# (one line), BREAK (the token of a deployer known dead, or empty).
+# The protocol is declared in lock/protocol.ts, which prepends: LOCK_DIR, MODE (take|resume),
+# TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER (one line), BREAK (the token of a deployer known
+# dead, or empty) and the EXIT_* codes.
 # Prints: "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
-# activation started earlier still runs, "waiting" on each round of a wait, then "locked"; while held, "held" for each "c"
-# read. Or exits 75 with "refused ..." / 76 with "lost <since> <holder>".
+# activation started earlier still runs, "waiting" on each round of a wait, then "locked";
+# while held, "held" for each "c" read. Or exits EXIT_REFUSED with "refused <holder>" /
+# "refused-activation <pid> <cmdline>", EXIT_LOST with "lost <since> <holder>", EXIT_NO_FLOCK
+# with "no-flock".
 # Reads while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF or no byte
 # for LEASE_SECONDS ends the shell and leaves the lease to run out.
 set -u
-dir=/run/nixos-pulumi
+dir=$LOCK_DIR
 lock="$dir/deploy.lock"
 owner="$lock.owner"
 # Root-only, made by root: no other account can pre-create or replace what is written here.
 mkdir -m 700 "$dir" 2>/dev/null
 if [ -L "$dir" ] || [ ! -d "$dir" ] || [ "$(stat -c %u "$dir")" != 0 ]; then
-  echo "$dir is not a directory owned by root (remove it; it is recreated)" >&2; exit 70
+  echo "$dir is not a directory owned by root (remove it; it is recreated)" >&2; exit "$EXIT_BAD_RUN_DIR"
 fi
-chmod 700 "$dir" || exit 70
+chmod 700 "$dir" || exit "$EXIT_BAD_RUN_DIR"
 # A flock that cannot run counts as missing (busybox ash names its applets without a path).
 flock_cmd=$(command -v flock 2>/dev/null)
 case "$flock_cmd" in
-  "") echo "no-flock"; exit 69 ;;
-  /*) [ -x "$flock_cmd" ] || { echo "no-flock"; exit 69; } ;;
+  "") echo "no-flock"; exit "$EXIT_NO_FLOCK" ;;
+  /*) [ -x "$flock_cmd" ] || { echo "no-flock"; exit "$EXIT_NO_FLOCK"; } ;;
 esac
 exec 9>>"$lock"
 now() { date +%s; }
@@ -78,7 +81,7 @@ while :; do
   fi
   if [ "$MODE" = resume ] && [ -n "$o_token" ] && [ "$o_token" != "$TOKEN" ]; then
     echo "lost $o_since $o_holder"
-    exit 76
+    exit "$EXIT_LOST"
   fi
   # A record whose lease is over is stale (a holder that has just taken the flock writes its
   # own a moment later): the holder is named once a live record shows it.
@@ -88,7 +91,7 @@ while :; do
   if [ -z "$announced" ] && { [ -n "$live" ] || [ "$waited" -ge 2 ]; }; then echo "busy $live"; announced=1; fi
   if [ "$waited" -ge "$WAIT_SECONDS" ]; then
     echo "refused $live"
-    exit 75
+    exit "$EXIT_REFUSED"
   fi
   still_wanted
   sleep 0.2 9>&-
@@ -112,7 +115,7 @@ if [ "$MODE" = take ]; then
     if [ -z "$announced" ]; then echo "activation $found"; announced=1; fi
     if [ $(( $(now) - start )) -ge "$WAIT_SECONDS" ]; then
       echo "refused-activation $found"
-      exit 75
+      exit "$EXIT_REFUSED"
     fi
     still_wanted
     sleep 0.2 9>&-

@@ -13,6 +13,7 @@ import { NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
 import { shippedFile } from "../util/shipped-file";
+import { parseLeaseRecord, parseLockLine, scriptPrelude, LEASE_RECORD, TO_TARGET, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
 
 export interface DeployLockOptions {
   /** Who takes the lock, e.g. "stack dev/web, resource web1"; the deployer's host name, pid and the time are added. */
@@ -50,7 +51,6 @@ export const DEFAULT_LEASE_SECONDS = 60;
 const CONFIRM_TIMEOUT_MS = 10_000;
 const RETRY_EVERY_MS = 1000;
 const RELEASE_WAIT_MS = 15_000;
-const OWNER_RECORD = "/run/nixos-pulumi/deploy.lock.owner";
 
 /** The holder line: who, from which machine and process, since when. */
 export function describeHolder(who: string): string {
@@ -69,10 +69,8 @@ function deployerId(): string {
 }
 
 function lockScript(): string {
-  return readFileSync(shippedFile("switch/deploy-lock.sh"), "utf8");
+  return readFileSync(shippedFile("lock/deploy-lock.sh"), "utf8");
 }
-
-type Mode = "take" | "resume";
 
 /** The lock script running on one session, holding the lock. */
 interface Hold {
@@ -100,29 +98,15 @@ function notTakenAfterBoot(started: Exclude<Started, { kind: "held" } | { kind: 
   return started.kind === "refused" ? started.error.message : started.reason;
 }
 
-interface ScriptParams {
-  mode: Mode;
-  token: string;
-  holder: string;
-  waitSeconds: number;
-  leaseSeconds: number;
-  breakToken: string;
+interface ScriptParams extends ProtocolParams {
   log?: Progress | undefined;
 }
 
 async function runScript(session: SshSession, p: ScriptParams): Promise<Started> {
-  const command = [
-    `MODE=${p.mode}`,
-    `TOKEN=${shellQuote(p.token)}`,
-    `WAIT_SECONDS=${Math.max(0, Math.floor(p.waitSeconds))}`,
-    `LEASE_SECONDS=${Math.max(1, Math.floor(p.leaseSeconds))}`,
-    `HOLDER=${shellQuote(p.holder)}`,
-    `BREAK=${shellQuote(p.breakToken)}`,
-    lockScript(),
-  ].join("\n");
+  const command = `${scriptPrelude(p, shellQuote)}\n${lockScript()}`;
   const lifeline = new PassThrough();
   let buffered = "";
-  const lines: string[] = [];
+  const messages: LockMessage[] = [];
   let onLocked: () => void = () => {};
   const locked = new Promise<void>((resolve) => (onLocked = resolve));
   let confirmations: Array<() => void> = [];
@@ -132,16 +116,16 @@ async function runScript(session: SshSession, p: ScriptParams): Promise<Started>
       buffered += chunk.toString("utf8");
       let nl: number;
       while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
+        const message = parseLockLine(buffered.slice(0, nl));
         buffered = buffered.slice(nl + 1);
-        lines.push(line);
-        if (line === "locked") onLocked();
-        else if (line === "held") {
+        messages.push(message);
+        if (message.kind === "locked") onLocked();
+        else if (message.kind === "held") {
           const waiting = confirmations;
           confirmations = [];
           waiting.forEach((done) => done());
-        } else if (line.startsWith("busy ")) p.log?.(`lock: ${session.target} is being deployed by ${line.slice(5) || "another deployer"}; waiting up to ${p.waitSeconds}s`);
-        else if (line.startsWith("activation ")) p.log?.(`lock: an earlier activation still runs on ${session.target} (${describeActivation(line.slice(11))}); waiting for it`);
+        } else if (message.kind === "busy") p.log?.(`lock: ${session.target} is being deployed by ${message.holder || "another deployer"}; waiting up to ${p.waitSeconds}s`);
+        else if (message.kind === "activation") p.log?.(`lock: an earlier activation still runs on ${session.target} (${describeActivation(message.found)}); waiting for it`);
       }
     },
   });
@@ -168,21 +152,18 @@ async function runScript(session: SshSession, p: ScriptParams): Promise<Started>
             };
             confirmations.push(() => done(true));
             void ended.then(() => done(false));
-            lifeline.write("c");
+            lifeline.write(TO_TARGET.confirm);
           }),
       },
     };
   }
   lifeline.end();
   session.close();
-  if (lines.includes("no-flock")) return { kind: "no-flock" };
-  const lost = lines.find((l) => l.startsWith("lost "));
-  if (lost !== undefined) {
-    const [, since, ...holder] = lost.split(" ");
-    return { kind: "lost", since: Number(since), holder: holder.join(" ") };
-  }
+  if (messages.some((m) => m.kind === "no-flock")) return { kind: "no-flock" };
+  const lost = messages.find((m) => m.kind === "lost");
+  if (lost) return lost;
   if (outcome.code === null) return { kind: "dropped", reason: outcome.stderr.trim() || "the connection closed" };
-  return { kind: "refused", error: refusal(session.target, lines, outcome, p.waitSeconds) };
+  return { kind: "refused", error: refusal(session.target, messages, outcome, p.waitSeconds) };
 }
 
 /**
@@ -194,7 +175,7 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
   const params: ScriptParams = {
     mode: "take",
     token: `${deployerId()}.${process.pid}.${randomBytes(6).toString("hex")}`,
-    holder: describeHolder(options.holder).replace(/\n/g, " "),
+    holder: describeHolder(options.holder),
     waitSeconds: options.waitSeconds,
     leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
     breakToken: "",
@@ -225,12 +206,12 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
  * killed `pulumi up`): its lease need not be waited out. Any other holder is waited for.
  */
 async function deadHolderToken(session: SshSession, log: Progress | undefined): Promise<string> {
-  const record = await session.exec(`cat ${OWNER_RECORD} 2>/dev/null`);
-  const [token = "", until = "0", , , ...holder] = record.stdout.trim().split(" ");
-  const [machine, pid] = token.split(".");
-  if (machine !== deployerId() || !pid || Number(until) === 0 || processRuns(Number(pid))) return "";
-  log?.(`lock: the deploy lock on ${session.target} is held by ${holder.join(" ")}, a process of this machine that no longer runs; taking it over`);
-  return token;
+  const record = parseLeaseRecord((await session.exec(`cat ${LEASE_RECORD} 2>/dev/null`)).stdout);
+  if (!record) return "";
+  const [machine, pid] = record.token.split(".");
+  if (machine !== deployerId() || !pid || record.leaseUntil === 0 || processRuns(Number(pid))) return "";
+  log?.(`lock: the deploy lock on ${session.target} is held by ${record.holder}, a process of this machine that no longer runs; taking it over`);
+  return record.token;
 }
 
 function processRuns(pid: number): boolean {
@@ -267,7 +248,7 @@ class HeldLock implements DeployLock {
   private startHeartbeat(): void {
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
-      if (this.state.kind === "held") this.hold.lifeline.write(".");
+      if (this.state.kind === "held") this.hold.lifeline.write(TO_TARGET.heartbeat);
     }, Math.min(10_000, (this.params.leaseSeconds * 1000) / 4));
     this.heartbeat.unref();
   }
@@ -396,7 +377,7 @@ class HeldLock implements DeployLock {
 
   /** Releases one hold: "r" makes the target mark the record released, then the channel ends. */
   private async let(hold: Hold): Promise<void> {
-    hold.lifeline.end("r");
+    hold.lifeline.end(TO_TARGET.release);
     await Promise.race([hold.finished, new Promise((r) => setTimeout(r, 2000).unref())]);
     hold.session.close();
   }
@@ -450,18 +431,18 @@ function describeActivation(found: string): string {
   return `pid ${pid}: ${action ?? "switch"} to ${toplevel ?? "?"}`;
 }
 
-function refusal(target: string, lines: string[], result: { code: number | null; stderr: string }, waitSeconds: number): NixosPulumiError {
-  const refused = lines.find((l) => l.startsWith("refused "));
-  const activation = lines.find((l) => l.startsWith("refused-activation "));
-  if (refused !== undefined) {
-    return new NixosPulumiError(`another deployment holds this machine: ${refused.slice(8) || "(holder unknown)"}; gave up after waiting ${waitSeconds}s`, {
+function refusal(target: string, messages: LockMessage[], result: { code: number | null; stderr: string }, waitSeconds: number): NixosPulumiError {
+  const refused = messages.find((m) => m.kind === "refused");
+  const activation = messages.find((m) => m.kind === "refused-activation");
+  if (refused) {
+    return new NixosPulumiError(`another deployment holds this machine: ${refused.holder || "(holder unknown)"}; gave up after waiting ${waitSeconds}s`, {
       step: "lock",
       host: target,
       hint: "let that deployment finish (or stop it) and run `pulumi up` again; raise switch.timeoutSeconds to wait longer",
     });
   }
-  if (activation !== undefined) {
-    return new NixosPulumiError(`an earlier activation is still running on the machine (${describeActivation(activation.slice(19))}); gave up after waiting ${waitSeconds}s`, {
+  if (activation) {
+    return new NixosPulumiError(`an earlier activation is still running on the machine (${describeActivation(activation.found)}); gave up after waiting ${waitSeconds}s`, {
       step: "lock",
       host: target,
       hint: "a deployer was interrupted during activation; wait for it to finish or roll back, then run `pulumi up` again",

@@ -1,0 +1,123 @@
+// The deploy lock's protocol (provider/lock/protocol.ts) against its script
+// (provider/lock/deploy-lock.sh), without SSH: the script runs here in a directory of its own
+// standing in for /run/nixos-pulumi, and every line it prints parses, every exit code and
+// stdin byte it uses is the one the protocol declares.
+import { test, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execa, type ResultPromise } from "execa";
+import { EXIT, MESSAGE_WORDS, TO_TARGET, parseLeaseRecord, parseLockLine, scriptPrelude, type LockMessage, type ScriptParams } from "../../provider/lock/protocol";
+import { shellQuote } from "../../provider/util/shell-quote";
+
+const script = readFileSync(path.resolve(__dirname, "../../../provider/lock/deploy-lock.sh"), "utf8");
+const work = mkdtempSync(path.join(os.tmpdir(), "lock-protocol-"));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const params = (over: Partial<ScriptParams>): ScriptParams => ({ mode: "take", token: "m.1.a", holder: "stack a/dev, resource web1", waitSeconds: 5, leaseSeconds: 30, breakToken: "", ...over });
+
+interface Run {
+  child: ResultPromise;
+  messages: LockMessage[];
+  /** Resolves at the first message of `kind`. */
+  until(kind: LockMessage["kind"]): Promise<void>;
+}
+
+function run(lockDir: string, p: ScriptParams, env: Record<string, string> = {}): Run {
+  const child = execa("/bin/sh", ["-c", `${scriptPrelude(p, shellQuote, lockDir)}\n${script}`], { reject: false, env, stdin: "pipe", buffer: true });
+  const messages: LockMessage[] = [];
+  const waiters: Array<() => void> = [];
+  let buffered = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      messages.push(parseLockLine(buffered.slice(0, nl)));
+      buffered = buffered.slice(nl + 1);
+      waiters.forEach((w) => w());
+    }
+  });
+  const until = (kind: LockMessage["kind"]) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => messages.some((m) => m.kind === kind) && resolve();
+      waiters.push(check);
+      check();
+      void child.then((r) => (messages.some((m) => m.kind === kind) ? resolve() : reject(new Error(`no "${kind}" before exit ${r.exitCode}: ${r.stderr}`))));
+    });
+  return { child, messages, until };
+}
+
+const lockDir = (name: string) => path.join(work, name);
+const record = (dir: string) => parseLeaseRecord(readFileSync(path.join(dir, "deploy.lock.owner"), "utf8"));
+
+test("take, confirm and release: the lease record names the holder, and a release leaves it with lease 0", async () => {
+  const dir = lockDir("take");
+  const first = run(dir, params({}));
+  await first.until("locked");
+  const held = record(dir)!;
+  assert.equal(held.token, "m.1.a");
+  assert.equal(held.holder, "stack a/dev, resource web1");
+  assert.ok(held.leaseUntil > Date.now() / 1000, "the lease runs into the future");
+  first.child.stdin!.write(TO_TARGET.confirm);
+  await first.until("held");
+  first.child.stdin!.end(TO_TARGET.release);
+  const result = await first.child;
+  assert.equal(result.exitCode, 0, String(result.stderr));
+  assert.equal(record(dir)!.leaseUntil, 0);
+  assert.deepEqual(first.messages.filter((m) => m.kind === "unknown"), []);
+});
+
+test("a second deployer is told who waits it, then refused with EXIT.refused naming the holder", async () => {
+  const dir = lockDir("busy");
+  const first = run(dir, params({}));
+  await first.until("locked");
+  const second = run(dir, params({ token: "m.2.b", holder: "stack b/prod, resource web1", waitSeconds: 1 }));
+  const result = await second.child;
+  first.child.stdin!.end(TO_TARGET.release);
+  await first.child;
+  assert.equal(result.exitCode, EXIT.refused, String(result.stderr));
+  assert.deepEqual(second.messages.find((m) => m.kind === "busy"), { kind: "busy", holder: "stack a/dev, resource web1" });
+  assert.deepEqual(second.messages.at(-1), { kind: "refused", holder: "stack a/dev, resource web1" });
+  assert.deepEqual(second.messages.filter((m) => m.kind === "unknown"), []);
+});
+
+test("a resuming deployer that finds another's record is told it lost the machine, with EXIT.lost", async () => {
+  const dir = lockDir("lost");
+  const other = run(dir, params({ token: "m.3.c", holder: "stack c/dev, resource web1" }));
+  await other.until("locked");
+  other.child.stdin!.end(TO_TARGET.release);
+  await other.child;
+  const resumed = run(dir, params({ mode: "resume", token: "m.1.a" }));
+  const result = await resumed.child;
+  assert.equal(result.exitCode, EXIT.lost, String(result.stderr));
+  const lost = resumed.messages.at(-1);
+  assert.equal(lost?.kind, "lost");
+  assert.ok(lost?.kind === "lost" && lost.holder === "stack c/dev, resource web1" && lost.since > 0, JSON.stringify(lost));
+});
+
+test("without flock the script says so with EXIT.noFlock; a lock directory not owned by root gives EXIT.badRunDir", async () => {
+  const bin = lockDir("bin");
+  mkdirSync(bin);
+  for (const tool of ["mkdir", "stat", "chmod"]) symlinkSync((await execa("sh", ["-c", `command -v ${tool}`])).stdout.trim(), path.join(bin, tool));
+  const noFlock = run(lockDir("noflock"), params({}), { PATH: bin });
+  assert.equal((await noFlock.child).exitCode, EXIT.noFlock);
+  assert.deepEqual(noFlock.messages, [{ kind: "no-flock" }]);
+  const planted = lockDir("planted");
+  mkdirSync(planted);
+  chownSync(planted, 4242, 4242);
+  chmodSync(planted, 0o777);
+  const refused = await run(planted, params({})).child;
+  assert.equal(refused.exitCode, EXIT.badRunDir);
+  assert.match(String(refused.stderr), /is not a directory owned by root/);
+});
+
+test("the script uses only the protocol's words, exit codes and stdin bytes", () => {
+  const printed = [...script.matchAll(/^\s*(?:[^#\n]*[;{]\s*)?echo "([a-z-]+)/gm)].map((m) => m[1]!);
+  assert.deepEqual([...new Set(printed)].filter((w) => !MESSAGE_WORDS.includes(w)), [], "every word the script prints is a LockMessage");
+  const exits = [...script.matchAll(/\bexit ("?\$?[A-Z_0-9]+"?|\d+)/g)].map((m) => m[1]!.replace(/"/g, ""));
+  const declared = scriptPrelude(params({}), shellQuote).split("\n").map((l) => `$${l.split("=")[0]}`);
+  assert.deepEqual(exits.filter((e) => e !== "0" && !declared.includes(e)), [], "every exit code comes from the prelude's EXIT_* variables");
+  const arms = [...script.matchAll(/^\s+([^\s*)]+)\) write_owner/gm)].map((m) => m[1]!);
+  assert.deepEqual(arms.sort(), [TO_TARGET.confirm, TO_TARGET.release].sort(), "the script reads the protocol's confirm and release bytes");
+});
