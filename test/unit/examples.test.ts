@@ -51,11 +51,19 @@ async function nodeEval(cwd: string, code: string): Promise<string> {
 
 test("the examples install nixos-pulumi from its tarball and type-check, evaluate and build ssh2 there", { timeout: 900_000 }, async (t) => {
   const started = performance.now();
+  let userData = 0;
   for (const p of PROJECTS) {
+    // A cloud's user data carrying a private host key is a secret, else the state holds the key.
+    for (const m of readFileSync(path.join(EXAMPLES, p, "index.ts"), "utf8").matchAll(/^\s*userData: (.*)$/gm)) {
+      assert.match(m[1]!, /^pulumi\.secret\(/, `${p}/index.ts: userData is wrapped in pulumi.secret`);
+      userData++;
+    }
     for (const f of ["Pulumi.yaml", "package.json", "index.ts", "flake.nix"]) assert.ok(existsSync(path.join(EXAMPLES, p, f)), `${p}/${f}`);
     const pkg = JSON.parse(readFileSync(path.join(EXAMPLES, p, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
     assert.equal(pkg.dependencies?.["nixos-pulumi"], "file:../../nixos-pulumi-0.1.0.tgz", `${p}/package.json depends on the packed nixos-pulumi`);
   }
+
+  assert.equal(userData, 2, "hetzner and aws-bastion hand the host key to cloud-init");
 
   // The tarball, where the examples' package.json expect it relative to them.
   await sh(`npm pack --pack-destination ${work} >/dev/null`, ROOT);
