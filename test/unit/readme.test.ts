@@ -1,7 +1,8 @@
 // Every code block of the README is checked: TypeScript blocks type-check against the
 // package, shell blocks parse and name only scripts and commands that exist; the blocks of
 // "Use it in your project" and "Install" run word for word in test/e2e/readme-quickstart.test.ts.
-// Text blocks are output samples, not code.
+// Text blocks are output samples, checked against real output or labelled abridged in
+// test/unit/readme-samples.test.ts.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
