@@ -1,9 +1,11 @@
 // What a switch changes inside the system, read from the local store without building
 // anything (nvd-style): packages added, removed or changed version, the closure size, and
-// whether the kernel or initrd changed (which `switch` does not load: a reboot is needed).
+// whether the kernel or initrd changed (which `switch` does not load: a reboot is needed),
+// and which units the switch would stop, start, restart or reload (unit-plan.ts).
 import { existsSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import { closureOf, type ClosurePath } from "../nix";
+import { unitPlanLines } from "./unit-plan";
 
 const MiB = 1024 * 1024;
 
@@ -71,5 +73,5 @@ export async function systemChanges(before: string, after: string): Promise<stri
   const [a, b] = await Promise.all([closureOf(before), closureOf(after)]);
   // The toplevels themselves differ by definition; the packages inside are the news.
   const inside = (c: ClosurePath[]) => c.filter((p) => p.path !== before && p.path !== after);
-  return [...packageChanges(inside(a), inside(b)), ...bootChanges(before, after)];
+  return [...packageChanges(inside(a), inside(b)), ...bootChanges(before, after), ...unitPlanLines(before, after)];
 }
