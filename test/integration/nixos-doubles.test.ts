@@ -211,8 +211,8 @@ const shownJobs = (plan: UnitPlan) => {
 
 test("the unit plan and what switch-to-configuration then does agree unit by unit; a unit not active on the host is left alone", async () => {
   const [a, b] = await Promise.all([
-    buildTestSystem({ label: "dbl-units-a", unitFiles: UNIT_SCENARIO.before }),
-    buildTestSystem({ label: "dbl-units-b", unitFiles: UNIT_SCENARIO.after }),
+    buildTestSystem({ label: "plan-a", unitFiles: UNIT_SCENARIO.before }),
+    buildTestSystem({ label: "plan-b", unitFiles: UNIT_SCENARIO.after }),
   ]);
   await copyToHostStore(nixos, a);
   await copyToHostStore(nixos, b);
