@@ -61,6 +61,15 @@ export function bootChanges(before: string, after: string): string[] {
   return changed.length ? [`${changed.join(" and ")} changed: reboot needed to run the new ${changed.join("/")}`] : [];
 }
 
+/** The unit plan's lines; a unit file it cannot read costs only these lines, not the others. */
+function unitLines(before: string, after: string): string[] {
+  try {
+    return unitPlanLines(before, after);
+  } catch (err) {
+    return [`(cannot tell which units the switch restarts: ${(err as Error).message.split("\n")[0]})`];
+  }
+}
+
 /**
  * What changes between the old and the new toplevel, or a line saying why it cannot be
  * told yet (the new system has not been built on this machine).
@@ -73,5 +82,5 @@ export async function systemChanges(before: string, after: string): Promise<stri
   const [a, b] = await Promise.all([closureOf(before), closureOf(after)]);
   // The toplevels themselves differ by definition; the packages inside are the news.
   const inside = (c: ClosurePath[]) => c.filter((p) => p.path !== before && p.path !== after);
-  return [...packageChanges(inside(a), inside(b)), ...bootChanges(before, after), ...unitPlanLines(before, after)];
+  return [...packageChanges(inside(a), inside(b)), ...bootChanges(before, after), ...unitLines(before, after)];
 }

@@ -2,7 +2,7 @@
 // `parse_unit`): sections of keys, each key a list of values; an empty value clears the
 // values before it; [Install] is left out; drop-ins (`<unit>.d/*.conf`, and for a template
 // instance also the instance's own `.d`) are read after the unit, in name order.
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 
 export type UnitInfo = Map<string, Map<string, string[]>>;
@@ -102,5 +102,3 @@ export function unitPresent(file: string): boolean {
     return false;
   }
 }
-
-export const fileExists = (file: string): boolean => existsSync(file);
