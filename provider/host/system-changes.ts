@@ -1,10 +1,12 @@
 // What a switch changes inside the system, read from the local store without building
 // anything (nvd-style): packages added, removed or changed version, the closure size, and
-// whether the kernel or initrd changed (which `switch` does not load: a reboot is needed).
+// whether the kernel or initrd changed (which `switch` does not load: a reboot is needed),
+// and which units the switch would stop, start, restart or reload (unit-plan.ts).
 import { existsSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import { closureOf, type ClosurePath } from "../nix";
 import { MiB } from "../util/units";
+import { unitPlanLines } from "./unit-plan";
 
 
 /** "/nix/store/<hash>-openssl-3.0.13" → { name: "openssl", version: "3.0.13" } (Nix's parseDrvName rule). */
@@ -59,6 +61,15 @@ export function bootChanges(before: string, after: string): string[] {
   return changed.length ? [`${changed.join(" and ")} changed: reboot needed to run the new ${changed.join("/")}`] : [];
 }
 
+/** The unit plan's lines; a unit file it cannot read costs only these lines, not the others. */
+function unitLines(before: string, after: string): string[] {
+  try {
+    return unitPlanLines(before, after);
+  } catch (err) {
+    return [`(cannot tell which units the switch restarts: ${(err as Error).message.split("\n")[0]})`];
+  }
+}
+
 /**
  * What changes between the old and the new toplevel, or a line saying why it cannot be
  * told yet (the new system has not been built on this machine).
@@ -71,5 +82,5 @@ export async function systemChanges(before: string, after: string): Promise<stri
   const [a, b] = await Promise.all([closureOf(before), closureOf(after)]);
   // The toplevels themselves differ by definition; the packages inside are the news.
   const inside = (c: ClosurePath[]) => c.filter((p) => p.path !== before && p.path !== after);
-  return [...packageChanges(inside(a), inside(b)), ...bootChanges(before, after)];
+  return [...packageChanges(inside(a), inside(b)), ...bootChanges(before, after), ...unitLines(before, after)];
 }

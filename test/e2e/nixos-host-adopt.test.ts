@@ -5,7 +5,8 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { NixosHost } from "nixos-pulumi";
 import { startHost, installSystemDirectly, type TestHost } from "../harness/hosts";
-import { buildTestSystem } from "../harness/systems";
+import { buildTestSystem, UNIT_SCENARIO, UNIT_SCENARIO_JOBS } from "../harness/systems";
+import { unitPlanLines } from "../../provider/host/unit-plan";
 import { createTestStack, type TestStack } from "../harness/pulumi";
 import { startProxy, type TcpProxy } from "../harness/proxy";
 
@@ -42,8 +43,8 @@ async function onHost(command: string): Promise<string> {
 
 before(async () => {
   [v1, v2, broken] = await Promise.all([
-    buildTestSystem({ label: "adopt-v1" }),
-    buildTestSystem({ label: "adopt-v2" }),
+    buildTestSystem({ label: "adopt-v1", unitFiles: UNIT_SCENARIO.before }),
+    buildTestSystem({ label: "adopt-v2", unitFiles: UNIT_SCENARIO.after }),
     buildTestSystem({ label: "adopt-broken", variant: "fail" }),
   ]);
   host = await startHost({ state: "nixos", system: v1, name: "web" });
@@ -83,6 +84,13 @@ test("a new system previews as an update of that host with old and new store pat
   assert.equal(preview.changeSummary["replace"], undefined);
   assert.ok(stack.output().includes(v1) && stack.output().includes(v2), "preview shows both toplevels");
   assert.doesNotMatch(stack.output(), /^\s+[-+~]?\s*(resourceName|stack|__\w+)\s*:/m, "no internal input in the --diff view");
+  // What changes inside, in the default preview: the units the switch will stop, start,
+  // restart or reload.
+  let shown = "";
+  await stack.stack.preview({ onOutput: (t) => (shown += t), color: "never" });
+  const unitLines = unitPlanLines(v1, v2);
+  assert.ok(unitLines.some((l) => l.startsWith("would restart the following units: ")), unitLines.join("\n"));
+  for (const line of unitLines) assert.ok(shown.includes(`web: ${line}`), `${line}\n${shown}`);
 
   const generationBefore = Number(await onHost("readlink /nix/var/nix/profiles/system | sed 's/system-\\([0-9]*\\)-link/\\1/'"));
   const up = await stack.up();
@@ -92,6 +100,14 @@ test("a new system previews as an update of that host with old and new store pat
   assert.equal(await onHost("cat /run/test-service.label"), "adopt-v2");
   await onHost("kill -0 $(cat /run/test-service.pid)");
   assert.equal(Number(up.outputs["generation"]?.value), generationBefore + 1);
+  // The switch did to the units what the preview said, unit by unit.
+  const jobs = (await onHost("sed -n '/^switch /h; /^switch /!H; ${x;p}' /run/systemd-double/jobs")).split("\n").slice(1);
+  const did = (job: string) => jobs.filter((j) => j.startsWith(`${job} `)).map((j) => j.slice(job.length + 1)).filter((u) => !u.endsWith(".target")).sort();
+  assert.deepEqual(
+    { stop: did("stop"), reload: did("reload"), restart: did("restart"), start: did("start") },
+    { stop: UNIT_SCENARIO_JOBS.stop, reload: UNIT_SCENARIO_JOBS.reload, restart: UNIT_SCENARIO_JOBS.restart, start: UNIT_SCENARIO_JOBS.start },
+    jobs.join("\n"),
+  );
 });
 
 test("a second up changes nothing and opens no SSH connection", async () => {

@@ -6,7 +6,8 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startHost, copyToHostStore, type TestHost } from "../harness/hosts";
-import { buildTestSystem } from "../harness/systems";
+import { buildTestSystem, UNIT_SCENARIO, UNIT_SCENARIO_JOBS } from "../harness/systems";
+import { bootUnits, byName, planUnits, unitPlanLines, type UnitPlan } from "../../provider/host/unit-plan";
 
 let nixos: TestHost;
 let installer: TestHost;
@@ -191,4 +192,62 @@ test("inside nixos-enter, nixos-install binds the new root at its mount point: /
   assert.equal(await installer.run(`tail -c +${size + 1} /mnt/boot${initrd} | zcat | cpio -i --to-stdout "*etc/nixos/initrd.key" 2>/dev/null`), "mnt-key");
   assert.equal(await installer.run("cat /proc/self/mountinfo | wc -l"), mountsBefore, "the bind mount ended with nixos-enter");
   assert.equal((await installer.exec("test -e /mnt/mnt/etc")).code, 1, "nothing was written through the bind");
+});
+
+/** The units of each list switch-to-configuration printed ("stopping the following units: a, b"). */
+function printedJobs(stderr: string, verbs: Record<string, string>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [job, verb] of Object.entries(verbs)) {
+    const line = stderr.split("\n").find((l) => l.startsWith(`${verb} the following units: `) || l.startsWith(`${verb} the following changed units: `));
+    out[job] = line ? line.slice(line.indexOf(": ") + 2).split(", ") : [];
+  }
+  return out;
+}
+const SWITCH_VERBS = { stop: "stopping", skip: "NOT restarting", reload: "reloading", restart: "restarting", start: "starting" };
+const shownJobs = (plan: UnitPlan) => {
+  const shown = (s: Set<string>) => byName([...s].filter((u) => !plan.hidden.has(u)));
+  return { stop: shown(plan.stop), skip: byName(plan.skip), reload: byName(plan.reload), restart: byName(plan.restart), start: shown(plan.start) };
+};
+
+test("the unit plan and what switch-to-configuration then does agree unit by unit; a unit not active on the host is left alone", async () => {
+  const [a, b] = await Promise.all([
+    buildTestSystem({ label: "plan-a", unitFiles: UNIT_SCENARIO.before }),
+    buildTestSystem({ label: "plan-b", unitFiles: UNIT_SCENARIO.after }),
+  ]);
+  await copyToHostStore(nixos, a);
+  await copyToHostStore(nixos, b);
+  try {
+    const first = await nixos.exec(`${a}/bin/switch-to-configuration test`);
+    assert.equal(first.code, 0, first.stderr);
+    const activeOnHost = new Set((await nixos.run("cat /run/systemd-double/active-units")).split("\n").filter(Boolean));
+    assert.deepEqual(byName(activeOnHost), byName(bootUnits(a)), `after the switch, what the system starts at boot is active\n${first.stdout}${first.stderr}`);
+
+    // dry-activate on the host says what the preview said without the host.
+    const dry = await nixos.exec(`${b}/bin/switch-to-configuration dry-activate`);
+    assert.equal(dry.code, 0, dry.stderr);
+    const preview = unitPlanLines(a, b).filter((l) => l.startsWith("would "));
+    assert.deepEqual(dry.stderr.split("\n").filter((l) => l.startsWith("would ")), preview);
+
+    const result = await nixos.exec(`${b}/bin/switch-to-configuration test`);
+    assert.equal(result.code, 0, result.stderr);
+    const did = printedJobs(result.stderr, SWITCH_VERBS);
+    assert.deepEqual(did, shownJobs(planUnits(a, b, bootUnits(a))), result.stderr);
+    assert.deepEqual(did, { stop: UNIT_SCENARIO_JOBS.stop, skip: UNIT_SCENARIO_JOBS.skip, reload: UNIT_SCENARIO_JOBS.reload, restart: UNIT_SCENARIO_JOBS.restart, start: UNIT_SCENARIO_JOBS.start });
+    assert.match(result.stderr, new RegExp(`the following new units were started: ${UNIT_SCENARIO_JOBS.newUnits.join(", ")}$`, "m"));
+    const jobs = (await nixos.run("sed -n '/^switch /h; /^switch /!H; ${x;p}' /run/systemd-double/jobs")).trim().split("\n").slice(1);
+    assert.ok(jobs.includes("stop old.service") && jobs.includes("reload db.service") && !jobs.some((j) => j.endsWith(" worker.service")), jobs.join("\n"));
+
+    // Back to a, with api.service stopped by hand: the preview's boot-time estimate lists it,
+    // the host leaves it alone, and the plan from the host's real active units agrees.
+    await nixos.run("grep -vx api.service /run/systemd-double/active-units > /tmp/active && mv /tmp/active /run/systemd-double/active-units");
+    const real = new Set((await nixos.run("cat /run/systemd-double/active-units")).split("\n").filter(Boolean));
+    assert.ok(planUnits(b, a, bootUnits(b)).restart.has("api.service"));
+    const back = await nixos.exec(`${a}/bin/switch-to-configuration test`);
+    assert.equal(back.code, 0, back.stderr);
+    const didBack = printedJobs(back.stderr, SWITCH_VERBS);
+    assert.ok(!Object.values(didBack).flat().includes("api.service"), back.stderr);
+    assert.deepEqual(didBack, shownJobs(planUnits(b, a, real)), back.stderr);
+  } finally {
+    await nixos.run(`${v1}/bin/switch-to-configuration test; rm -rf /run/systemd-double`);
+  }
 });
