@@ -14,7 +14,12 @@ export async function renderHostLayout(ref: unknown): Promise<RenderedLayout> {
  * evaluated as a NixOS configuration).
  */
 export async function hostLayoutHashes(ref: unknown, system?: SystemSpec): Promise<{ layoutHash: string; layoutFormatHash: string; layoutMountHash: string }> {
+  return (await hostLayout(ref, system)).hashes;
+}
+
+/** The hashes, and the rendered layout they were made of (a create's preview names its disks). */
+export async function hostLayout(ref: unknown, system?: SystemSpec): Promise<{ hashes: { layoutHash: string; layoutFormatHash: string; layoutMountHash: string }; rendered: RenderedLayout }> {
   const r = await renderHostLayout(ref);
   if (system) await checkSystemAgreesWithLayout(system, r.fileSystems);
-  return { layoutHash: r.hash, layoutFormatHash: r.formatHash, layoutMountHash: r.mountHash };
+  return { hashes: { layoutHash: r.hash, layoutFormatHash: r.formatHash, layoutMountHash: r.mountHash }, rendered: r };
 }
