@@ -43,6 +43,11 @@ export const btrfsSchema = z
   .strict();
 
 export type Btrfs = z.output<typeof btrfsSchema>;
+
+/** Nix's order of attribute names: by bytes. */
+function byName(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
 type SwapFiles = z.output<typeof swapFilesSchema>;
 
 function swapFileCreate(dir: string, files: SwapFiles): string[] {
@@ -58,7 +63,8 @@ function swapFileDevices(mountpoint: string, files: SwapFiles): SwapDeviceConfig
 export function renderBtrfs(fs: Btrfs, ctx: NodeContext): Rendered {
   const out = emptyRendered();
   out.create.push(mkfsCommand("btrfs", shellWords(fs.extraArgs), ctx.deviceVar));
-  const subvolumes = Object.entries(fs.subvolumes).map(([key, s]) => ({ ...s, name: s.name ?? key }));
+  // disko creates them in attribute-name order (lib.attrValues): "/home" before "/home/user".
+  const subvolumes = Object.keys(fs.subvolumes).sort(byName).map((key) => ({ ...fs.subvolumes[key]!, name: fs.subvolumes[key]!.name ?? key }));
   const swapAnywhere = Object.keys(fs.swap).length > 0 || subvolumes.some((s) => Object.keys(s.swap).length > 0);
   if (subvolumes.length > 0 || swapAnywhere) {
     out.create.push(`btrfs_top=$(mktemp -d) && mount -t btrfs -o subvol=/ ${ctx.deviceVar} "$btrfs_top"`);

@@ -14,7 +14,8 @@ export const diskSchema = z
     /** Names the disk in default partition labels (disko: the attribute name, "/" turned "_"). */
     name: z.string().min(1).optional(),
     device: z.string({ error: 'give the whole disk\'s device path, e.g. "/dev/vda"' }).regex(/^\/dev\/[^\s'"]+$/, { message: 'give the whole disk\'s device path, e.g. "/dev/vda" or "/dev/disk/by-id/…"' }),
-    content: gptSchema,
+    // A union, so that another table type gets the one message, not one per field it has.
+    content: z.discriminatedUnion("type", [gptSchema], { error: () => 'the disk content type is "gpt" (legacy msdos tables, zfs and mdadm disks are not supported)' }),
     destroy: z.literal(true, { error: () => "destroy: false cannot be honoured: an install formats every disk of the layout; leave the disk out of the layout instead" }).optional(),
     imageName: imageOnly("imageName"),
     imageSize: imageOnly("imageSize"),

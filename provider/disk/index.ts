@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { InputError } from "../errors";
 import { parseInputs } from "../schema/zod-errors";
 import { readDiskoFile } from "./disko-file";
 import { diskoScriptSchema, evalDiskoScript, renderDiskoScript } from "./disko-script";
@@ -9,6 +10,7 @@ import { addLayoutIssues } from "./validate";
 export { renderLayout, type RenderedLayout };
 export { normalizePartitions, type NormalizedPartition } from "./gpt";
 export { normalizeLvs } from "./lvm-vg";
+export { diskName } from "./disk";
 export type { NixosDiskConfig } from "./node";
 
 /** disko's devices schema with the rules across nodes (one "100%" per disk, a "/", ...). */
@@ -24,21 +26,25 @@ const DEVICE_KEYS = ["disk", "lvm_vg", "mdadm", "zpool", "nodev", "bcachefs_file
 export async function resolveLayout(declared: Record<string, unknown>, resource = "DiskLayout"): Promise<LayoutShape> {
   const { diskoFile } = declared;
   const inline = Object.fromEntries(DEVICE_KEYS.map((k) => [k, declared[k]]));
-  if (typeof diskoFile === "string") {
-    if (Object.values(inline).some((v) => v !== undefined)) {
-      parseInputs(resource, layoutShape.refine(() => false, { message: "give either diskoFile or the devices (disk, lvm_vg), not both", path: ["diskoFile"] }), {});
-    }
-    return parseInputs(`${resource} (from ${diskoFile})`, diskLayoutSchema, await readDiskoFile(diskoFile));
+  const given = Object.keys(inline).filter((k) => inline[k] !== undefined);
+  if (diskoFile !== undefined && given.length > 0) {
+    throw new InputError(resource, [{ path: "diskoFile", message: `give either diskoFile or the devices (disk, lvm_vg, nodev), not both; ${given.join(", ")} given too` }]);
   }
-  const devices = Object.fromEntries(Object.entries(inline).filter(([, v]) => v !== undefined));
-  return parseInputs(resource, diskLayoutSchema, devices);
+  if (diskoFile !== undefined && typeof diskoFile !== "string") throw new InputError(resource, [{ path: "diskoFile", message: 'give the path of a disko .nix file, e.g. "./disko-config.nix"' }]);
+  if (typeof diskoFile === "string") return parseInputs(`${resource} (from ${diskoFile})`, diskLayoutSchema, await readDiskoFile(diskoFile));
+  if (diskoFile === undefined && given.length === 0) throw new InputError(resource, [{ path: "(root)", message: NEITHER }]);
+  return parseInputs(resource, diskLayoutSchema, Object.fromEntries(given.map((k) => [k, inline[k]])));
 }
+
+const NEITHER = "give the layout one way: the devices (disk, with lvm_vg and nodev as needed), diskoFile (a disko .nix file) or diskoScript (the system's own disko script)";
 
 /** Renders what a DiskLayout declares: devices, a disko file, or the system's disko script. */
 export async function renderDeclared(declared: Record<string, unknown>, resource = "DiskLayout"): Promise<RenderedLayout> {
   if (declared["diskoScript"] !== undefined) {
-    const others = Object.entries(declared).filter(([k, v]) => k !== "diskoScript" && v !== undefined && (DEVICE_KEYS as readonly string[]).concat("diskoFile").includes(k));
-    if (others.length > 0) parseInputs(resource, layoutShape.refine(() => false, { message: "give either diskoScript or the devices (disk, lvm_vg) / diskoFile, not both", path: ["diskoScript"] }), {});
+    const others = [...DEVICE_KEYS, "diskoFile"].filter((k) => declared[k] !== undefined);
+    if (others.length > 0) {
+      throw new InputError(resource, [{ path: "diskoScript", message: `give either diskoScript or the devices (disk, lvm_vg, nodev) / diskoFile, not both; ${others.join(", ")} given too` }]);
+    }
     const spec = parseInputs(resource, diskoScriptSchema, declared["diskoScript"]);
     return renderDiskoScript(await evalDiskoScript(spec));
   }

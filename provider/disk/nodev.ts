@@ -3,16 +3,20 @@ import { shellQuote } from "../util/shell-quote";
 import { absolutePath } from "./args";
 import { emptyRendered, mountTarget, type Rendered } from "./node";
 
+/** disko sets the device of these to their fsType (nixpkgs' specialFSTypes); others get "none". */
+const SPECIAL_FS_TYPES = ["proc", "sysfs", "tmpfs", "ramfs", "devtmpfs", "devpts"];
+
 /** disko's `nodev` node (lib/types/nodev.nix): a filesystem without a device, e.g. tmpfs on /. */
 export const nodevSchema = z
   .object({
     type: z.literal("nodev").default("nodev"),
     fsType: z.string({ error: 'give fsType, e.g. "tmpfs"' }).regex(/^[a-z0-9]+$/, { message: 'give a filesystem type, e.g. "tmpfs"' }),
-    device: z.string().regex(/^[^\s'"]+$/).default("none"),
+    device: z.string().regex(/^[^\s'"]+$/).optional(),
     mountpoint: absolutePath("/").nullish(),
     mountOptions: z.array(z.string()).default(["defaults"]),
   })
-  .strict();
+  .strict()
+  .transform((n) => ({ ...n, device: n.device ?? (SPECIAL_FS_TYPES.includes(n.fsType) ? n.fsType : "none") }));
 
 export type Nodev = z.output<typeof nodevSchema>;
 

@@ -86,7 +86,7 @@ export function layoutIssues(layout: LayoutShape): Issue[] {
     for (const [lvName, lv] of Object.entries(vg.lvs)) walkContent(lv.content, ["lvm_vg", key, "lvs", lvName, "content"], sizeBytes(lv.size));
   }
   for (const [key, node] of Object.entries(layout.nodev ?? {})) useMountpoint(nodevMountpoint(key, node), ["nodev", key, "mountpoint"]);
-  if (!mountpoints.has("/")) issues.push({ path: ["disk"], message: 'no filesystem is mounted at "/"; give one partition or LV content { type: "filesystem", mountpoint: "/" } (or nodev."/" = { fsType = "tmpfs"; })' });
+  // No "/" is fine for a DiskLayout (data disks, as in disko); an install needs one (installRootIssue).
   return issues;
 }
 

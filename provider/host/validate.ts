@@ -8,7 +8,7 @@ import { containsUnknown } from "../util/unknown";
 const RESOURCE = "NixosHost";
 const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "copy", "reinstallTriggers", "takeOver"] as const;
 /** Keys the resource class or the provider adds next to the user's inputs. */
-const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "__stack", "stack", "__urn", "managedBy", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "installedHostKey", "kernel", "stateVersion", "deployedToplevel"]);
+const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "__stack", "stack", "__urn", "__preview", "managedBy", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "installedHostKey", "kernel", "stateVersion", "deployedToplevel"]);
 
 function inputFields(inputs: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -2,6 +2,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { diffHost, explainHostDiff } from "../host/diff";
 import { hostInputIssues, parseHostInputs } from "../host/validate";
 import type { HostFacts } from "../host/operations";
+import type { RenderedLayout } from "../disk";
 import { checkFailures, InputError } from "../errors";
 import { expressionArgIssues } from "../nix/function-args";
 import type { NixosHostSpec } from "../schema/nixos-host";
@@ -18,6 +19,7 @@ import { describeOwner, otherOwner, type HostOwner } from "../host/ownership";
 // install, switch and copy code (bench/fleet.ts, preview).
 const layout = (): typeof import("../host/layout") => require("../host/layout");
 const operations = (): typeof import("../host/operations") => require("../host/operations");
+const createPlan = (): typeof import("../host/create-plan") => require("../host/create-plan");
 const systemChangesOf = (): typeof import("../host/system-changes") => require("../host/system-changes");
 
 export { NIXOS_HOST_STATE_VERSION };
@@ -30,9 +32,11 @@ const LAYOUT_HASH_KEYS = ["layoutHash", "layoutFormatHash", "layoutMountHash"] a
  * Validates inputs and computes what the engine diffs on: the toplevel and layout hash.
  * Bad input comes back as check failures (one line per field, printed once by the engine).
  */
-export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
+export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
   const inputs: Props = { ...news };
   for (const key of LAYOUT_HASH_KEYS) delete inputs[key];
+  delete inputs["__preview"];
+  let rendered: RenderedLayout | undefined;
   // The program hands in its evaluation (see NixosHost's constructor); evaluate here only
   // when it did not (a failed or skipped evaluation there, or another program).
   delete inputs["evaluation"];
@@ -43,7 +47,11 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
     if (issues.length > 0) throw new InputError("NixosHost", issues);
     if (news["diskLayout"] !== undefined) {
       if (containsUnknown(news["diskLayout"])) for (const key of LAYOUT_HASH_KEYS) inputs[key] = news["diskLayout"];
-      else Object.assign(inputs, await layout().hostLayoutHashes(news["diskLayout"], containsUnknown(news["system"]) ? undefined : systemSchema.parse(news["system"])));
+      else {
+        const checked = await layout().hostLayout(news["diskLayout"], containsUnknown(news["system"]) ? undefined : systemSchema.parse(news["system"]));
+        Object.assign(inputs, checked.hashes);
+        rendered = checked.rendered;
+      }
     }
     if (!containsUnknown(news["system"])) {
       const system = systemSchema.parse(news["system"]);
@@ -57,6 +65,11 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
     }
   } catch (err) {
     return { inputs, failures: checkFailures(err) };
+  }
+  // A create is the check without old inputs. The engine calls check again in the update
+  // that follows a preview, which the program marks as not a dry run: printed once.
+  if (Object.keys(olds).length === 0 && news["__preview"] === true) {
+    for (const line of createPlan().explainHostCreate(inputs, rendered)) process.stderr.write(`${nameOf(news)}: ${line}\n`);
   }
   return { inputs };
 }

@@ -99,6 +99,8 @@ export class NixosHost extends pulumi.dynamic.Resource {
       __stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
       // Recorded on the machine as its manager, so another stack's update is refused.
       __urn: pulumi.createUrn(name, NIXOS_HOST_TYPE, opts?.parent),
+      // A create's preview says what it does to the machine; the update after it does not repeat it.
+      __preview: pulumi.runtime.isDryRun(),
       // Started now, while the program constructs the other hosts: the evaluations overlap,
       // and the engine's one-at-a-time `check` calls answer from them.
       evaluation: pulumi.output(args.system).apply(evaluateInProgram),

@@ -64,6 +64,9 @@ function unknownFieldIssues(schema: z.ZodType, value: unknown, path: PropertyKey
   const def = defOf(s);
   if (def.type === "object" && isPlainObject(value)) {
     const shape = def["shape"] as Record<string, z.ZodType>;
+    // An object of another "type" (a disko node of a kind not accepted here): its type's
+    // message says so; its fields are not this schema's to judge.
+    if (!acceptsType(shape, value)) return [];
     const known = Object.keys(shape);
     const issues: { path: PropertyKey[]; message: string }[] = [];
     for (const [key, v] of Object.entries(value)) {
@@ -75,7 +78,9 @@ function unknownFieldIssues(schema: z.ZodType, value: unknown, path: PropertyKey
     return issues;
   }
   if (def.type === "union" && isPlainObject(value)) {
-    const options = (def["options"] as z.ZodType[]).map(unwrap).filter((o) => defOf(o).type === "object");
+    const options = (def["options"] as z.ZodType[]).map(unwrap).filter((o) => defOf(o).type === "object" && acceptsType(defOf(o)["shape"] as Record<string, z.ZodType>, value));
+    // None of the union's types: the union's own message names them.
+    if (options.length === 0) return [];
     const keysOf = (o: z.ZodType) => Object.keys(defOf(o)["shape"] as object);
     const matching = options.filter((o) => Object.keys(value).some((k) => keysOf(o).includes(k)));
     if (matching.length === 1) return unknownFieldIssues(matching[0]!, value, path);
@@ -92,6 +97,13 @@ function unknownFieldIssues(schema: z.ZodType, value: unknown, path: PropertyKey
     return value.flatMap((v, i) => unknownFieldIssues(def["element"] as z.ZodType, v, [...path, i]));
   }
   return [];
+}
+
+/** False when the schema's `type` is a literal and the value names another type. */
+function acceptsType(shape: Record<string, z.ZodType>, value: Record<string, unknown>): boolean {
+  if (!shape["type"] || typeof value["type"] !== "string") return true;
+  const def = defOf(unwrap(shape["type"]));
+  return def.type !== "literal" || (def["values"] as unknown[]).includes(value["type"]);
 }
 
 export function unknownFieldMessage(key: string, known: readonly string[]): string {

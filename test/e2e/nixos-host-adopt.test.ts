@@ -41,6 +41,13 @@ async function onHost(command: string): Promise<string> {
   return (await host.run(command)).trim();
 }
 
+/** `pulumi preview` as a user runs it (no --diff): the output that shows the hosts' lines. */
+async function previewOutput(): Promise<string> {
+  let shown = "";
+  await stack.stack.preview({ onOutput: (t) => (shown += t), color: "never" });
+  return shown;
+}
+
 before(async () => {
   [v1, v2, broken] = await Promise.all([
     buildTestSystem({ label: "adopt-v1", unitFiles: UNIT_SCENARIO.before }),
@@ -59,8 +66,12 @@ after(async () => {
   await host?.stop();
 });
 
-test("adopting a NixOS host records its state and pinned host key", async () => {
+test("adopting a NixOS host records its state and pinned host key; its preview said that nothing is wiped", async () => {
+  const shown = await previewOutput();
+  assert.ok(shown.includes(`web: adopt: the machine must already run NixOS; switches it to ${v1} unless it runs it already. Nothing is wiped: no kexec, no disk is touched`), shown);
+  assert.doesNotMatch(shown, /web: install|wipes /);
   const up = await stack.up();
+  assert.doesNotMatch(stack.lastOutput(), /Nothing is wiped: no kexec/, "said by the preview only");
   assert.equal(up.outputs["toplevel"]?.value, v1, stack.output());
   assert.equal(up.outputs["currentSystem"]?.value, v1);
   assert.equal(await onHost("readlink /run/current-system"), v1);

@@ -18,7 +18,7 @@ let stack: TestStack;
 /** Binary content (NUL bytes, invalid UTF-8) for an extra file. */
 const BLOB = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 10, 0, 42]);
 
-function program(system: string, rootFormat = "ext4") {
+function program(system: string, rootFormat = "ext4", phases: string[] = ["disko", "install"]) {
   return async () => {
     const layout = new DiskLayout("disk", tutorialLayout("/dev/vda", rootFormat, "ext4") as never);
     const h = new NixosHost("fresh", {
@@ -26,7 +26,7 @@ function program(system: string, rootFormat = "ext4") {
       system: { storePath: system },
       diskLayout: layout,
       install: {
-        phases: ["disko", "install"],
+        phases: phases as never,
         extraFiles: {
           "/etc/motd": { content: "installed by pulumi\n", mode: "0644" },
           "/var/lib/app/blob.bin": { content: BLOB.toString("base64"), encoding: "base64", mode: "0640", owner: 1000, group: 100 },
@@ -36,6 +36,13 @@ function program(system: string, rootFormat = "ext4") {
     });
     return { toplevel: h.toplevel, layoutHash: h.layoutHash, installedHostKey: h.installedHostKey };
   };
+}
+
+/** `pulumi preview` as a user runs it (no --diff): the output that shows the hosts' lines. */
+async function previewOutput(): Promise<string> {
+  let shown = "";
+  await stack.stack.preview({ onOutput: (t) => (shown += t), color: "never" });
+  return shown;
 }
 
 before(async () => {
@@ -50,8 +57,28 @@ after(async () => {
   await host?.stop();
 });
 
+test("the preview of the create says it installs: kexec, which disk it wipes with its partition sizes; said once, not again by the up", async () => {
+  // The default phases (the up below runs without kexec and reboot: this host already runs the installer).
+  stack.setProgram(program(v1, "ext4", ["kexec", "disko", "install", "reboot"]));
+  let shown: string;
+  try {
+    shown = await previewOutput();
+  } finally {
+    stack.setProgram(program(v1));
+  }
+  const wipes = "wipes /dev/vda (GPT: MBR 1M, ESP 500M, root the rest of the disk)";
+  const full = `fresh: install: kexec into the NixOS installer (skipped if the machine already runs it), then ${wipes}, then installs ${v1}, then reboots into it`;
+  // Printed once by the provider: the engine's Diagnostics list each line it printed.
+  const diagnostics = shown.slice(shown.indexOf("\nDiagnostics:"));
+  assert.equal(diagnostics.split(full).length - 1, 1, shown);
+  shown = await previewOutput();
+  const phased = `fresh: install (phases disko, install): no kexec (install.phases: the machine must already run the NixOS installer), then ${wipes}, then installs ${v1}, then no reboot`;
+  assert.ok(shown.includes(phased), shown);
+});
+
 test("up partitions the disk per the layout and installs the system under /mnt", async () => {
   const up = await stack.up();
+  assert.doesNotMatch(stack.lastOutput(), /kexec into the NixOS installer|no kexec \(install\.phases/, "the up after a preview does not print the create's plan again");
   assert.equal(up.outputs["toplevel"]?.value, v1, stack.output());
   assert.match(stack.output(), /disko/);
   const table = await host.run("sgdisk -p /dev/vda");
@@ -94,6 +121,7 @@ test("a changed system previews an update; a changed layout previews a replace",
   let preview = await stack.preview();
   assert.equal(preview.changeSummary["update"], 1, stack.output());
   assert.equal(preview.changeSummary["replace"], undefined);
+  assert.doesNotMatch(await previewOutput(), /kexec into the NixOS installer|no kexec \(install\.phases|wipes/, "an update is no create: no install line");
 
   stack.setProgram(program(v1, "xfs"));
   preview = await stack.preview();

@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
-import { normalizeLvs, normalizePartitions, renderLayout, resolveLayout } from "../../provider/disk";
+import { normalizeLvs, normalizePartitions, renderDeclared, renderLayout, resolveLayout } from "../../provider/disk";
+import { renderHostLayout } from "../../provider/host/layout";
 
 const fixture = (name: string) => path.resolve(__dirname, "../../../test/fixtures/disko", name);
 const byDevice = <T extends { device: string }>(xs: T[]) => [...xs].sort((a, b) => a.device.localeCompare(b.device));
@@ -202,9 +203,79 @@ test("a layout function without '...' gets only the arguments it names; mkMerge 
 
 test("nodev: tmpfs on / (disko's hybrid-tmpfs-on-root style), mounted first, in fileSystems", async () => {
   const r = renderLayout(await resolveLayout({ diskoFile: fixture("tmpfs-root.nix") }));
-  assert.deepEqual(r.fileSystems["/"], { device: "none", fsType: "tmpfs", options: ["size=2G", "defaults", "mode=755"] });
+  // disko: a special fsType (tmpfs, proc, …) is its own device (nodev.nix: mkDefault config.fsType).
+  assert.deepEqual(r.fileSystems["/"], { device: "tmpfs", fsType: "tmpfs", options: ["size=2G", "defaults", "mode=755"] });
   assert.deepEqual(r.fileSystems["/nix"], { device: "/dev/disk/by-partlabel/disk-main-nix", fsType: "ext4", options: ["defaults"] });
-  assert.ok(r.script.indexOf("mount_nodev tmpfs none /mnt") < r.script.indexOf("mount_once ext4"), "/ before /nix");
+  assert.ok(r.script.indexOf("mount_nodev tmpfs tmpfs /mnt") < r.script.indexOf("mount_once ext4"), "/ before /nix");
+});
+
+test("nodev device: the fsType for nixpkgs' special filesystems, else \"none\"; a given device is kept", async () => {
+  const r = renderLayout(
+    await resolveLayout({
+      ...part(undefined),
+      nodev: { "/tmp": { fsType: "tmpfs" }, "/r": { fsType: "ramfs" }, "/o": { fsType: "overlay", mountOptions: ["lowerdir=/a"] }, "/t2": { fsType: "tmpfs", device: "scratch" } },
+    }),
+  );
+  assert.deepEqual(
+    Object.fromEntries(["/tmp", "/r", "/o", "/t2"].map((mp) => [mp, r.fileSystems[mp]!.device])),
+    { "/tmp": "tmpfs", "/r": "ramfs", "/o": "none", "/t2": "scratch" },
+  );
+});
+
+test("btrfs subvolumes are created in disko's order, Nix's attribute-name order, whatever the object's key order", async () => {
+  const names = ["/home/user", "/home", "@nix", "@", "Z", "a", "/home-old"];
+  const subvolumes = Object.fromEntries(names.map((n) => [n, {}]));
+  const r = renderLayout(
+    await resolveLayout({
+      disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "btrfs", mountpoint: "/", subvolumes } } } } } },
+    }),
+  );
+  const created = [...r.script.matchAll(/btrfs subvolume create "\$btrfs_top"\/(\S+)/g)].map((m) => m[1]);
+  // disko walks lib.attrValues config.subvolumes: the order of builtins.attrNames.
+  const { stdout } = await execa("nix-instantiate", ["--eval", "--strict", "--json", "-E", `builtins.attrNames { ${names.map((n) => `${JSON.stringify(n)} = 1;`).join(" ")} }`]);
+  assert.deepEqual(created, (JSON.parse(stdout) as string[]).map((n) => n.replace(/^\/+/, "")));
+  assert.ok(created.indexOf("home") < created.indexOf("home/user"), "the parent subvolume first, or its create fails on the directory mkdir -p made");
+});
+
+const oneIssue = async (declared: Record<string, unknown>, field: RegExp, message: RegExp) => {
+  await assert.rejects(renderDeclared(declared), (err: Error) => {
+    const lines = err.message.split("\n").filter((l) => l.startsWith("  - "));
+    assert.equal(lines.length, 1, err.message);
+    assert.match(lines[0]!, field);
+    assert.match(lines[0]!, message);
+    return true;
+  });
+};
+
+test("a DiskLayout with both or neither of its alternative inputs gets the one message naming them", async () => {
+  const disk = part(undefined).disk;
+  await oneIssue({ diskoFile: fixture("btrfs-swap.nix"), disk }, /- diskoFile:/, /give either diskoFile or the devices \(disk, lvm_vg, nodev\), not both; disk given too/);
+  await oneIssue({ diskoScript: { storePath: "/nix/store/00000000000000000000000000000000-disko" }, diskoFile: fixture("btrfs-swap.nix") }, /- diskoScript:/, /give either diskoScript or .*not both; diskoFile given too/);
+  await oneIssue({}, /- \(root\):/, /the devices \(disk, with lvm_vg and nodev as needed\), diskoFile .* or diskoScript/);
+  await oneIssue({ diskoFile: 42 }, /- diskoFile:/, /path of a disko \.nix file/);
+});
+
+test("a legacy msdos table gets one message, not one per field it has", async () => {
+  await oneIssue(
+    { disk: { main: { device: "/dev/vda", content: { type: "table", format: "msdos", partitions: [{ name: "root", start: "1M", end: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } }] } } } },
+    /disk\.main\.content\.type/,
+    /the disk content type is "gpt" \(legacy msdos tables/,
+  );
+  // A gpt table's own typo is still named with its fix.
+  await oneIssue({ disk: { main: { device: "/dev/vda", content: { type: "gpt", partitons: {} } } } }, /content\.partitons/, /did you mean "partitions"/);
+});
+
+test("a layout of data disks only (no \"/\") is a DiskLayout, as in disko; an install onto it is refused, naming diskLayout", async () => {
+  const data = { disk: { data: { device: "/dev/vdb", content: { type: "gpt", partitions: { data: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/srv/data" } } } } } } };
+  const r = await renderDeclared(data);
+  assert.deepEqual(r.fileSystems, { "/srv/data": { device: "/dev/disk/by-partlabel/disk-data-data", fsType: "ext4", options: ["defaults"] } });
+  assert.match(r.nixosModule, /"\/srv\/data"/);
+  assert.match(r.script, /mount_once ext4 .* \/mnt\/srv\/data/);
+  await assert.rejects(renderHostLayout({ declared: data }), (err: Error) => {
+    assert.match(err.message, /invalid NixosHost inputs:\n  - diskLayout: the layout mounts nothing at "\/", and an install puts the system on the layout's "\/"/);
+    assert.match(err.message, /nodev\."\/"/);
+    return true;
+  });
 });
 
 test("an lvm_vg with a name: lvm_pv.vg and the LV devices use that name, as disko", async () => {

@@ -122,7 +122,6 @@ const root = { size: "100%", content: { type: "filesystem", format: "ext4", moun
 const bad: BadCase[] = [
   ["two 100% partitions on one disk", withPartitions({ a: root, b: { size: "100%" } }), /partitions\.b\.size/, /only one partition per disk/],
   ["a mountpoint used twice", withPartitions({ root, other: { size: "1G", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } }), /mountpoint/, /already used/],
-  ["no root filesystem", withPartitions({ data: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/data" } } }), /disk/, /no filesystem is mounted at "\/"/],
   ["unknown content type", withPartitions({ root, z: { size: "1G", content: { type: "zfs" } } }), /partitions\.z\.content/, /content\.type is one of/],
   ["bad size", withPartitions({ root, esp: { size: "1.5G", content: { type: "filesystem", format: "vfat", mountpoint: "/boot" } } }), /partitions\.esp\.size/, /"512M"/],
   ["a partition too small for its filesystem", withPartitions({ root: { size: "100M", content: { type: "filesystem", format: "xfs", mountpoint: "/" } } }), /partitions\.root\.size/, /xfs needs at least 300 MiB/],

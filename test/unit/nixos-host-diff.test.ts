@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { diffHost, explainHostDiff } from "../../provider/host/diff";
+import { explainHostCreate } from "../../provider/host/create-plan";
+import { renderDeclared } from "../../provider/disk";
 import { packageChanges, parseStoreName } from "../../provider/host/system-changes";
 import { UNKNOWN } from "../../provider/util/unknown";
 
@@ -101,4 +103,22 @@ test("store names split like Nix's parseDrvName; closures compare nvd-style", ()
     [p("nginx-1.26.1", 2 * 1024 * 1024), p("openssl-3.0.13", 1024 * 1024), p("curl-8.7.1", 3 * 1024 * 1024)],
   );
   assert.deepEqual(lines, ["changed: nginx 1.24.0 → 1.26.1", "added: curl 8.7.1", "removed: htop 3.3.0", "closure: 4.0 → 6.0 MiB (+2.0 MiB)"]);
+});
+
+test("a create's preview line: adopt wipes nothing; an install names kexec, each wiped disk with its partition sizes, and what its phases leave out", async () => {
+  assert.deepEqual(explainHostCreate({ ...base }, undefined), [`adopt: the machine must already run NixOS; switches it to ${A} unless it runs it already. Nothing is wiped: no kexec, no disk is touched`]);
+  const declared = {
+    disk: {
+      a: { device: "/dev/sda", content: { type: "gpt", partitions: { ESP: { size: "512M", type: "EF00" }, root: { size: "100%", content: { type: "filesystem", format: "ext4", mountpoint: "/" } } } } },
+      b: { device: "/dev/sdb", content: { type: "gpt", partitions: { swap: { start: "1M", end: "-1G", content: { type: "swap" } }, tail: { size: "100M" } } } },
+    },
+  };
+  const layout = await renderDeclared(declared);
+  const host = { ...base, diskLayout: { declared } };
+  assert.deepEqual(explainHostCreate(host, layout), [
+    `install: kexec into the NixOS installer (skipped if the machine already runs it), then wipes /dev/sda (GPT: ESP 512M, root the rest of the disk) and /dev/sdb (GPT: swap up to 1G before the end, tail 100M), then installs ${A}, then reboots into it`,
+  ]);
+  assert.match(explainHostCreate({ ...host, install: { phases: ["install"] } }, layout)[0]!, /^install \(phases install\): no kexec .*, then nothing is wiped \(no disko phase: installs onto what is mounted at \/mnt\), then installs .*, then no reboot$/);
+  assert.match(explainHostCreate({ ...host, diskLayout: UNKNOWN }, undefined)[0]!, /wipes the disks of its layout \(not known until the update runs\)/);
+  assert.match(explainHostCreate({ ...host, toplevel: UNKNOWN }, layout)[0]!, /installs \(a system not known until the update runs\)/);
 });
