@@ -12,14 +12,18 @@ import type { Evaluation } from "./toplevel";
 
 const FEATURES = ["--extra-experimental-features", "nix-command flakes"];
 
-const EXTENDED = `{ flake, name, specialArgs }:
+/** The extended configuration given to `pick` (fixed Nix code, as this file's constants). */
+function extended(pick: string): string {
+  return `{ flake, name, specialArgs }:
   let
     configuration = (builtins.getFlake flake).nixosConfigurations.\${name};
     extended = if configuration ? extendModules
       then configuration.extendModules { specialArgs = builtins.fromJSON specialArgs; }
       else throw "nixosConfigurations.\${name} has no extendModules (it is not made by nixpkgs' lib.nixosSystem), so it cannot take system.specialArgs";
-    toplevel = extended.config.system.build.toplevel;
-  in { out = toplevel.outPath; drv = toplevel.drvPath; }`;
+  in (${pick}) extended`;
+}
+
+const TOPLEVEL = extended("c: let toplevel = c.config.system.build.toplevel; in { out = toplevel.outPath; drv = toplevel.drvPath; }");
 
 /** A flake reference with a path given relative to the working directory, made absolute. */
 function absoluteRef(ref: string): string {
@@ -50,16 +54,25 @@ async function lockFlake(ref: string): Promise<string> {
   return locked;
 }
 
-/** The toplevel and .drv of nixosConfigurations.<name> extended with `specialArgs`. */
-export async function evaluateWithSpecialArgs(flake: string, specialArgs: Record<string, unknown>): Promise<Required<Evaluation>> {
+/** `pick` applied to nixosConfigurations.<name> extended with `specialArgs`, as JSON. */
+async function evaluateExtended(flake: string, specialArgs: Record<string, unknown>, expression: string): Promise<string> {
   const hash = flake.lastIndexOf("#");
   const name = flake.slice(hash + 1);
   const locked = await lockFlake(flake.slice(0, hash));
   // --read-write-mode: evaluating drvPath writes the .drv, ready for nix-store --realise.
-  const json = await runNix("nix-instantiate", [
+  return runNix("nix-instantiate", [
     ...FEATURES, "--option", "pure-eval", "true", "--eval", "--strict", "--json", "--read-write-mode",
-    "--expr", EXTENDED, "--argstr", "flake", locked, "--argstr", "name", name, "--argstr", "specialArgs", JSON.stringify(specialArgs),
+    "--expr", expression, "--argstr", "flake", locked, "--argstr", "name", name, "--argstr", "specialArgs", JSON.stringify(specialArgs),
   ], "system.flake", `fix the evaluation error above, or check that nixosConfigurations.${name} exists in the flake and takes the specialArgs it is given`);
-  const { out, drv } = JSON.parse(json) as { out: string; drv: string };
+}
+
+/** The toplevel and .drv of nixosConfigurations.<name> extended with `specialArgs`. */
+export async function evaluateWithSpecialArgs(flake: string, specialArgs: Record<string, unknown>): Promise<Required<Evaluation>> {
+  const { out, drv } = JSON.parse(await evaluateExtended(flake, specialArgs, TOPLEVEL)) as { out: string; drv: string };
   return { toplevel: out, derivation: drv };
+}
+
+/** `pick` (fixed Nix code: a function of the configuration) of the extended configuration, as JSON. */
+export async function extendedConfigurationJson(flake: string, specialArgs: Record<string, unknown>, pick: string): Promise<unknown> {
+  return JSON.parse(await evaluateExtended(flake, specialArgs, extended(pick)));
 }

@@ -2,7 +2,7 @@
 // which answers from it without evaluating again; building realises the .drv found then.
 import { test, before } from "node:test";
 import * as assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -10,6 +10,7 @@ import { check } from "../../provider/resources/nixos-host-impl";
 import { buildToplevel, evaluateInProgram, evaluateSystem } from "../../provider/nix";
 import * as pulumi from "@pulumi/pulumi";
 import { lockedUrl } from "../../provider/nix/flake-special-args";
+import { systemFileSystems } from "../../provider/host/layout-agreement";
 import { refusedSystemFields } from "../../provider/resources/system-secrets";
 import { UNKNOWN } from "../../provider/util/unknown";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
@@ -244,4 +245,17 @@ test("a system not known yet (a value from a resource not created) checks withou
   const result = await check({}, inputs({ flake: `${flake}#web`, specialArgs: { address: UNKNOWN } }, UNKNOWN));
   assert.deepEqual(result.failures ?? [], []);
   assert.equal(result.inputs?.["toplevel"], UNKNOWN);
+});
+
+test("the diskLayout agreement check reads the fileSystems of the configuration extended with specialArgs", async () => {
+  const flake = path.join(dir, "sa-fs");
+  mkdirSync(flake);
+  cpSync(path.resolve(__dirname, "../../../test/fixtures"), path.join(flake, "fixtures"), { recursive: true });
+  writeFileSync(path.join(flake, "flake.nix"), `{ outputs = { self }: {
+    nixosConfigurations.web = import ./fixtures/nixos-system.nix {
+      modules = [ ({ rootDevice, ... }: { fileSystems."/" = { device = rootDevice; fsType = "ext4"; }; }) ];
+    };
+  }; }`);
+  const fileSystems = await systemFileSystems({ flake: `${flake}#web`, specialArgs: { rootDevice: "/dev/disk/by-partlabel/root" } });
+  assert.deepEqual(fileSystems, { "/": { device: "/dev/disk/by-partlabel/root", fsType: "ext4", options: [] } });
 });
