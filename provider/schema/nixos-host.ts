@@ -17,7 +17,9 @@ const jsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
 );
 
 /** Module arguments for the flake's configuration, as nixos-anywhere's Terraform `special_args`. */
-export const specialArgsSchema = z.record(z.string().min(1, "a specialArgs name cannot be empty"), jsonValueSchema);
+export const specialArgsSchema = z.record(z.string().min(1, "a specialArgs name cannot be empty"), jsonValueSchema, {
+  error: () => "give specialArgs as an object of module arguments, e.g. { address: vm.ipv4 }",
+});
 
 export const systemSchema = z.union(
   [
