@@ -7,7 +7,8 @@
 // resolves (the flake's own lock file applies), or, for a dirty Git tree, the source it copied
 // to the store with its NAR hash (what nixos-anywhere locks with).
 import * as path from "node:path";
-import { runNix } from "./run-nix";
+import { NixosPulumiError } from "../errors";
+import { runNix, runProcess } from "./run-nix";
 import type { Evaluation } from "./toplevel";
 
 const FEATURES = ["--extra-experimental-features", "nix-command flakes"];
@@ -60,10 +61,19 @@ async function evaluateExtended(flake: string, specialArgs: Record<string, unkno
   const name = flake.slice(hash + 1);
   const locked = await lockFlake(flake.slice(0, hash));
   // --read-write-mode: evaluating drvPath writes the .drv, ready for nix-store --realise.
-  return runNix("nix-instantiate", [
+  const result = await runProcess("nix-instantiate", [
     ...FEATURES, "--option", "pure-eval", "true", "--eval", "--strict", "--json", "--read-write-mode",
     "--expr", expression, "--argstr", "flake", locked, "--argstr", "name", name, "--argstr", "specialArgs", JSON.stringify(specialArgs),
-  ], "system.flake", `fix the evaluation error above, or check that nixosConfigurations.${name} exists in the flake and takes the specialArgs it is given`);
+  ]);
+  if (result.exitCode !== 0) {
+    // Not the command line: it is this file's fixed expression, which says nothing to the user.
+    throw new NixosPulumiError(`evaluating nixosConfigurations.${name} of ${locked}, extended with system.specialArgs, failed (nix-instantiate exit ${result.exitCode ?? result.signal})`, {
+      step: "system.flake",
+      output: result.stderr.trim().split("\n").slice(-30).join("\n"),
+      hint: `fix the evaluation error above, or check that nixosConfigurations.${name} exists in the flake and takes the specialArgs it is given`,
+    });
+  }
+  return result.stdout.trim();
 }
 
 /** The toplevel and .drv of nixosConfigurations.<name> extended with `specialArgs`. */
