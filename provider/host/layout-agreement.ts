@@ -5,6 +5,7 @@ import * as nodePath from "node:path";
 import { NixosPulumiError } from "../errors";
 import type { FileSystemConfig } from "../disk/node";
 import { NIX_FEATURES } from "../nix/toplevel";
+import { extendedConfigurationJson } from "../nix/flake-special-args";
 import type { SystemSpec } from "../schema/nixos-host";
 
 type FileSystems = Record<string, FileSystemConfig>;
@@ -18,6 +19,10 @@ const PICK = `fs: builtins.mapAttrs (_: v: { device = v.device or null; fsType =
  * evaluation that fails is the system's error and is thrown, never taken for "not NixOS".
  */
 export async function systemFileSystems(system: SystemSpec): Promise<FileSystems | undefined> {
+  if ("flake" in system && system.specialArgs !== undefined) {
+    // The configuration the toplevel came from: extended with the program's values.
+    return (await extendedConfigurationJson(system.flake, system.specialArgs, `c: (${PICK}) c.config.fileSystems`)) as FileSystems;
+  }
   if ("flake" in system) {
     const hash = system.flake.lastIndexOf("#");
     const attr = `${system.flake.slice(0, hash)}#nixosConfigurations.${JSON.stringify(system.flake.slice(hash + 1))}.config.fileSystems`;

@@ -27,9 +27,12 @@ function systemHash(system: SystemSpec): string {
 function evaluable(system: unknown): system is SystemSpec {
   if (!system || typeof system !== "object") return false;
   const entries = Object.entries(system).filter(([, v]) => v !== undefined);
+  const { flake, specialArgs } = system as Record<string, unknown>;
+  if (typeof flake === "string" && entries.length === (specialArgs === undefined ? 1 : 2)) {
+    return FLAKE_ATTR.test(flake) && (specialArgs === undefined || (isPlainObject(specialArgs) && isJson(specialArgs)));
+  }
   if (entries.length !== 1) return false;
   const [kind, value] = entries[0]!;
-  if (kind === "flake") return typeof value === "string" && FLAKE_ATTR.test(value);
   if (kind === "storePath") return typeof value === "string" && STORE_PATH.test(value);
   if (kind !== "expression" || !value || typeof value !== "object") return false;
   const { file, attr, args, ...rest } = value as Record<string, unknown>;
@@ -40,6 +43,17 @@ function evaluable(system: unknown): system is SystemSpec {
     (attr === undefined || (typeof attr === "string" && attr !== "")) &&
     (args === undefined || (typeof args === "object" && args !== null && Object.values(args).every(scalar)))
   );
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isJson(value: unknown): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isJson);
+  return isPlainObject(value) && Object.values(value).every(isJson);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { SystemSpec } from "../schema/nixos-host";
 import { runNix } from "./run-nix";
 import { batchEvaluator } from "./batch-evaluation";
 import { refuseNonNixosToplevel } from "./nixos-toplevel";
+import { evaluateWithSpecialArgs } from "./flake-special-args";
 
 /** The `nix` command's flake support is experimental: a default Nix refuses it without this. */
 export const NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"];
@@ -89,6 +90,7 @@ async function evaluate(system: SystemSpec): Promise<Evaluation> {
     refuseNonNixosToplevel(system.storePath, "system.storePath");
     return { toplevel: system.storePath };
   }
+  if ("flake" in system && system.specialArgs !== undefined) return evaluateWithSpecialArgs(system.flake, system.specialArgs);
   if ("flake" in system) {
     // One evaluation gives both; evaluating drvPath writes the .drv to the store for realising.
     const json = await runNix("nix", [...NIX_FEATURES, "eval", "--json", flakeAttr(system.flake), "--apply", "d: { out = d.outPath; drv = d.drvPath; }"],

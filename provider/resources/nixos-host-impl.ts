@@ -10,7 +10,7 @@ import { acceptEvaluation, rememberChecked } from "../nix/evaluation-input";
 import { evaluateSystem } from "../nix/toplevel";
 import { progressFor } from "../progress";
 import { systemSchema } from "../schema/nixos-host";
-import { containsUnknown } from "../util/unknown";
+import { containsUnknown, UNKNOWN } from "../util/unknown";
 import { migrateHostState, NIXOS_HOST_STATE_VERSION } from "./nixos-host-state";
 import { describeOwner, otherOwner, type HostOwner } from "../host/ownership";
 
@@ -43,6 +43,7 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
   delete inputs["derivation"];
   delete inputs["toplevel"];
   try {
+    refuseSecretSystem(news["evaluation"]);
     const issues = hostInputIssues(news);
     if (issues.length > 0) throw new InputError("NixosHost", issues);
     if (news["diskLayout"] !== undefined) {
@@ -53,7 +54,10 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
         rendered = checked.rendered;
       }
     }
-    if (!containsUnknown(news["system"])) {
+    // A value the program learns only from a resource not created yet: the system, and
+    // with it the toplevel, is known when `up` gets there.
+    if (containsUnknown(news["system"])) inputs["toplevel"] = UNKNOWN;
+    else {
       const system = systemSchema.parse(news["system"]);
       if ("expression" in system) {
         const argIssues = await expressionArgIssues(system.expression);
@@ -72,6 +76,17 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
     for (const line of createPlan().explainHostCreate(inputs, rendered)) process.stderr.write(`${nameOf(news)}: ${line}\n`);
   }
   return { inputs };
+}
+
+/** Secret fields of `system` the program found (see system-secrets.ts): refused, never evaluated. */
+function refuseSecretSystem(evaluation: unknown): void {
+  const fields = (evaluation as { secretFields?: unknown } | undefined)?.secretFields;
+  if (!Array.isArray(fields) || fields.length === 0) return;
+  throw new InputError("NixosHost", fields.map((field) => ({
+    path: String(field),
+    message: "is a secret, and the system is evaluated into the Nix store, readable by every user of the machine: " +
+      "give the machine secrets as files with the `keys` input (or install.extraFiles), outside the store, and pass the system only their paths",
+  })));
 }
 
 /** The engine's verdict, and what it means for the machine, printed with the preview. */

@@ -4,6 +4,7 @@ import type { NixosHostInput } from "../schema/nixos-host";
 import type { DiskLayout } from "./disk-layout";
 import { markConnectionSecrets, markInstallSecrets } from "./secret-inputs";
 import { evaluateInProgram } from "../nix/evaluation-input";
+import { refusedSystemFields } from "./system-secrets";
 import { skipPromiseStackTraces } from "./promise-stack-traces";
 
 const nixosHostProvider = serializedProvider("nixos-pulumi/dist/provider/resources/nixos-host-impl");
@@ -40,7 +41,11 @@ export interface ConnectionArgs extends ProxyConnectionArgs {
 export interface NixosHostArgs {
   /** How to reach the machine; the same shape as @pulumi/command's remote.ConnectionArgs. */
   connection: pulumi.Input<ConnectionArgs>;
-  /** The NixOS system: { flake: ".#web1" }, { expression: { file, attr, args } } or { storePath }. */
+  /**
+   * The NixOS system: { flake: ".#web1", specialArgs? }, { expression: { file, attr, args } } or
+   * { storePath }. specialArgs (JSON values, e.g. { address: vm.ipv4 }) become module
+   * arguments of the flake's configuration; secrets are refused (they would be in the Nix store).
+   */
   system: Inputs<NixosHostInput["system"]>;
   /** Install onto these disks on create. Leave out to adopt a machine that already runs NixOS. */
   diskLayout?: DiskLayout;
@@ -103,7 +108,10 @@ export class NixosHost extends pulumi.dynamic.Resource {
       __preview: pulumi.runtime.isDryRun(),
       // Started now, while the program constructs the other hosts: the evaluations overlap,
       // and the engine's one-at-a-time `check` calls answer from them.
-      evaluation: pulumi.output(args.system).apply(evaluateInProgram),
+      // A secret in the system is not evaluated (it would land in the Nix store): `check`
+      // refuses the fields named here.
+      evaluation: pulumi.output(refusedSystemFields(args.system)).apply((secretFields) =>
+        secretFields.length > 0 ? { secretFields } : pulumi.output(args.system).apply(evaluateInProgram)),
       toplevel: undefined,
       currentSystem: undefined,
       bootedSystem: undefined,

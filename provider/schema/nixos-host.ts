@@ -9,12 +9,25 @@ const storePathSchema = z
     message: "give a store path such as /nix/store/<hash>-nixos-system-<name>-<version>",
   });
 
+/** A value JSON carries into Nix (builtins.fromJSON): string, number, boolean, null, list, object. */
+const jsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValueSchema), z.record(z.string(), jsonValueSchema)], {
+    error: () => "give a JSON value: a string, number, boolean, null, list or object",
+  }),
+);
+
+/** Module arguments for the flake's configuration, as nixos-anywhere's Terraform `special_args`. */
+export const specialArgsSchema = z.record(z.string().min(1, "a specialArgs name cannot be empty"), jsonValueSchema, {
+  error: () => "give specialArgs as an object of module arguments, e.g. { address: vm.ipv4 }",
+});
+
 export const systemSchema = z.union(
   [
     z.object({
       flake: z.string().regex(FLAKE_ATTR, {
         message: 'give "<flake path or ref>#<name>" for nixosConfigurations.<name>, e.g. ".#web1"',
       }),
+      specialArgs: specialArgsSchema.optional(),
     }).strict(),
     z.object({
       expression: z

@@ -26,6 +26,7 @@ export function schemaIssues(schema: z.ZodType, value: unknown, base: Path = [])
   const zodIssues = result.error.issues
     .filter((i) => i.code !== "unrecognized_keys")
     .filter((i) => !(i.code === "invalid_union" && unknown.some((u) => startsWith(u.path, [...base, ...i.path]))))
+    .flatMap((i): Issue[] => unionBranchIssues(i as Issue) ?? [i as Issue])
     .map((i) => ({ path: formatPath([...base, ...i.path]), message: i.message }));
   return [...unknown.map(({ path, message }) => ({ path: formatPath(path), message })), ...zodIssues];
 }
@@ -35,6 +36,19 @@ export function parseInputs<T extends z.ZodType>(resource: string, schema: T, va
   const result = schema.safeParse(value);
   if (!result.success) throw new InputError(resource, schemaIssues(schema, value));
   return result.data;
+}
+
+type Issue = { code: string; path: PropertyKey[]; message: string; errors?: Issue[][] };
+
+/**
+ * A union whose value has the keys of one branch, faulty only inside a field (e.g.
+ * system.flake with a bad specialArgs): that branch's own issues, not "give exactly one of".
+ */
+function unionBranchIssues(issue: Issue): Issue[] | undefined {
+  if (issue.code !== "invalid_union" || !issue.errors) return undefined;
+  const inside = issue.errors.filter((errs) => errs.length > 0 && errs.every((e) => e.path.length > 0 && e.code !== "unrecognized_keys" && !(e.code === "invalid_type" && e.path.length === 1 && /received undefined/.test(e.message))));
+  if (inside.length !== 1) return undefined;
+  return inside[0]!.map((e) => ({ ...e, path: [...issue.path, ...e.path] }));
 }
 
 function startsWith(path: Path, prefix: Path): boolean {

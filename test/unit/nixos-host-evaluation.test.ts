@@ -2,13 +2,19 @@
 // which answers from it without evaluating again; building realises the .drv found then.
 import { test, before } from "node:test";
 import * as assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import { check } from "../../provider/resources/nixos-host-impl";
 import { buildToplevel, evaluateInProgram, evaluateSystem } from "../../provider/nix";
+import * as pulumi from "@pulumi/pulumi";
+import { lockedUrl } from "../../provider/nix/flake-special-args";
+import { systemFileSystems } from "../../provider/host/layout-agreement";
+import { refusedSystemFields } from "../../provider/resources/system-secrets";
+import { UNKNOWN } from "../../provider/util/unknown";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
+import { nixVersions, withDeployerNix } from "../harness/nix-versions";
 
 let key: KeyPair;
 let dir: string;
@@ -155,4 +161,101 @@ test("the program leaves malformed systems to check, and hands a system with uns
   writeFileSync(file, 'throw "evaluated twice"');
   const { inputs: checked } = await check({}, inputs({ expression: { file } }, handed));
   assert.equal(checked!["toplevel"], handed.toplevel);
+});
+
+/** A flake whose configuration's toplevel holds the specialArgs it was extended with, as JSON. */
+function specialArgsFlake(name: string): string {
+  const flake = path.join(dir, name);
+  mkdirSync(flake);
+  writeFileSync(path.join(flake, "flake.nix"), `{ outputs = { self }: let
+    mk = args: { config.system.build.toplevel = derivation { name = "eval-sa-${name}-${unique}"; system = "x86_64-linux"; builder = "/bin/sh";
+      json = builtins.toJSON args; args = [ "-c" "printf %s \\"$json\\" > $out" ]; };
+      extendModules = { modules ? [ ], specialArgs ? { }, prefix ? [ ] }: mk (args // specialArgs); };
+    in { nixosConfigurations.web = mk { fromFlake = true; }; }; }`);
+  return flake;
+}
+
+test("a flake's configuration gets specialArgs verbatim, through extendModules, with every Nix of the matrix", async () => {
+  const flake = specialArgsFlake("sa-matrix");
+  const specialArgs = { address: "10.0.0.7", tricky: 'a ${b} "c" \\d \'\'e', list: [1, 2.5, true, null, { x: "é" }], nested: { volumes: ["vol-1"] } };
+  const outs = new Set<string>();
+  for (const nix of nixVersions()) {
+    const { toplevel, derivation } = await withDeployerNix(nix, () => evaluateSystem({ flake: `${flake}#web`, specialArgs: { ...specialArgs, v: nix.name } }));
+    assert.ok(derivation && existsSync(derivation), `Nix ${nix.name}`);
+    const built = await buildToplevel({ flake: `${flake}#web`, specialArgs: { ...specialArgs, v: nix.name } });
+    assert.equal(built, toplevel);
+    assert.deepEqual(JSON.parse(readFileSync(toplevel, "utf8")), { fromFlake: true, ...specialArgs, v: nix.name }, `Nix ${nix.name}`);
+    outs.add(toplevel);
+  }
+  assert.equal(outs.size, nixVersions().length, "another value, another toplevel");
+  const plain = await buildToplevel({ flake: `${flake}#web` });
+  assert.deepEqual(JSON.parse(readFileSync(plain, "utf8")), { fromFlake: true }, "without specialArgs, the configuration as the flake gives it");
+});
+
+test("a flake in a Git tree with uncommitted changes takes specialArgs too (locked by its NAR hash)", async () => {
+  const flake = specialArgsFlake("sa-git");
+  await execa("git", ["init", "-q"], { cwd: flake });
+  await execa("git", ["add", "flake.nix"], { cwd: flake });
+  await execa("git", ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "flake"], { cwd: flake });
+  writeFileSync(path.join(flake, "flake.nix"), readFileSync(path.join(flake, "flake.nix"), "utf8").replace("fromFlake = true", "fromFlake = \"dirty\""));
+  const { toplevel } = await evaluateSystem({ flake: `${flake}#web`, specialArgs: { address: "10.0.0.8" } });
+  await buildToplevel({ flake: `${flake}#web`, specialArgs: { address: "10.0.0.8" } });
+  assert.deepEqual(JSON.parse(readFileSync(toplevel, "utf8")), { fromFlake: "dirty", address: "10.0.0.8" });
+});
+
+test("the locked reference: the one nix flake metadata gives, else the store copy with its NAR hash", () => {
+  assert.equal(lockedUrl({ url: "git+file:///src?ref=main&rev=abc", path: "/nix/store/x-source", locked: { narHash: "sha256-A" } }), "git+file:///src?ref=main&rev=abc");
+  assert.equal(lockedUrl({ url: "path:/src?lastModified=1&narHash=sha256-A", path: "/nix/store/x-source" }), "path:/src?lastModified=1&narHash=sha256-A");
+  assert.equal(lockedUrl({ url: "git+file:///src", path: "/nix/store/x-source", locked: { narHash: "sha256-a+b/c=" } }), "path:/nix/store/x-source?narHash=sha256-a%2Bb%2Fc%3D");
+  assert.equal(lockedUrl({ url: "git+file:///src" }), undefined);
+});
+
+test("check refuses specialArgs that are not JSON values, and a configuration without extendModules, naming the field", async () => {
+  const flake = specialArgsFlake("sa-bad");
+  const failures = async (system: unknown) => ((await check({}, inputs(system))).failures ?? []).map((f) => f.reason).join("\n");
+  assert.equal(await failures({ flake: `${flake}#web`, specialArgs: "10.0.0.1" }), "system.specialArgs: give specialArgs as an object of module arguments, e.g. { address: vm.ipv4 }");
+  assert.equal(await failures({ flake: `${flake}#web`, specialArgs: { when: () => 0 } }), "system.specialArgs.when: give a JSON value: a string, number, boolean, null, list or object");
+  const plain = path.join(dir, "sa-plain");
+  mkdirSync(plain);
+  writeFileSync(path.join(plain, "flake.nix"), `{ outputs = { self }: { nixosConfigurations.web.config.system.build.toplevel = derivation { name = "eval-plain-${unique}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }; }; }`);
+  const text = await failures({ flake: `${plain}#web`, specialArgs: { address: "10.0.0.1" } });
+  assert.match(text, /system\.flake/);
+  assert.match(text, /has no extendModules/);
+});
+
+test("check refuses the secret fields the program found, before evaluating, naming each field and the keys input", async () => {
+  const flake = specialArgsFlake("sa-secret");
+  const result = await check({}, inputs({ flake: `${flake}#web`, specialArgs: { token: "hunter2-secret" } }, { secretFields: ["system.specialArgs.token"] }));
+  const text = (result.failures ?? []).map((f) => `${f.property}: ${f.reason}`).join("\n");
+  assert.match(text, /system\.specialArgs\.token/);
+  assert.match(text, /`keys` input/);
+  assert.doesNotMatch(text, /hunter2/);
+  assert.equal(result.inputs?.["toplevel"], undefined, "nothing was evaluated");
+});
+
+test("the program finds secret fields of a system: nested Outputs, and a system secret as a whole", async () => {
+  assert.deepEqual(await refusedSystemFields({ flake: ".#web", specialArgs: { address: pulumi.output("10.0.0.1"), db: { password: pulumi.secret("pw") }, list: [1, pulumi.secret(2)] } }),
+    ["system.specialArgs.db.password", "system.specialArgs.list[1]"]);
+  assert.deepEqual(await refusedSystemFields(pulumi.secret({ flake: ".#web" })), ["system"]);
+  assert.deepEqual(await refusedSystemFields({ flake: ".#web", specialArgs: { address: pulumi.output("10.0.0.1") } }), []);
+});
+
+test("a system not known yet (a value from a resource not created) checks without failing: its toplevel is unknown", async () => {
+  const flake = specialArgsFlake("sa-unknown");
+  const result = await check({}, inputs({ flake: `${flake}#web`, specialArgs: { address: UNKNOWN } }, UNKNOWN));
+  assert.deepEqual(result.failures ?? [], []);
+  assert.equal(result.inputs?.["toplevel"], UNKNOWN);
+});
+
+test("the diskLayout agreement check reads the fileSystems of the configuration extended with specialArgs", async () => {
+  const flake = path.join(dir, "sa-fs");
+  mkdirSync(flake);
+  cpSync(path.resolve(__dirname, "../../../test/fixtures"), path.join(flake, "fixtures"), { recursive: true });
+  writeFileSync(path.join(flake, "flake.nix"), `{ outputs = { self }: {
+    nixosConfigurations.web = import ./fixtures/nixos-system.nix {
+      modules = [ ({ rootDevice, ... }: { fileSystems."/" = { device = rootDevice; fsType = "ext4"; }; }) ];
+    };
+  }; }`);
+  const fileSystems = await systemFileSystems({ flake: `${flake}#web`, specialArgs: { rootDevice: "/dev/disk/by-partlabel/root" } });
+  assert.deepEqual(fileSystems, { "/": { device: "/dev/disk/by-partlabel/root", fsType: "ext4", options: [] } });
 });
