@@ -14,8 +14,15 @@ const ROOT = path.dirname(README);
 const blocks = readmeBlocks();
 
 test("every README code block says what it is", () => {
-  for (const b of blocks) assert.ok(["ts", "sh", "text"].includes(b.lang), `README.md:${b.line}: a block of kind "${b.lang}"`);
+  for (const b of blocks) assert.ok(["ts", "sh", "nix", "text"].includes(b.lang), `README.md:${b.line}: a block of kind "${b.lang}"`);
   assert.ok(blocks.filter((b) => b.lang === "ts").length >= 3);
+});
+
+test("every Nix block of the README parses", async () => {
+  for (const b of blocks.filter((x) => x.lang === "nix")) {
+    const parsed = await execa("nix-instantiate", ["--parse", "-E", b.body], { reject: false });
+    assert.equal(parsed.exitCode, 0, `README.md:${b.line}: ${parsed.stderr}`);
+  }
 });
 
 test("the README links no file outside the repository", () => {
