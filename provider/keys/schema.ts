@@ -47,7 +47,12 @@ export const keySchema = z
   });
 
 export const keysSchema = z
-  .record(z.string().regex(KEY_NAME, { message: "key names are file names: letters, digits, '.', '_' and '-', not starting with '.' or '-'" }), keySchema)
+  .record(z.string(), keySchema)
+  .superRefine((keys, ctx) => {
+    for (const name of Object.keys(keys)) {
+      if (!KEY_NAME.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "key names are file names: letters, digits, '.', '_' and '-', not starting with '.' or '-'" });
+    }
+  })
   .default({});
 
 export type KeyInput = z.input<typeof keySchema>;
