@@ -38,6 +38,7 @@ export function planKeys(recorded: unknown, declared: unknown, drift: unknown): 
   const before = (isRecord(recorded) ? recorded : {}) as Record<string, Props>;
   const seen = (isRecord(drift) ? drift : {}) as Record<string, KeyDrift>;
   const plan: KeyPlan = { write: [], remove: [], changed: false };
+  if (declared === undefined || declared === null) declared = {};
   if (!isRecord(declared)) {
     // Unknown during preview: the whole map may change.
     plan.changed = true;

@@ -61,6 +61,7 @@ test("only changed keys are written; an uploadAt change records it without writi
 test("no change, refresh's drift, and keys not known until the update", () => {
   assert.deepEqual(planKeys(recorded, recorded, undefined), { write: [], remove: [], changed: false });
   assert.equal(planKeys(undefined, {}, undefined).changed, false, "state without keys (an earlier version) and no keys: no change");
+  assert.equal(planKeys(undefined, undefined, undefined).changed, false, "a host without keys");
   const drift = planKeys(recorded, recorded, { a: "missing" });
   assert.deepEqual(drift.write.map((w) => w.name), ["a"]);
   assert.deepEqual(describeKeyPlan(drift, true), ["key a: missing on the machine (a reboot empties /run/keys), written again; uploaded to /run/keys/a before the activation"]);
