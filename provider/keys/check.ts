@@ -2,7 +2,7 @@
 // content (a file's is read now, so a changed file previews as a change).
 import { containsUnknown } from "../util/unknown";
 import { digestOf, keyBytes } from "./content";
-import { keySchema } from "./schema";
+import { keySchema } from "../schema/keys";
 
 /** Entries still unknown (preview) are kept as they are. Assumes the keys passed validation. */
 export function checkedKeys(keys: unknown): unknown {

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { NixosPulumiError } from "../errors";
-import type { KeySpec } from "./schema";
+import type { KeySpec } from "../schema/keys";
 
 /** The key's bytes: `content`, or the deployer's file read now. */
 export function keyBytes(name: string, key: Pick<KeySpec, "content" | "file">): Buffer {

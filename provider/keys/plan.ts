@@ -1,7 +1,7 @@
 // What a run does with the keys: which to write, which to remove, and why, by name only.
 import { canonicalJson } from "../util/canonical-json";
 import { containsUnknown } from "../util/unknown";
-import { keyPath, normalMode, type KeySpec, type KeysSpec } from "./schema";
+import { keyPath, normalMode, type KeySpec, type KeysSpec } from "../schema/keys";
 
 /** What refresh found on the machine for a key (recorded as the `keyDrift` output). */
 export type KeyDrift = "missing" | "changed";

@@ -8,7 +8,7 @@ import { guarded, REFUSED_EXIT } from "../ssh/private-paths";
 import { shellQuote } from "../util/shell-quote";
 import { bytesToUpload } from "./content";
 import type { KeyDrift, KeyToRemove, KeyToWrite } from "./plan";
-import { DEFAULT_KEY_DIR, keyPath, normalMode, type KeySpec } from "./schema";
+import { DEFAULT_KEY_DIR, keyPath, normalMode, type KeySpec } from "../schema/keys";
 
 /**
  * NixOS mounts /run/keys as a ramfs, mode 0750, group `keys` (nixpkgs

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { binaryCacheSchema } from "./binary-cache";
 import { connectionSchema } from "./connection";
 import { FLAKE_ATTR, STORE_PATH } from "./system-patterns";
-import { keysSchema } from "../keys/schema";
+import { keysSchema } from "./keys";
 
 const storePathSchema = z
   .string()
