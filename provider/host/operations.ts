@@ -20,6 +20,8 @@ import type { DeployLock } from "../lock/deploy-lock";
 import { describeLeftVerdict, takeLeftVerdicts } from "../switch/left-verdicts";
 import { watchEngine, whenEngineGone } from "../util/engine-lifetime";
 import type { SshSession } from "../ssh";
+import { applyKeys, hasKeyWork, keyDrift, planAllKeys, type KeyDrift, type KeyPlan } from "../keys";
+import { ensureOwnersExist } from "../keys/remote";
 
 // This module is loaded in the provider process when a host operation first runs: from then
 // on the provider's work ends with the engine that started it (util/engine-lifetime.ts).
@@ -36,6 +38,8 @@ export interface HostFacts {
   needsReboot: boolean;
   /** After an install: the public host key written into the installed system. */
   installedHostKey?: string;
+  /** Keys not on the machine after this operation (an install that did not reboot into the new system). */
+  keyDrift?: Record<string, KeyDrift>;
 }
 
 /**
@@ -51,12 +55,35 @@ export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress:
       ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host);
       progress(`adopt: already running ${toplevel}; nothing to switch`);
       if (owner && state.owner !== formatOwner(owner)) await claimHost(spec, session.hostKey, progress, who ?? spec.connection.host, owner);
+      const keys = planAllKeys(spec.keys, "new");
+      if (hasKeyWork(keys)) await updateKeys(spec, keys, session.hostKey, progress, who ?? spec.connection.host, owner);
       return factsOf(state, session.hostKey, toplevel);
     }
   } finally {
     session.close();
   }
-  return switchHost(spec, toplevel, undefined, progress, { adopting: true, ...(who ? { who } : {}), ...(owner ? { owner } : {}) });
+  return switchHost(spec, toplevel, undefined, progress, { adopting: true, keys: planAllKeys(spec.keys, "new"), ...(who ? { who } : {}), ...(owner ? { owner } : {}) });
+}
+
+/**
+ * A change of keys alone: under the deploy lock, the keys are written and removed; the
+ * system is not activated again.
+ */
+export async function updateKeys(spec: NixosHostSpec, plan: KeyPlan, pinnedHostKey: string | undefined, progress: Progress, who: string, owner?: HostOwner): Promise<string> {
+  const session = await openSession(spec, pinnedHostKey, progress);
+  const lock = await lockHost(spec, session.hostKey, who, progress).catch((err: unknown) => {
+    session.close();
+    throw err;
+  });
+  try {
+    const state = await readHostState(session);
+    ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host);
+    await applyKeys(session, plan, "all", progress);
+    return session.hostKey;
+  } finally {
+    session.close();
+    await lock.release();
+  }
 }
 
 /**
@@ -98,7 +125,7 @@ export async function switchHost(
   toplevel: string,
   pinnedHostKey: string | undefined,
   progress: Progress,
-  { adopting = false, who = spec.connection.host, owner }: { adopting?: boolean; who?: string; owner?: HostOwner | undefined } = {},
+  { adopting = false, who = spec.connection.host, owner, keys }: { adopting?: boolean; who?: string; owner?: HostOwner | undefined; keys?: KeyPlan } = {},
 ): Promise<HostFacts> {
   if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
   // Every session this switch opens, reconnects included: all are closed at its end, also
@@ -134,7 +161,10 @@ export async function switchHost(
         hint: "pass diskLayout (and install options) to install NixOS on it, or point connection at a NixOS machine",
       });
     }
+    // Owners of keys written before the activation must exist now, before anything is copied or written.
+    if (keys) await ensureOwnersExist(session, keys.write.filter((w) => w.key.uploadAt === "pre-activation"), "keys uploaded before the activation name users or groups the machine lacks");
     if (await activatedByEarlierRun(session, spec, toplevel, before, progress)) {
+      if (keys) await applyKeys(session, keys, "all", progress);
       if (owner) await writeOwnerRecord(session, owner);
       return factsOf(await readHostState(session, toplevel), session.hostKey, toplevel);
     }
@@ -152,6 +182,7 @@ export async function switchHost(
     }
     // The lock's connection may have dropped with the copy's: never activate unless it is still ours.
     await lock.ensureHeld("activation");
+    if (keys) await applyKeys(session, keys, "pre-activation", progress);
     const activation = await activate(session, {
       toplevel,
       action: spec.switch.action,
@@ -165,6 +196,7 @@ export async function switchHost(
       reconnect: () => open(spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
     });
     session = activation.session;
+    if (keys) await applyKeys(session, keys, "post-activation", progress);
     if (owner) {
       await writeOwnerRecord(session, owner);
       if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
@@ -181,6 +213,9 @@ export async function switchHost(
         step: "reboot",
         progress,
       }));
+      // The reboot emptied /run/keys (in memory): every key is written again.
+      const rewrite = planAllKeys(spec.keys, "the reboot emptied /run/keys");
+      if (hasKeyWork(rewrite)) await applyKeys(session, rewrite, "all", progress);
     } else if (needsReboot) {
       progress(
         `reboot needed: ${activation.rebootRequired ? "the new system has another init" : "the kernel, initrd or kernel modules changed"}; ` +
@@ -235,7 +270,13 @@ export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHost
     // What the host is converged to: the running system, or for `action: "boot"` (and a
     // switch that waits for a reboot) the boot default, the system profile.
     const staged = spec.switch.action === "boot" || (state.profileSystem === toplevel && state.needsReboot);
-    return { ...factsOf(state, session.hostKey, toplevel), converged: (staged ? state.profileSystem : state.currentSystem) || "", owner: state.owner };
+    const drift = await keyDrift(session, spec.keys);
+    return {
+      ...factsOf(state, session.hostKey, toplevel),
+      converged: (staged ? state.profileSystem : state.currentSystem) || "",
+      owner: state.owner,
+      ...(Object.keys(drift).length > 0 ? { keyDrift: drift } : {}),
+    };
   } finally {
     session.close();
   }
@@ -277,12 +318,30 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
       await writeOwnerRecord(ctx.session, owner, phases.includes("reboot") ? "" : "/mnt");
       if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
     }
-    const facts = factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
+    const facts: HostFacts = factsOf(await readHostState(ctx.session, toplevel), ctx.session.hostKey, toplevel);
+    const keys = await installKeys(ctx.session, spec, phases, progress);
+    if (keys) facts.keyDrift = keys;
     return ctx.installedHostKey ? { ...facts, installedHostKey: ctx.installedHostKey } : facts;
   } finally {
     ctx.session.close();
     await lock.release();
   }
+}
+
+/**
+ * Keys reach an installed machine once it has booted the installed system (/run/keys is in
+ * memory: written before the reboot they would be gone). Without the reboot phase they are
+ * recorded as missing, and the next up writes them.
+ */
+async function installKeys(session: SshSession, spec: NixosHostSpec, phases: string[], progress: Progress): Promise<Record<string, KeyDrift> | undefined> {
+  const names = Object.keys(spec.keys);
+  if (names.length === 0) return undefined;
+  if (!phases.includes("reboot")) {
+    progress(`keys: not written (${names.join(", ")}): the machine has not booted the installed system; the next up writes them`);
+    return Object.fromEntries(names.map((n) => [n, "missing" as const]));
+  }
+  await applyKeys(session, planAllKeys(spec.keys, "new"), "all", progress);
+  return undefined;
 }
 
 function factsOf(state: HostState, hostKey: string, toplevel: string): HostFacts {

@@ -6,9 +6,9 @@ import { nixosHostSchema, type NixosHostSpec } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
 
 const RESOURCE = "NixosHost";
-const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "copy", "reinstallTriggers", "takeOver"] as const;
+const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "copy", "reinstallTriggers", "takeOver", "keys"] as const;
 /** Keys the resource class or the provider adds next to the user's inputs. */
-const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "__stack", "stack", "__urn", "__preview", "managedBy", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "installedHostKey", "kernel", "stateVersion", "deployedToplevel"]);
+const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "__stack", "stack", "__urn", "__preview", "managedBy", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "installedHostKey", "kernel", "stateVersion", "deployedToplevel", "keyDrift"]);
 
 function inputFields(inputs: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -21,6 +21,7 @@ const layout = (): typeof import("../host/layout") => require("../host/layout");
 const operations = (): typeof import("../host/operations") => require("../host/operations");
 const createPlan = (): typeof import("../host/create-plan") => require("../host/create-plan");
 const systemChangesOf = (): typeof import("../host/system-changes") => require("../host/system-changes");
+const keysOf = (): typeof import("../keys") => require("../keys");
 
 export { NIXOS_HOST_STATE_VERSION };
 
@@ -54,6 +55,7 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
         rendered = checked.rendered;
       }
     }
+    if (news["keys"] !== undefined) inputs["keys"] = keysOf().checkedKeys(news["keys"]);
     // A value the program learns only from a resource not created yet: the system, and
     // with it the toplevel, is known when `up` gets there.
     if (containsUnknown(news["system"])) inputs["toplevel"] = UNKNOWN;
@@ -92,13 +94,19 @@ function refuseSecretSystem(evaluation: unknown): void {
 /** The engine's verdict, and what it means for the machine, printed with the preview. */
 export async function diff(_id: string, recorded: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
   const olds = await migrateHostState(recorded);
-  const result = diffHost(olds, news);
+  let result = diffHost(olds, news);
   const lines = explainHostDiff(olds, news, result);
   const before = olds["toplevel"];
   const after = news["toplevel"];
   if (result.changes && (result.replaces ?? []).length === 0 && typeof before === "string" && typeof after === "string" && before !== after && !containsUnknown(after)) {
     const { systemChanges } = systemChangesOf();
     lines.push(...(await systemChanges(before, after).catch((err: Error) => [`(cannot tell what changes inside: ${err.message.split("\n")[0]})`])));
+  }
+  if ((result.replaces ?? []).length === 0) {
+    const { planKeys, describeKeyPlan } = keysOf();
+    const keys = planKeys(olds["keys"], news["keys"], olds["keyDrift"]);
+    if (keys.changed) result = { ...result, changes: true };
+    lines.push(...describeKeyPlan(keys, containsUnknown(after) || before !== after));
   }
   const name = nameOf(news, olds);
   for (const line of lines) process.stderr.write(`${name}: ${line}\n`);
@@ -127,6 +135,7 @@ export async function update(_id: string, recorded: Props, news: Props): Promise
   rememberChecked(spec.system, toplevel, news["derivation"]);
   const pinned = typeof olds["hostKey"] === "string" && olds["hostKey"] ? olds["hostKey"] : undefined;
   const owner = ownerOf(news);
+  const keys = keysOf().planKeys(olds["keys"], spec.keys, olds["keyDrift"]);
   if (olds["toplevel"] === toplevel) {
     // Nothing to switch. A new address or host key is proven with a handshake now, so a
     // wrong value fails here, not at the next switch; nothing runs on the machine.
@@ -137,9 +146,11 @@ export async function update(_id: string, recorded: Props, news: Props): Promise
     if (owner && (typeof olds["managedBy"] === "string" || (spec.takeOver !== undefined && spec.takeOver !== olds["takeOver"]))) {
       await operations().claimHost(spec, hostKey, progress, deployer(news), owner);
     }
+    // Keys alone: written and removed; the system is not activated again.
+    if (keysOf().hasKeyWork(keys)) hostKey = await operations().updateKeys(spec, keys, hostKey, progress, deployer(news), owner);
     return { outs: outputs(news, { ...factsFromOutputs(olds), ...(hostKey ? { hostKey } : {}) }) };
   }
-  const facts = await operations().switchHost(spec, toplevel, pinned, progress, { who: deployer(news), owner });
+  const facts = await operations().switchHost(spec, toplevel, pinned, progress, { who: deployer(news), owner, keys });
   return { outs: outputs(news, { ...installedKeyOf(olds), ...facts }) };
 }
 
@@ -153,6 +164,7 @@ export async function read(id: string, recorded: Props): Promise<pulumi.dynamic.
   const deployed = props["deployedToplevel"] ?? props["toplevel"];
   if (converged && converged !== deployed) out["deployedToplevel"] = deployed;
   else delete out["deployedToplevel"];
+  if (!facts.keyDrift) delete out["keyDrift"];
   const other = otherOwner(owner, ownerOf(props));
   if (other) {
     out["managedBy"] = describeOwner(other);

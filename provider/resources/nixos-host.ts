@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { serializedProvider } from "./serialized-provider";
 import type { NixosHostInput } from "../schema/nixos-host";
 import type { DiskLayout } from "./disk-layout";
-import { markConnectionSecrets, markInstallSecrets } from "./secret-inputs";
+import { markConnectionSecrets, markInstallSecrets, markKeySecrets } from "./secret-inputs";
 import { evaluateInProgram } from "../nix/evaluation-input";
 import { refusedSystemFields } from "./system-secrets";
 import { skipPromiseStackTraces } from "./promise-stack-traces";
@@ -63,6 +63,30 @@ export interface NixosHostArgs {
    * refusal names it). Without it, a machine another stack manages is refused before anything changes.
    */
   takeOver?: pulumi.Input<string>;
+  /**
+   * Secrets written to the machine as files, never through the Nix store: name → { content
+   * or file, destDir ("/run/keys"), owner, group ("root"), mode ("0600"), uploadAt
+   * ("pre-activation" | "post-activation") }. Written when they change, removed when dropped;
+   * a change of keys alone does not activate the system again. Kept secret in the state.
+   */
+  keys?: pulumi.Input<Record<string, pulumi.Input<KeyArgs>>>;
+}
+
+/** One key of NixosHostArgs.keys. */
+export interface KeyArgs {
+  /** The secret itself. */
+  content?: pulumi.Input<string>;
+  /** Or a file on the deploying machine, read at every preview and up (its content never enters the state). */
+  file?: pulumi.Input<string>;
+  /** The key is written to <destDir>/<name>; "/run/keys" (in memory on NixOS: empty after a reboot) by default. */
+  destDir?: pulumi.Input<string>;
+  /** User and group names, resolved on the machine; "root" by default. */
+  owner?: pulumi.Input<string>;
+  group?: pulumi.Input<string>;
+  /** Octal mode, "0600" by default. */
+  mode?: pulumi.Input<string>;
+  /** "pre-activation" (default: before switch-to-configuration runs) or "post-activation" (after it succeeded). */
+  uploadAt?: pulumi.Input<"pre-activation" | "post-activation">;
 }
 
 /** One machine running one NixOS system closure, installed and kept converged over SSH. */
@@ -90,6 +114,8 @@ export class NixosHost extends pulumi.dynamic.Resource {
   /** The layout's mount hash: a change alone is an update (the NixOS module carries it). */
   declare readonly layoutMountHash: pulumi.Output<string>;
   declare readonly stateVersion: pulumi.Output<number>;
+  /** Keys refresh found missing (e.g. /run/keys after a reboot) or changed on the machine; the next up writes them again. */
+  declare readonly keyDrift: pulumi.Output<Record<string, "missing" | "changed"> | undefined>;
 
   constructor(name: string, args: NixosHostArgs, opts?: pulumi.CustomResourceOptions) {
     const { diskLayout, ...rest } = args;
@@ -97,6 +123,7 @@ export class NixosHost extends pulumi.dynamic.Resource {
       ...rest,
       connection: markConnectionSecrets(args.connection),
       install: args.install === undefined ? undefined : markInstallSecrets(args.install),
+      keys: args.keys === undefined ? undefined : markKeySecrets(args.keys),
       diskLayout: diskLayout ? { declared: diskLayout.declared } : undefined,
       // "__" keys are Pulumi-internal: never shown in a diff. Used for progress lines.
       __resourceName: name,
@@ -124,6 +151,7 @@ export class NixosHost extends pulumi.dynamic.Resource {
       layoutFormatHash: undefined,
       layoutMountHash: undefined,
       stateVersion: undefined,
+      keyDrift: undefined,
     };
     const dependsOn = diskLayout ? [diskLayout] : [];
     const restoreStackTraces = skipPromiseStackTraces();

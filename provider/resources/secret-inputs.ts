@@ -38,3 +38,11 @@ export function markInstallSecrets<T>(install: pulumi.Input<T>): pulumi.Input<T>
     return out;
   });
 }
+
+/**
+ * Each key's entry secret whole (content, and the digest check adds next to it); names stay
+ * readable so the preview can say which keys change.
+ */
+export function markKeySecrets<T>(keys: pulumi.Input<T>): pulumi.Input<T> {
+  return mark(keys, (k) => Object.fromEntries(Object.entries(k).map(([name, key]) => [name, pulumi.secret(key)])));
+}

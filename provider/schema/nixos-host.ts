@@ -2,6 +2,7 @@ import { z } from "zod";
 import { binaryCacheSchema } from "./binary-cache";
 import { connectionSchema } from "./connection";
 import { FLAKE_ATTR, STORE_PATH } from "./system-patterns";
+import { keysSchema } from "./keys";
 
 const storePathSchema = z
   .string()
@@ -166,6 +167,8 @@ export const nixosHostSchema = z
     binaryCache: binaryCacheSchema.optional(),
     copy: copySchema.default({ compress: "auto" }),
     reinstallTriggers: z.record(z.string(), z.string()).default({}),
+    /** Secrets written to the machine as files (owner, group, mode), outside the Nix store. */
+    keys: keysSchema,
     /**
      * The stack ("<project>/<stack>", as the refusal names it) that manages the machine now,
      * whose management this resource takes over on purpose.

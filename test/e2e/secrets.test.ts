@@ -2,12 +2,12 @@
 // state file, the file backend's backups and history, the whole work directory, the
 // engine's output and the error messages of failed operations. Install through a jump host
 // (password login) to a target reached with a passphrase-protected key, with pre-generated
-// host keys, a disk key and an extra file, as a user whose sudo asks for its password; then a
-// failing switch and a failing connection. The install runs with `--debug -v=9 --logtostderr`,
+// host keys, a disk key, an extra file and a key (`keys`, left for after the first boot), as a
+// user whose sudo asks for its password; then a failing switch and a failing connection. The install runs with `--debug -v=9 --logtostderr`,
 // whose log holds secrets only where Pulumi itself logs every RPC property.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { DiskLayout, NixosHost } from "nixos-pulumi";
@@ -34,6 +34,7 @@ const secrets = {
   diskKey: word("disk-key"),
   extraFile: word("extra-file-content"),
   sudoPassword: word("sudo-password"),
+  key: word("api-token"),
 };
 
 function program(system: string, jumpPassword = secrets.jumpPassword) {
@@ -59,6 +60,7 @@ function program(system: string, jumpPassword = secrets.jumpPassword) {
         hostKeys: { ed25519: { privateKey: installedHostKey.privateKey, publicKey: installedHostKey.publicKey } },
         diskKeys: { "/tmp/disk.key": secrets.diskKey },
       },
+      keys: { "api-token": { content: secrets.key } },
     });
     return { toplevel: h.toplevel };
   };
@@ -66,7 +68,7 @@ function program(system: string, jumpPassword = secrets.jumpPassword) {
 
 /** Every secret value, private keys by each line of their base64 body. */
 function needles(): Record<string, string> {
-  const out: Record<string, string> = { ...secrets };
+  const out: Record<string, string> = { ...secrets, "api-token digest": createHash("sha256").update(secrets.key).digest("hex") };
   for (const [name, key] of [["client key", clientKey], ["pre-generated host key", installedHostKey]] as const) {
     key.privateKey
       .split("\n")
@@ -112,6 +114,11 @@ test("an install through a password jump host with a passphrase key, host keys, 
   assert.equal(up.outputs["toplevel"]?.value, v1, log.slice(-5000));
   assert.equal((await target.run("cat /mnt/etc/secret.conf")).trim(), secrets.extraFile, "the extra file was written");
   assert.equal((await target.run("cat /tmp/disk.key")).trim(), secrets.diskKey, "the disk key was uploaded");
+  // No reboot phase: the installed system has not booted, so its keys wait for the next up.
+  const host = (await stack.resources()).find((r) => r.type.endsWith("NixosHost"));
+  assert.deepEqual(host?.outputs?.["keyDrift"], { "api-token": "missing" });
+  assert.ok(log.includes("keys: not written (api-token): the machine has not booted the installed system; the next up writes them"), log.slice(-5000));
+  assert.notEqual((await target.exec("test -e /run/keys/api-token")).code, 0);
 });
 
 test("a failing switch and a refused jump-host password fail with errors", async () => {

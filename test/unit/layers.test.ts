@@ -7,7 +7,7 @@ import * as path from "node:path";
 
 const provider = path.resolve(__dirname, "../../../provider");
 /** Top to bottom: a folder may import any folder after it. */
-const LAYERS = ["resources", "host", "install", "switch", "lock", "disk", "copy", "nix", "ssh", "schema", "util"];
+const LAYERS = ["resources", "host", "install", "switch", "lock", "keys", "disk", "copy", "nix", "ssh", "schema", "util"];
 
 test("no provider folder imports a folder above it, and every folder has its place in the layers", () => {
   const folders = readdirSync(provider, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);

@@ -2,12 +2,13 @@
 // default environment of a NixOS transient unit (PATH = systemd's own bin directory only),
 // so the provider's `systemd-run` activation path runs as on NixOS: a switch, a failed
 // health check rolled back, magic rollback confirmed and not confirmed, an activation that
-// cuts SSH. One VM for the whole file, booted straight from a disk the harness wrote (the
+// cuts SSH, a reboot that empties /run/keys (refresh notices, the next run writes them again). One VM for the whole file, booted straight from a disk the harness wrote (the
 // install path has its own file, install.test.ts).
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { nixosHostSchema, type NixosHostInput } from "../../provider/schema/nixos-host";
-import { switchHost } from "../../provider/host/operations";
+import { readHost, switchHost, updateKeys } from "../../provider/host/operations";
+import { checkedKeys, planAllKeys, planKeys } from "../../provider/keys";
 import { INSTALLED_ROOT_FSTAB, vmImages, startVm, type TestVm } from "../harness/vm";
 import { buildTestSystem, type TestSystemOptions } from "../harness/systems";
 import { generateKeyPair, type KeyPair } from "../harness/keys";
@@ -20,14 +21,17 @@ const system = async (label: string, variant?: TestSystemOptions["variant"]) => 
   return buildTestSystem({ label, variant, kernelFile: images.kernel, initrdFile: images.stage1Initrd, vmRuntime: images.runtime, fstab: INSTALLED_ROOT_FSTAB });
 };
 
-function spec(toplevel: string, switchOptions: NixosHostInput["switch"] = {}) {
-  return nixosHostSchema.parse({
+function spec(toplevel: string, switchOptions: NixosHostInput["switch"] = {}, keys: NixosHostInput["keys"] = {}) {
+  const parsed = nixosHostSchema.parse({
     // QEMU accepts a forwarded connection and resets it while the guest's sshd is down: every
     // dial fails at once, so an SSH outage of 20 s needs more attempts and a longer deadline.
     connection: { host: vm.address, port: vm.sshPort, privateKey: vm.images.clientPrivateKey, hostKey: hostKey.publicKey, dialErrorLimit: 200, perDialTimeout: 60 },
     system: { storePath: toplevel },
     switch: switchOptions,
+    keys,
   });
+  // As check hands them on: with defaults and digests.
+  return { ...parsed, keys: checkedKeys(parsed.keys) as typeof parsed.keys };
 }
 const switchTo = (toplevel: string, switchOptions: NixosHostInput["switch"] = {}, logs: string[] = []) =>
   switchHost(spec(toplevel, switchOptions), toplevel, hostKey.publicKey, (line) => logs.push(line));
@@ -35,6 +39,16 @@ const run = async (command: string) => {
   const r = await vm.ssh(command);
   assert.equal(r.code, 0, `${command} exited ${r.code}: ${r.stdout}`);
   return r.stdout.trim();
+};
+/** `run`, tried again while the client's 3 s connect timeout expires (255) on a loaded machine. */
+const runPatiently = async (command: string) => {
+  for (let attempt = 1; ; attempt++) {
+    const r = await vm.ssh(command);
+    if (r.code !== 255 || attempt === 5) {
+      assert.equal(r.code, 0, `${command} exited ${r.code}: ${r.stdout}`);
+      return r.stdout.trim();
+    }
+  }
 };
 const current = () => run("readlink /run/current-system");
 /** What a user checks after a switch: the service of that system answers with its label. */
@@ -142,8 +156,16 @@ test("switch.rebootOnKernelChange: a new kernel reboots the machine, and the boo
     vmRuntime: images.runtime,
     fstab: INSTALLED_ROOT_FSTAB,
   });
+  // Keys in /run/keys before the reboot: the switch's own (tls.key) and one it does not carry
+  // (api-token, standing for keys of a reboot the stack did not make).
+  const tls = { content: "vm-tls-key", mode: "0400" };
+  const both = { "api-token": { content: "vm-api-token" }, "tls.key": tls };
+  const withBoth = spec(before, {}, both);
+  const keyLogs: string[] = [];
+  await updateKeys(withBoth, planAllKeys(withBoth.keys, "new"), hostKey.publicKey, (line) => keyLogs.push(line), "vm test");
+  assert.equal(await runPatiently("cat /run/keys/api-token"), "vm-api-token", keyLogs.join("\n"));
   const logs: string[] = [];
-  const facts = await switchTo(newKernel, { rebootOnKernelChange: true, rebootTimeoutSeconds: 240 }, logs);
+  const facts = await switchHost(spec(newKernel, { rebootOnKernelChange: true, rebootTimeoutSeconds: 240 }, { "tls.key": tls }), newKernel, hostKey.publicKey, (line) => logs.push(line));
   assert.notEqual(before, newKernel);
   assert.ok(vm.boots() > bootsBefore, `the VM was powered on again from its disk:\n${logs.join("\n")}`);
   assert.ok(logs.some((l) => /reboot: rebooting into/.test(l)), logs.join("\n"));
@@ -151,6 +173,17 @@ test("switch.rebootOnKernelChange: a new kernel reboots the machine, and the boo
   assert.equal(facts.needsReboot, false);
   assert.equal(await run("readlink /run/booted-system"), newKernel);
   assert.equal(await current(), newKernel);
+
+  // The reboot emptied /run/keys: the switch wrote its own key again, the other is gone.
+  assert.equal(await runPatiently("cat /run/keys/tls.key; stat -c ' %U %a' /run/keys/tls.key"), "vm-tls-key root 400", logs.join("\n"));
+  assert.notEqual((await vm.ssh("test -e /run/keys/api-token")).code, 0, "the reboot emptied /run/keys");
+  // Refresh notices the missing key; the next up writes it again.
+  const declared = spec(newKernel, {}, both);
+  const { keyDrift } = await readHost(declared, newKernel, hostKey.publicKey);
+  assert.deepEqual(keyDrift, { "api-token": "missing" });
+  await updateKeys(declared, planKeys(declared.keys, declared.keys, keyDrift), hostKey.publicKey, () => {}, "vm test");
+  assert.equal(await runPatiently("cat /run/keys/api-token; stat -c ' %U %a' /run/keys/api-token"), "vm-api-token root 600");
+  assert.equal((await readHost(declared, newKernel, hostKey.publicKey)).keyDrift, undefined);
 });
 
 // Last: it leaves the VM without SSH.
