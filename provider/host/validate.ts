@@ -4,11 +4,12 @@ import { InputError, type FieldIssue } from "../errors";
 import { schemaIssues, unknownFieldMessage } from "../schema/zod-errors";
 import { nixosHostSchema, type NixosHostSpec } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
+import { ENGINE_KEYS, HOST_OUTPUTS } from "./outputs";
 
 const RESOURCE = "NixosHost";
 const FIELDS = ["connection", "system", "diskLayout", "install", "switch", "build", "binaryCache", "copy", "reinstallTriggers", "takeOver", "keys"] as const;
 /** Keys the resource class or the provider adds next to the user's inputs. */
-const INTERNAL = new Set(["__provider", "__resourceName", "resourceName", "__stack", "stack", "__urn", "__preview", "managedBy", "evaluation", "derivation", "toplevel", "layoutHash", "currentSystem", "bootedSystem", "generation", "hostKey", "installedHostKey", "kernel", "stateVersion", "deployedToplevel", "keyDrift"]);
+const INTERNAL = new Set<string>([...ENGINE_KEYS, ...HOST_OUTPUTS]);
 
 function inputFields(inputs: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -13,6 +13,7 @@ import { systemSchema } from "../schema/nixos-host";
 import { containsUnknown, UNKNOWN } from "../util/unknown";
 import { migrateHostState, NIXOS_HOST_STATE_VERSION } from "./nixos-host-state";
 import { describeOwner, otherOwner, type HostOwner } from "../host/ownership";
+import { LAYOUT_HASH_KEYS } from "../host/outputs";
 
 // Loaded when first used: a no-op preview of hosts without a disk layout runs only `check`
 // and `diff`, and the provider process Pulumi starts for it should not load the disk,
@@ -27,7 +28,6 @@ export { NIXOS_HOST_STATE_VERSION };
 
 type Props = Record<string, unknown>;
 
-const LAYOUT_HASH_KEYS = ["layoutHash", "layoutFormatHash", "layoutMountHash"] as const;
 
 /**
  * Validates inputs and computes what the engine diffs on: the toplevel and layout hash.
