@@ -19,6 +19,8 @@ export interface TestSystemOptions {
   luksDevices?: string;
   /** boot.initrd.secrets: "dest source" lines. */
   initrdSecrets?: string;
+  /** QEMU guests with luksDevices: the images' cryptsetup package, linked into sw/bin. */
+  cryptsetup?: string;
 }
 
 export const SYSTEM_NIX = path.resolve(__dirname, "../../../test/fixtures/system.nix");
@@ -35,6 +37,7 @@ export function testSystemArgs(options: TestSystemOptions): string[] {
   if (options.fstab) args.push("--argstr", "fstab", options.fstab);
   if (options.luksDevices) args.push("--argstr", "luksDevices", options.luksDevices);
   if (options.initrdSecrets) args.push("--argstr", "initrdSecrets", options.initrdSecrets);
+  if (options.cryptsetup) args.push("--arg", "cryptsetup", options.cryptsetup);
   return args;
 }
 
