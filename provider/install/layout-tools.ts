@@ -53,7 +53,8 @@ export function withTools(toolsDir: string | undefined, command: string): string
 
 async function missingOnTarget(ctx: InstallContext, tools: string[]): Promise<string[]> {
   if (tools.length === 0) return [];
-  const out = await ctx.session.execOk(`for t in ${tools.map(shellQuote).join(" ")}; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done`, "disko: tools");
+  // bash's `command -v` also names a file that is not executable: check that it is.
+  const out = await ctx.session.execOk(`for t in ${tools.map(shellQuote).join(" ")}; do p=$(command -v "$t" 2>/dev/null) && case "$p" in /*) [ -x "$p" ] ;; esac || echo "$t"; done`, "disko: tools");
   return out.split("\n").map((l) => l.trim()).filter(Boolean);
 }
 
