@@ -4,7 +4,7 @@
 // (>= 5) interleaved repeats on fresh hosts, alternating which goes first; median (min–max).
 // Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/copy-resume.js
 import { connect } from "../provider/ssh";
-import { copyClosure } from "../provider/nix";
+import { copyClosure } from "../provider/copy";
 import { connectionSchema } from "../provider/schema/connection";
 import { startHost } from "../test/harness/hosts";
 import { startProxy } from "../test/harness/proxy";

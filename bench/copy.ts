@@ -13,7 +13,7 @@ import { writeFileSync, readFileSync, existsSync } from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { connect } from "../provider/ssh";
-import { copyClosure, type CopyResult } from "../provider/nix";
+import { copyClosure, type CopyResult } from "../provider/copy";
 import { connectionSchema } from "../provider/schema/connection";
 import { startHost, type TestHost } from "../test/harness/hosts";
 import { startProxy, type TcpProxy } from "../test/harness/proxy";

@@ -15,7 +15,7 @@ fi
 # Debian packages ---------------------------------------------------------------------------
 packages=(nix-bin openssh-server openssh-client qemu-system-x86 qemu-utils kexec-tools gdisk
   dosfstools mtools e2fsprogs xfsprogs btrfs-progs cryptsetup-bin lvm2 util-linux fdisk debootstrap
-  linux-image-amd64 busybox-static iproute2 cpio zstd procps psmisc sudo doas)
+  linux-image-amd64 busybox-static iproute2 cpio zstd procps psmisc sudo doas shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

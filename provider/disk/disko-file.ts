@@ -1,8 +1,9 @@
 import { execa } from "execa";
 import * as path from "node:path";
 import { NixosPulumiError } from "../errors";
+import { shippedFile } from "../util/shipped-file";
 
-const LIB = path.resolve(__dirname, "../../../provider/disk/disko-lib.nix");
+const LIB = shippedFile("disk/disko-lib.nix");
 
 /**
  * Evaluates an existing disko .nix file (a module, or a function of { lib, ... } as disko

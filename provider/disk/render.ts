@@ -1,7 +1,6 @@
 // The tree walk: disks (by name) and their partitions (by priority), then volume groups;
 // each node module renders itself; this file orders the pieces into the scripts.
 import { readFileSync } from "node:fs";
-import * as path from "node:path";
 import { canonicalJson, sha256Hex } from "../util/canonical-json";
 import { shellQuote } from "../util/shell-quote";
 import { contentFormatView, contentNodes, type Content } from "./content";
@@ -13,6 +12,7 @@ import { emptyRendered, merge, type FileSystemConfig, type NixosDiskConfig, type
 import { toNixosModule } from "./nixos-module";
 import { renderNodev } from "./nodev";
 import type { LayoutShape } from "./schema";
+import { shippedFile } from "../util/shipped-file";
 
 export interface RenderedLayout {
   spec: LayoutShape;
@@ -45,7 +45,7 @@ export interface RenderedLayout {
 }
 
 function preamble(): string {
-  return readFileSync(path.resolve(__dirname, "../../../provider/disk/script-preamble.sh"), "utf8");
+  return readFileSync(shippedFile("disk/script-preamble.sh"), "utf8");
 }
 
 /** The layout without what only changes how it mounts. */

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 set -eu
 # No udev on rescue systems and test hosts: LVM and device-mapper make their own nodes.
 [ -d /run/udev ] || export DM_DISABLE_UDEV=1
@@ -14,11 +15,11 @@ reread_partitions() {
 partition_device() {
   disk=$(readlink -f "$1"); n=$2
   case "$disk" in *[0-9]) node="${disk}p$n" ;; *) node="$disk$n" ;; esac
-  majmin=$(printf '%d:%d' "0x$(stat -L -c %t "$disk")" "0x$(stat -L -c %T "$disk")")
-  for part in /sys/dev/block/"$majmin"/*/partition; do
-    [ -e "$part" ] && [ "$(cat "$part")" = "$n" ] || continue
+  for part in /sys/dev/block/"$(majmin "$disk")"/*/partition; do
+    [ -e "$part" ] || continue
+    [ "$(cat "$part")" = "$n" ] || continue
     dev=$(cat "${part%/partition}/dev")
-    if [ -b "$node" ] && [ "$(printf '%d:%d' "0x$(stat -L -c %t "$node")" "0x$(stat -L -c %T "$node")")" = "$dev" ]; then
+    if [ -b "$node" ] && [ "$(majmin "$node")" = "$dev" ]; then
       echo "$node"; return 0
     fi
     rm -f "$node"
@@ -50,6 +51,7 @@ mount_once() { # fstype device target options
   ensure_filesystem "$1"
   top=$(findmnt -rn -o MAJ:MIN,FSTYPE,SOURCE -M "$3" 2>/dev/null | tail -n 1)
   if [ -n "$top" ]; then
+    # shellcheck disable=SC2086 # split on purpose: MAJ:MIN FSTYPE SOURCE become $5 $6 $7
     set -- "$@" $top
     if [ "$5" = "$(majmin "$2")" ]; then return 0; fi
     if [ "$6" = btrfs ] && [ "$1" = btrfs ]; then
@@ -74,7 +76,8 @@ mount_nodev() { # fstype device target options
 luks_is_open() { # name device
   want=$(majmin "$2")
   for d in /sys/block/dm-*; do
-    [ -e "$d/dm/name" ] && [ "$(cat "$d/dm/name")" = "$1" ] || continue
+    [ -e "$d/dm/name" ] || continue
+    [ "$(cat "$d/dm/name")" = "$1" ] || continue
     for s in "$d"/slaves/*; do [ -e "$s/dev" ] && [ "$(cat "$s/dev")" = "$want" ] && return 0; done
     echo "a device-mapper device named $1 is open on another device than $2; close it (cryptsetup close $1) or rename the luks node" >&2
     exit 1
@@ -108,6 +111,7 @@ vg_activate() { # vg pv...
       exit 1
     done
   done
+  # shellcheck disable=SC2086 # one --devices option per physical volume
   vgchange -ay $devices "$vg" >/dev/null
 }
 
@@ -129,6 +133,12 @@ require_files() { # file...
     echo "the key file $f is missing on this machine; nothing was changed (give it in NixosHost install.diskKeys, keyed by this path)" >&2
     exit 1
   done
+}
+
+# A path as /proc/self/mountinfo and /proc/swaps write it: space, tab and backslash as octal
+# escapes (\040, \011, \134). A newline (\012) is left escaped; callers refuse it.
+unescape_mount_path() {
+  printf '%s\n' "$1" | sed 's/\\040/ /g; s/\\011/\t/g; s/\\134/\\/g'
 }
 
 # Releases everything stacked on the layout's disks before they are wiped: filesystems
@@ -201,27 +211,43 @@ PVS
   fi
   for name in ${LAYOUT_LUKS:-}; do
     for d in /sys/block/dm-*; do
-      [ -e "$d/dm/name" ] && [ "$(cat "$d/dm/name")" = "$name" ] || continue
+      [ -e "$d/dm/name" ] || continue
+      [ "$(cat "$d/dm/name")" = "$name" ] || continue
       in_stack "$(cat "$d/dev")" && continue
       echo "a device-mapper device named $name is open on another disk; close it (cryptsetup close $name) or rename the luks node" >&2
       exit 1
     done
   done
   # btrfs mounts show an anonymous device number (0:N): only those are matched by their
-  # source device (a name can be another machine's in a container, see above).
+  # source device (a name can be another machine's in a container, see above). Paths are
+  # kept as mountinfo escapes them (\040 for a space), one per line, until they are used.
   mounts=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { print $3, $5, $(i + 2); break } }' /proc/self/mountinfo |
     while read -r mm mp src; do
       if in_stack "$mm"; then echo "$mp"
-      elif [ "${mm%%:*}" = 0 ] && [ -b "$src" ] && in_stack "$(majmin "$src")"; then echo "$mp"; fi
+      elif [ "${mm%%:*}" = 0 ] && [ -b "$(unescape_mount_path "$src")" ] && in_stack "$(majmin "$(unescape_mount_path "$src")")"; then echo "$mp"; fi
     done | sort -r)
-  for mp in $mounts; do
+  while IFS= read -r mp; do
+    [ -n "$mp" ] || continue
     if [ "$mp" = / ]; then echo "the running system's / is on the layout's disks; boot an installer (kexec) first" >&2; exit 1; fi
-  done
+    case "$mp" in *'\012'*) echo "a mount point on the layout's disks has a newline in its name ($mp); unmount it by hand before installing" >&2; exit 1 ;; esac
+  done <<MOUNTS
+$mounts
+MOUNTS
 
-  # Release, top down.
-  for mp in $mounts; do umount "$mp" 2>/dev/null || umount -l "$mp"; done
-  for sw in $(awk 'NR > 1 {print $1}' /proc/swaps 2>/dev/null); do
-    [ -b "$sw" ] && in_stack "$(majmin "$sw")" && swapoff "$sw"
+  # Release, top down. A busy filesystem stops the script: a lazy unmount would leave it
+  # in use while its disk is wiped.
+  while IFS= read -r mp; do
+    [ -n "$mp" ] || continue
+    path=$(unescape_mount_path "$mp")
+    umount "$path" 2>/dev/null && continue
+    echo "$path is busy (a process uses it: fuser -vm '$path' names it); stop that process and run again; nothing was wiped" >&2
+    exit 1
+  done <<MOUNTS
+$mounts
+MOUNTS
+  awk 'NR > 1 {print $1}' /proc/swaps 2>/dev/null | while IFS= read -r sw; do
+    sw=$(unescape_mount_path "$sw")
+    if [ -b "$sw" ] && in_stack "$(majmin "$sw")"; then swapoff "$sw"; fi
   done
   order=""; for hn in $held; do order="$hn $order"; done
   for hn in $order; do

@@ -3,11 +3,12 @@
 import type { NixosHostSpec } from "../schema/nixos-host";
 import type { Progress } from "../progress";
 import { NixosPulumiError } from "../errors";
-import { buildOnTarget, buildToplevel, copyClosure } from "../nix";
+import { buildOnTarget, copyClosure } from "../copy";
+import { buildToplevel } from "../nix";
 import { substituteFromCache } from "../nix/binary-cache";
 import { activate, readHostState, rebootInto, type HostState } from "../switch";
 import { openSession } from "./session";
-import { refuseDeployerMachine } from "./deployer-machine";
+import { refuseDeployerMachine } from "../install/deployer-machine";
 import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
 import { runInstall, type InstallContext } from "../install";

@@ -4,8 +4,8 @@
 import { existsSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import { closureOf, type ClosurePath } from "../nix";
+import { MiB } from "../util/units";
 
-const MiB = 1024 * 1024;
 
 /** "/nix/store/<hash>-openssl-3.0.13" → { name: "openssl", version: "3.0.13" } (Nix's parseDrvName rule). */
 export function parseStoreName(storePath: string): { name: string; version: string } {

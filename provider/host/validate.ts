@@ -55,12 +55,6 @@ export function hostInputIssues(inputs: Record<string, unknown>): FieldIssue[] {
   return issues;
 }
 
-/** Throws an InputError for whatever `hostInputIssues` finds. */
-export function checkKnownFields(inputs: Record<string, unknown>): void {
-  const issues = hostInputIssues(inputs);
-  if (issues.length > 0) throw new InputError(RESOURCE, issues);
-}
-
 /**
  * A pre-generated host key must be what sshd can load (unencrypted, ed25519) and its public
  * key the one pinned after the reboot. The messages never quote the keys.

@@ -1,6 +1,6 @@
 import { NixosPulumiError } from "../errors";
-import { realiseOnTarget } from "../nix/build-on-target";
-import { copyClosure } from "../nix/copy";
+import { realiseOnTarget } from "../copy/build-on-target";
+import { copyClosure } from "../copy/copy";
 import { runNix } from "../nix/run-nix";
 import type { SshSession } from "../ssh";
 import { newRunDir, removeRunDir } from "../ssh/run-dir";

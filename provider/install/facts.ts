@@ -1,5 +1,5 @@
 import { NixosPulumiError } from "../errors";
-import { refuseDeployerMachine } from "../host/deployer-machine";
+import { refuseDeployerMachine } from "./deployer-machine";
 import { readHostState } from "../switch";
 import type { InstallContext, Phase } from "./context";
 import { refuseLayoutThatDoesNotFit } from "./disk-fit";

@@ -1,6 +1,6 @@
 import { NixosPulumiError } from "../errors";
 import { refuseNonNixosToplevelOnTarget, systemField } from "../nix/nixos-toplevel";
-import { buildOnTarget, copyClosure } from "../nix";
+import { buildOnTarget, copyClosure } from "../copy";
 import { shellQuote } from "../ssh";
 import type { InstallContext } from "./context";
 import { forgetLayoutMarker } from "./disko";

@@ -1,10 +1,10 @@
 import { Client, type ClientChannel } from "ssh2";
 import type { Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
-import { shellQuote } from "../util/shell-quote";
 import type { Connection } from "../schema/connection";
 import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
 import { REFUSED_EXIT, uploadCommand } from "./private-paths";
+import { MiB } from "../util/units";
 
 export interface ExecOptions {
   stdin?: Readable | string | Buffer;
@@ -64,7 +64,7 @@ export class SshSession {
 
   /** `first` goes to stdin before options.stdin (sudo -S's password line). */
   private run(full: string, options: ExecOptions, first?: Buffer): Promise<ExecResult> {
-    const keep = options.keep ?? 1024 * 1024;
+    const keep = options.keep ?? MiB;
     return new Promise((resolve, reject) => {
       if (this.closed) {
         return reject(new NixosPulumiError("the SSH connection is closed", { step: "exec", host: this.target }));

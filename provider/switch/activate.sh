@@ -93,8 +93,10 @@ echo "rolling back to $previous"
 # need not be the one the machine had), and the bootloader follows the profile: real
 # bootloader builders write entries for the profile's generations only.
 if [ "$action" != test ] && [ -n "$previous_profile" ]; then
-  { nix-env -p "$profile" --switch-generation "$previous_generation" || nix-env -p "$profile" --set "$previous_profile"; } &&
-    "$previous_profile/bin/switch-to-configuration" boot || finish rollback-failed "$reason" "$code"
+  if ! { { nix-env -p "$profile" --switch-generation "$previous_generation" || nix-env -p "$profile" --set "$previous_profile"; } &&
+    "$previous_profile/bin/switch-to-configuration" boot; }; then
+    finish rollback-failed "$reason" "$code"
+  fi
 fi
 if [ "$action" != boot ] && [ -n "$previous_running" ]; then
   "$previous_running/bin/switch-to-configuration" test || finish rollback-failed "$reason" "$code"

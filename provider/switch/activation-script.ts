@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import * as path from "node:path";
+import { shippedFile } from "../util/shipped-file";
 
 /** The target-side activation script (activate.sh), read from the package. */
 export function activationScript(): string {
-  return readFileSync(path.resolve(__dirname, "../../../provider/switch/activate.sh"), "utf8");
+  return readFileSync(shippedFile("switch/activate.sh"), "utf8");
 }

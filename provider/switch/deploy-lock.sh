@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # nixos-pulumi deploy lock, run ON THE TARGET over its own SSH channel for the whole
 # switch or install. Two parts:
 # - a kernel flock on deploy.lock, held by this shell while its deployer is connected: the
@@ -97,13 +98,13 @@ done
 # rollback watchdog) may still run: never start a second activation next to it. A resuming
 # deployer's own activation may be the one running: it is not waited for.
 running_activation() {
-  for f in $(grep -lsz '^/run/nixos-pulumi/[^/]*/activate\.sh$' /proc/[0-9]*/cmdline); do
+  running=$(grep -lsz '^/run/nixos-pulumi/[^/]*/activate\.sh$' /proc/[0-9]*/cmdline | while IFS= read -r f; do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
     [ "$pid" = "$$" ] && continue
     echo "$pid $(tr '\0' ' ' < "$f" 2>/dev/null)"
-    return 0
-  done
-  return 1
+    break
+  done)
+  [ -n "$running" ] && echo "$running"
 }
 if [ "$MODE" = take ]; then
   announced=""

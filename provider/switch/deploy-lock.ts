@@ -8,11 +8,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { PassThrough } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
+import { shippedFile } from "../util/shipped-file";
 
 export interface DeployLockOptions {
   /** Who takes the lock, e.g. "stack dev/web, resource web1"; the deployer's host name, pid and the time are added. */
@@ -69,7 +69,7 @@ function deployerId(): string {
 }
 
 function lockScript(): string {
-  return readFileSync(path.resolve(__dirname, "../../../provider/switch/deploy-lock.sh"), "utf8");
+  return readFileSync(shippedFile("switch/deploy-lock.sh"), "utf8");
 }
 
 type Mode = "take" | "resume";

@@ -104,7 +104,7 @@ async function killCliOnly(): Promise<number[]> {
   const cli = (await children(process.pid)).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "pulumi");
   assert.equal(cli.length, 1, "exactly one pulumi CLI runs");
   orphans = (await tree(cli[0]!)).slice(1).map((pid) => ({ pid, cmdline: cmdline(pid) }));
-  const provider = orphans.filter((p) => /dynamic-provider|copy-child\.js/.test(p.cmdline)).map((p) => p.pid);
+  const provider = orphans.filter((p) => /dynamic-provider|copy\/child\.js/.test(p.cmdline)).map((p) => p.pid);
   assert.ok(provider.length > 0, `the provider runs under the CLI: ${JSON.stringify(orphans)}`);
   process.kill(cli[0]!, "SIGKILL");
   return provider;

@@ -5,7 +5,7 @@
 import { test, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "../../provider/ssh";
-import { copyClosure } from "../../provider/nix";
+import { copyClosure } from "../../provider/copy";
 import { connectionSchema } from "../../provider/schema/connection";
 import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "../../provider/ssh";
-import { copyClosure } from "../../provider/nix";
+import { copyClosure } from "../../provider/copy";
 import { closureOf } from "../../provider/nix/closure";
 import { localCpuHasAes } from "../../provider/ssh/cpu-aes";
 import { connectionSchema } from "../../provider/schema/connection";

@@ -9,7 +9,7 @@ import { connectionSchema } from "../../provider/schema/connection";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { acquireDeployLock } from "../../provider/switch/deploy-lock";
 import { activationScript } from "../../provider/switch";
-import { copyClosure } from "../../provider/nix";
+import { copyClosure } from "../../provider/copy";
 import { switchHost } from "../../provider/host/operations";
 import { runInstall } from "../../provider/install";
 import { execa } from "execa";

@@ -182,3 +182,24 @@ test("a LUKS layout whose key file is not on the machine is refused before the d
   assert.match(run.stderr, /the key file \/tmp\/absent\.key is missing on this machine; nothing was changed \(give it in NixosHost install\.diskKeys/);
   assert.equal(await diskSum("vda"), before);
 });
+
+test("the release unmounts a mount point with a space in its name, and stops at a busy filesystem instead of detaching it", async () => {
+  const r = renderLayout(await resolveLayout(layout));
+  await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, r.script).then((x) => assert.equal(x.code, 0, x.stderr));
+  await host.exec(`cat > /tmp/release.sh`, r.releaseScript);
+  // The ESP mounted a second time where mountinfo writes the path as /mnt/a\040dir.
+  await host.run("mkdir -p '/mnt/a dir' && mount /dev/vda1 '/mnt/a dir'");
+  const pid = (await host.run("cd /mnt/boot && setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")).trim();
+  try {
+    const busy = await host.exec("sh /tmp/release.sh");
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, /^\/mnt\/boot is busy \(a process uses it: fuser -vm '\/mnt\/boot' names it\); stop that process and run again; nothing was wiped$/m);
+    assert.equal((await host.run("findmnt -rn -o TARGET -M /mnt/boot")).trim(), "/mnt/boot", "the busy filesystem is still mounted, not detached lazily");
+  } finally {
+    await host.run(`kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.1; done`);
+  }
+  const released = await host.exec("sh /tmp/release.sh");
+  assert.equal(released.code, 0, released.stderr);
+  assert.deepEqual(await layoutMounts(), []);
+  assert.equal((await host.run("findmnt -rn -M '/mnt/a dir' || true")).trim(), "");
+});

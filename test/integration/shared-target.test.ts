@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { renderLayout, resolveLayout } from "../../provider/disk";
 import { runInstall, type InstallContext } from "../../provider/install";
 import { connect, shellQuote } from "../../provider/ssh";
-import { copyClosure } from "../../provider/nix";
+import { copyClosure } from "../../provider/copy";
 import { activate } from "../../provider/switch";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { startHost, type TestHost } from "../harness/hosts";

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect, type SshSession } from "../../provider/ssh";
-import { copyClosure } from "../../provider/nix";
+import { copyClosure } from "../../provider/copy";
 import { activate } from "../../provider/switch";
 import { connectionSchema } from "../../provider/schema/connection";
 import { copyToHostStore, startHost, type TestHost } from "../harness/hosts";

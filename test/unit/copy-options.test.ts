@@ -4,7 +4,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { parseHostInputs } from "../../provider/host/validate";
 import { InputError } from "../../provider/errors";
-import { chooseCompression } from "../../provider/nix/copy-compression";
+import { chooseCompression } from "../../provider/copy/compression";
 import { narHashHex } from "../../provider/nix/nar-hash";
 
 const MiB = 1024 * 1024;

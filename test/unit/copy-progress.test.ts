@@ -2,7 +2,7 @@
 // reported a second time by `finish`.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { copyProgress } from "../../provider/nix/copy-progress";
+import { copyProgress } from "../../provider/copy/progress";
 import type { PathInfo } from "../../provider/nix/closure";
 
 const paths: PathInfo[] = [

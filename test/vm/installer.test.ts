@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { createReadStream, readFileSync } from "node:fs";
 import { connect, type SshSession } from "../../provider/ssh";
-import { copyClosure } from "../../provider/nix";
+import { copyClosure } from "../../provider/copy";
 import { connectionSchema } from "../../provider/schema/connection";
 import { startVm, type TestVm } from "../harness/vm";
 import { buildTestSystem } from "../harness/systems";

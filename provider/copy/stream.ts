@@ -6,10 +6,11 @@ import { Transform, pipeline, type Readable } from "node:stream";
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
-import type { PathInfo } from "./closure";
-import { compressStream, decompressCommand, type Compression } from "./copy-compression";
+import type { PathInfo } from "../nix/closure";
+import { compressStream, decompressCommand, type Compression } from "./compression";
 import { narSource } from "./nar-source";
 import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
+import { mib } from "../util/units";
 
 /** The SSH connection dropped mid-copy; what the target registered before stays valid. */
 export class CopyInterrupted extends Error {
@@ -142,13 +143,13 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
   const full = /No space left on device/i.test(stderrTail);
   throw new NixosPulumiError(
     full
-      ? `the target's /nix is full (No space left on device) after registering ${acked} of ${paths.length} paths; the ${paths.length - acked} paths not yet registered need ${(missingBytes / 1048576).toFixed(0)} MiB`
+      ? `the target's /nix is full (No space left on device) after registering ${acked} of ${paths.length} paths; the ${paths.length - acked} paths not yet registered need ${mib(missingBytes)} MiB`
       : `nix-store --serve --write failed on the target after registering ${acked} of ${paths.length} paths (exit ${result.code ?? result.signal})`,
     {
     step: "copy",
     host: session.target,
     output: tail(stderrTail || result.stderr),
-    hint: `the paths not yet registered need ${(missingBytes / 1048576).toFixed(0)} MiB in the target's /nix store (check df -h /nix) and a working nix-store there`,
+    hint: `the paths not yet registered need ${mib(missingBytes)} MiB in the target's /nix store (check df -h /nix) and a working nix-store there`,
     },
   );
 }

@@ -8,8 +8,8 @@ import type { Progress } from "../progress";
 import type { SystemSpec } from "../schema/nixos-host";
 import { shellQuote, tail, type SshSession } from "../ssh";
 import { copyClosure } from "./copy";
-import { storeFlag } from "./copy-stream";
-import { derivationOf } from "./toplevel";
+import { storeFlag } from "./stream";
+import { derivationOf } from "../nix/toplevel";
 
 /** `storeRoot`: build into the store under this root (e.g. "/mnt" during an install). */
 export async function buildOnTarget(session: SshSession, system: SystemSpec, toplevel: string, progress?: Progress, storeRoot?: string): Promise<void> {

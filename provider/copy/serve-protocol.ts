@@ -2,7 +2,7 @@
 // uses: the hello, DumpStorePath (a path's NAR, without the re-hash `--export` does) and
 // AddToStoreNar (a NAR streamed straight into the store, parsed once, unlike `--import`).
 // Numbers are little-endian u64; strings are length, bytes, zero padding to 8.
-import type { PathInfo } from "./closure";
+import type { PathInfo } from "../nix/closure";
 
 export const SERVE_MAGIC_1 = 0x390c9deb;
 export const SERVE_MAGIC_2 = 0x5452eecb;

@@ -1,12 +1,13 @@
-// The child side of a copy run in its own node process (copy-in-child.ts): dials its own SSH
+// The child side of a copy run in its own node process (in-child.ts): dials its own SSH
 // connection with the parent's connection settings and the host key the parent verified,
 // copies, and reports progress, the result or the error over IPC. It loads only ssh2 and the
 // copy's modules, so its whole footprint is what the copy costs the deployer.
 import { connect } from "../ssh/connect";
 import type { Connection } from "../schema/connection";
 import { NixosPulumiError } from "../errors";
-import { copyPaths, type CopyOptions } from "./copy";
-import type { PathInfo } from "./closure";
+import { copyPaths } from "./copy-paths";
+import type { CopyOptions, CopyReport } from "./options";
+import type { PathInfo } from "../nix/closure";
 
 export interface ChildRequest {
   closure: PathInfo[];
@@ -25,7 +26,7 @@ export interface ChildRequest {
 
 export type ChildMessage =
   | { progress: string }
-  | { result: { pathsTotal: number; pathsCopied: number; bytesCopied: number; wireBytes: number; compression: string; resumes: number; resumedWithinPath: number[]; seconds: number; childMaxRssKiB: number; childCipher: string } }
+  | { result: CopyReport & { childMaxRssKiB: number; childCipher: string } }
   | { error: { message: string; details?: NixosPulumiError["details"] } };
 
 /**

@@ -9,16 +9,15 @@ import * as path from "node:path";
 import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import type { Connection } from "../schema/connection";
-import type { CopyOptions, CopyResult, TargetFacts } from "./copy";
-import type { PathInfo } from "./closure";
+import type { CopyOptions, CopyResult, TargetFacts } from "./options";
+import type { PathInfo } from "../nix/closure";
 import { localCpuHasAes } from "../ssh/cpu-aes";
-import type { ChildMessage, ChildRequest } from "./copy-child";
-import type { Compression } from "./copy-compression";
+import type { ChildMessage, ChildRequest } from "./child";
 import { whenEngineGone } from "../util/engine-lifetime";
 
 /**
  * Flags of the copy's child: a small young generation, so its garbage is collected early, and
- * `gc` for the child's timer of minor collections (copy-child.ts).
+ * `gc` for the child's timer of minor collections (child.ts).
  */
 export const CHILD_NODE_FLAGS = ["--max-semi-space-size=1", "--expose-gc"];
 
@@ -45,7 +44,7 @@ export async function copyInChild(
     ...(options.compress ? { compress: options.compress } : {}),
     ...(options.stageAbove !== undefined ? { stageAbove: options.stageAbove } : {}),
   };
-  const child = fork(path.join(__dirname, "copy-child.js"), [], {
+  const child = fork(path.join(__dirname, "child.js"), [], {
     execArgv: CHILD_NODE_FLAGS,
     stdio: ["ignore", "ignore", "pipe", "ipc"],
     serialization: "json",
@@ -87,5 +86,5 @@ export async function copyInChild(
   }
   // The parent's own connection idled through the copy; if it dropped meanwhile, open another.
   if (!session.isOpen && options.reconnect) session = await options.reconnect();
-  return { ...outcome.result, compression: outcome.result.compression as Compression, session };
+  return { ...outcome.result, session };
 }

@@ -1,79 +1,32 @@
-// Copies a closure to a target: ask the target once which paths it lacks (and which
-// decompressors it has), then stream just those as pipelined AddToStoreNar commands into
+// The copy of a known closure in this process: ask the target once which paths it lacks (and
+// which decompressors it has), then stream just those as pipelined AddToStoreNar commands into
 // `nix-store --serve --write`; large paths go through a staging file so they resume mid-path.
 // When the connection drops, reconnect (within the connection's dial limits), ask again,
 // and send only what the target still lacks.
 import { NixosPulumiError } from "../errors";
-import { shellQuote, type SshSession } from "../ssh";
-import { cryptoBindingWarning } from "../ssh/crypto-binding";
+import type { SshSession } from "../ssh";
 import { TARGET_AES_PROBE } from "../ssh/cpu-aes";
-import type { Progress } from "../progress";
-import { closureOf, type PathInfo } from "./closure";
-import { chooseCompression, type CompressSetting, type Compression } from "./copy-compression";
-import { CopyInterrupted, storeFlag, streamPaths } from "./copy-stream";
-import { importStaged, stagePath, StagingFileRefused } from "./copy-staged";
-import { copyProgress, type CopyProgress } from "./copy-progress";
-import { copyInChild } from "./copy-in-child";
+import type { PathInfo } from "../nix/closure";
+import { chooseCompression, type CompressSetting, type Compression } from "./compression";
+import { CopyInterrupted, storeFlag, streamPaths } from "./stream";
+import { importStaged, stagePath, StagingFileRefused } from "./staged";
+import { copyProgress, type CopyProgress } from "./progress";
+import type { CopyOptions, CopyResult, TargetFacts } from "./options";
+import { MiB } from "../util/units";
 
-export interface CopyOptions {
-  /** Copy into the store under this root (e.g. "/mnt" during an install). */
-  storeRoot?: string;
-  progress?: Progress;
-  /** "auto" (default): compress only when the link measures slow. */
-  compress?: CompressSetting;
-  /** Opens a new session after the connection dropped; without it a cut copy fails. */
-  reconnect?: () => Promise<SshSession>;
-  /** Paths at least this large go through a staging file and resume mid-path (default 64 MiB). */
-  stageAbove?: number;
-  /**
-   * Keep a large copy in this process. By default a copy of at least CHILD_BYTES runs in a
-   * child node process with its own connection (copy-in-child.ts), which bounds its memory.
-   */
-  inProcess?: boolean;
-}
-
-export interface CopyResult {
-  pathsTotal: number;
-  pathsCopied: number;
-  /** NAR bytes of the paths the target lacked. */
-  bytesCopied: number;
-  /** Bytes put on the SSH channels, after compression, including resent ones. */
-  wireBytes: number;
-  compression: Compression;
-  /** Times the copy reconnected and resumed. */
-  resumes: number;
-  /** For each staged path resumed mid-path: the bytes the target already had. */
-  resumedWithinPath: number[];
-  seconds: number;
-  /** Peak resident memory of the copy's child process (KiB), when the copy ran in one. */
-  childMaxRssKiB?: number;
-  /** The cipher of the copy's own connection, when it ran in a child process. */
-  childCipher?: string;
-  /** The session to go on with: a new one when the copy reconnected. */
-  session: SshSession;
-}
-
-const MiB = 1024 * 1024;
 /** Paths at least this large are staged in a file on the target and resume mid-path. */
 export const STAGE_BYTES = 64 * MiB;
 /** `auto` measures the link on this much of a large path (staged) before deciding on compression. */
 const PROBE_BYTES = 8 * MiB;
 /**
  * On a stream of small paths `auto` measures the link over PROBE_BYTES or a second once the
- * target is taking them in (copy-stream.ts, probe), without stopping the stream: a fast link goes on
+ * target is taking them in (stream.ts, probe), without stopping the stream: a fast link goes on
  * uncompressed in the same stream, a slow one goes on compressed after the current path.
  */
 const STREAM_PROBE = { startBy: 8 * MiB, span: PROBE_BYTES, seconds: 1 };
 /** Below this much to send, compression is not worth deciding about. */
 const PROBE_MIN_TOTAL = 24 * MiB;
 const MAX_RESUMES = 5;
-/** Copies at least this large run in a child process (unless options.inProcess). */
-export const CHILD_BYTES = 16 * MiB;
-
-export interface TargetFacts {
-  missing: Set<string>;
-  tools: Set<string>;
-}
 
 /** One round trip: the paths the target's store lacks, and the tools the copy can use there. */
 export async function queryTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<TargetFacts> {
@@ -105,36 +58,6 @@ export async function queryTarget(session: SshSession, paths: string[], storeRoo
     missing: new Set(lines.filter((l) => l.startsWith("/"))),
     tools: new Set(lines.filter((l) => l.startsWith("+")).map((l) => l.slice(1))),
   };
-}
-
-/** The paths of `paths` that are not valid in the target's store. */
-export async function missingOnTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<string[]> {
-  const { missing } = await queryTarget(session, paths, storeRoot);
-  return paths.filter((p) => missing.has(p));
-}
-
-export async function copyClosure(session: SshSession, storePath: string, options: CopyOptions = {}): Promise<CopyResult> {
-  const started = Date.now();
-  const warning = cryptoBindingWarning();
-  if (warning) options.progress?.(`copy: ${warning}`);
-  const closure = await closureOf(storePath);
-  let first: TargetFacts | undefined;
-  if (!options.inProcess && session.connection) {
-    // What the target lacks decides where the copy runs: an answer lost to a dropped
-    // connection is asked again on a new one (a failure is thrown as it is), never guessed.
-    const paths = closure.map((p) => p.path);
-    first = await queryTarget(session, paths, options.storeRoot).catch(async (err: unknown) => {
-      if (!(err instanceof CopyInterrupted)) throw err;
-      if (!options.reconnect) return undefined; // copyPaths says what was kept and what to do
-      options.progress?.(`copy: ${err.message}; reconnecting to ask again`);
-      session.close();
-      session = await options.reconnect();
-      return queryTarget(session, paths, options.storeRoot);
-    });
-    const bytes = closure.reduce((sum, p) => sum + (first?.missing.has(p.path) ? p.narSize : 0), 0);
-    if (first && bytes >= CHILD_BYTES && session.connection) return copyInChild(session, session.connection, closure, first, options);
-  }
-  return copyPaths(session, closure, first, options, started);
 }
 
 /**

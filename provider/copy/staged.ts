@@ -7,11 +7,12 @@ import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
 import { guarded } from "../ssh/private-paths";
-import type { PathInfo } from "./closure";
-import { decompressCommand, type Compression } from "./copy-compression";
-import { compressedPipe, CopyInterrupted, storeFlag } from "./copy-stream";
+import type { PathInfo } from "../nix/closure";
+import { decompressCommand, type Compression } from "./compression";
+import { compressedPipe, CopyInterrupted, storeFlag } from "./stream";
 import { narSource } from "./nar-source";
 import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
+import { mib } from "../util/units";
 
 export interface StageOptions {
   storeRoot?: string | undefined;
@@ -100,7 +101,7 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
       step: "copy",
       host: session.target,
       output: tail(result.stderr),
-      hint: `it needs ${(info.narSize / 1048576).toFixed(0)} MiB free in the target's /nix (twice that while it is imported)`,
+      hint: `it needs ${mib(info.narSize)} MiB free in the target's /nix (twice that while it is imported)`,
     });
   }
   if (!stopped && source) {
@@ -151,7 +152,7 @@ export async function importStaged(session: SshSession, info: PathInfo, storeRoo
       step: "copy",
       host: session.target,
       output: tail(stderr),
-      hint: `it needs ${(info.narSize / 1048576).toFixed(0)} MiB free in the target's /nix (check df -h /nix)`,
+      hint: `it needs ${mib(info.narSize)} MiB free in the target's /nix (check df -h /nix)`,
     });
   }
 }

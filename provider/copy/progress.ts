@@ -1,9 +1,9 @@
 // Progress of a copy across its batches and resumed attempts: paths registered, NAR bytes
 // sent, bytes on the wire (after compression), rate; one line at most once a second.
 import type { Progress } from "../progress";
-import type { PathInfo } from "./closure";
+import type { PathInfo } from "../nix/closure";
+import { MiB } from "../util/units";
 
-const MiB = 1024 * 1024;
 
 export interface CopyProgress {
   /** A new attempt after a reconnect: `paths` is what the target still lacks. */

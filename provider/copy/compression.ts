@@ -4,11 +4,11 @@
 import * as zlib from "node:zlib";
 import type { Transform } from "node:stream";
 import { NixosPulumiError } from "../errors";
+import { MiB } from "../util/units";
 
 export type CompressSetting = "auto" | "zstd" | "gzip" | "none";
 export type Compression = "zstd" | "gzip" | "none";
 
-const MiB = 1024 * 1024;
 /**
  * zstd -1 compresses several hundred MB/s per core, but the deployer also encrypts and the
  * target decompresses: it pays clearly below ~1.5x a 100 Mbit/s link, not on a gigabit one.

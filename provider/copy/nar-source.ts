@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Transform, type TransformCallback } from "node:stream";
 import { NixosPulumiError } from "../errors";
-import type { PathInfo } from "./closure";
+import type { PathInfo } from "../nix/closure";
 import { dumpStorePath, hello } from "./serve-protocol";
 
 export interface NarSourceOptions {
