@@ -6,7 +6,7 @@
 // into the installer's before anything is touched.
 import { realpath } from "node:fs/promises";
 import { NixosPulumiError } from "../errors";
-import { copyClosure } from "../nix/copy";
+import { copyClosure } from "../copy/copy";
 import { shellQuote } from "../util/shell-quote";
 import type { InstallContext } from "./context";
 
