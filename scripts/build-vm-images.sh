@@ -8,6 +8,8 @@
 #   nixos-kexec-installer-broken-test.tar.gz  the same whose `kexec --load` fails
 #   stage1.cpio.gz   stage 1 of the installed test system (opens LUKS, activates LVM,
 #                    mounts the system's "/", runs init=)
+#   cryptsetup/      cryptsetup as a store path of its own (bin/cryptsetup, with its loader
+#                    and libraries), for the test systems with LUKS devices
 #   runtime/         the userland of the installed test system: Debian's systemd (PID 1),
 #                    sshd, D-Bus, Nix, busybox, bash as /bin/sh; systemd/bin holds systemd's
 #                    own binaries only (the PATH of a transient unit on NixOS)
@@ -93,9 +95,10 @@ cp "$OUT.partial/client_ed25519.pub" "$r/root/.ssh/authorized_keys"
 pack "$r" "$OUT.partial/rescue.cpio.gz"
 
 # The installer: a NixOS installer stand-in in RAM (os-release ID=nixos VARIANT_ID=installer),
-# Nix, nixos-install/nixos-enter doubles, the disk tools and device-mapper drivers for
-# GPT/LUKS/LVM/btrfs/xfs/swap layouts. No host key and no authorized keys of its own: it
-# takes those kexec/run carried over (test/vm/image/installer-init.sh).
+# Nix, nixos-install/nixos-enter doubles, the disk tools nixos-images' noninteractive image
+# carries (no cryptsetup: see test/fixtures/CONTRACTS.md) and the device-mapper drivers. No
+# host key and no authorized keys of its own: it takes those kexec/run carried over
+# (test/vm/image/installer-init.sh).
 i="$work/installer"
 base_root "$i" nixos-installer "nixos-pulumi installer starting"
 install -m 0755 "$IMG/installer-init.sh" "$i/init"
@@ -105,7 +108,7 @@ printf 'ANSI_COLOR="1;34"\nID=nixos\nNAME=NixOS\nPRETTY_NAME="NixOS 25.11 (Xantu
 add_bin "$i" /usr/bin/nix /usr/bin/flock /usr/bin/ssh-keygen /usr/sbin/sgdisk /usr/sbin/mke2fs /usr/sbin/mkfs.fat /usr/bin/partx /usr/sbin/blkid \
   /usr/bin/mount /usr/bin/umount /usr/bin/findmnt /usr/bin/mountpoint /usr/sbin/blockdev /usr/bin/stat /usr/bin/xargs \
   /usr/bin/unshare /usr/sbin/chroot /usr/sbin/wipefs /usr/sbin/mkswap /usr/sbin/swapon /usr/sbin/swapoff \
-  /usr/sbin/cryptsetup /usr/sbin/lvm /usr/sbin/dmsetup /usr/sbin/mkfs.xfs /usr/sbin/mkfs.btrfs /usr/bin/lsblk
+  /usr/sbin/lvm /usr/sbin/dmsetup /usr/sbin/mkfs.xfs /usr/sbin/mkfs.btrfs /usr/bin/lsblk
 for n in nix-store nix-env nix-instantiate nix-build nix-collect-garbage; do ln -s nix "$i/usr/bin/$n"; done
 ln -s mke2fs "$i/usr/sbin/mkfs.ext4"; ln -s mkfs.fat "$i/usr/sbin/mkfs.vfat"
 for n in pvcreate pvs pvscan vgcreate vgchange vgs vgscan lvcreate lvs lvscan lvchange pvremove vgremove lvremove; do ln -s lvm "$i/usr/sbin/$n"; done
@@ -117,6 +120,16 @@ mkdir -p "$i/etc/lvm" "$i/etc/nix" "$i/nix/store" "$i/nix/var/nix"
 printf 'devices {\n obtain_device_list_from_udev = 0\n}\nactivation {\n udev_sync = 0\n udev_rules = 0\n}\n' > "$i/etc/lvm/lvm.conf"
 printf 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n' > "$i/etc/nix/nix.conf"
 pack "$i" "$work/installer.cpio.gz"
+
+# cryptsetup as a package of its own (nixpkgs' cryptsetup): a system with LUKS devices has it
+# on its path (luksroot.nix), the test systems link this one (test/fixtures/system.nix).
+# Its own loader and libraries: it runs wherever its store path is, the installer included.
+c="$OUT.partial/cryptsetup"
+mkdir -p "$c/bin" "$c/lib"
+cp -L /usr/sbin/cryptsetup "$c/lib/cryptsetup"
+for lib in $(ldd /usr/sbin/cryptsetup | grep -o '/[^ ]*'); do cp -L "$lib" "$c/lib/"; done
+printf '#!/bin/sh\nd=$(dirname "$(dirname "$(readlink -f "$0")")")\nexec "$d/lib/ld-linux-x86-64.so.2" --library-path "$d/lib" "$d/lib/cryptsetup" "$@"\n' > "$c/bin/cryptsetup"
+chmod 0755 "$c/bin/cryptsetup"
 
 # Stage 1 of the installed test system: drivers, LUKS and LVM (as NixOS's stage 1 carries
 # cryptsetup, lvm and dmsetup), mount the system's "/", switch_root to init=. The system's

@@ -60,6 +60,8 @@ export function renderDiskoScript(ref: DiskoScriptRef): RenderedLayout {
     swapDevices: [],
     nixos: emptyNixos(),
     nixosModule: "",
+    // disko's script brings its nodes' packages in its own closure (`_pkgs`).
+    tools: [],
     diskoScript: ref,
   };
 }

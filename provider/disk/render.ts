@@ -35,6 +35,11 @@ export interface RenderedLayout {
   nixos: NixosDiskConfig;
   /** The same as a NixOS module file. */
   nixosModule: string;
+  /**
+   * The programs the scripts call that an installer may lack (sgdisk, mkfs.*, cryptsetup, LVM,
+   * ...): the install brings the missing ones from the system (provider/install/layout-tools.ts).
+   */
+  tools: string[];
   /** Set when the layout is the system's own disko script: copied to the target and run. */
   diskoScript?: { storePath: string; derivation?: string | undefined };
 }
@@ -109,6 +114,7 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     swapDevices: all.nixos.swapDevices,
     nixos: all.nixos,
     nixosModule: toNixosModule(all.nixos),
+    tools,
   };
 }
 

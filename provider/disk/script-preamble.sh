@@ -119,7 +119,8 @@ vg_activate() { # vg pv...
 # disk is worse than none).
 require_tools() { # tool...
   missing=""
-  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+  # bash's command -v also names a file that is not executable.
+  for t in "$@"; do p=$(command -v "$t" 2>/dev/null) && case "$p" in /*) [ -x "$p" ] ;; esac || missing="$missing $t"; done
   [ -z "$missing" ] && return 0
   echo "this machine lacks$missing, which the layout needs; nothing was changed" >&2
   exit 1

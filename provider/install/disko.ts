@@ -6,6 +6,7 @@ import type { SshSession } from "../ssh";
 import { newRunDir, removeRunDir } from "../ssh/run-dir";
 import type { InstallContext } from "./context";
 import { refuseLayoutThatDoesNotFit } from "./disk-fit";
+import { bringLayoutTools, bringToolsHint, withTools } from "./layout-tools";
 
 /**
  * Written onto the new root once the layout is formatted: lets a retried install resume on
@@ -54,6 +55,8 @@ export async function diskoPhase(ctx: InstallContext): Promise<void> {
 }
 
 async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<InstallContext["layout"]>, dir: string): Promise<void> {
+  // Before the probe: it opens LUKS and activates VGs, which need the tools too.
+  const tools = await bringLayoutTools(ctx, layout.tools, dir);
   const SCRIPT = `${dir}/disko.sh`;
   const MOUNT_SCRIPT = `${dir}/mount.sh`;
   const RELEASE_SCRIPT = `${dir}/release.sh`;
@@ -63,14 +66,14 @@ async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<Install
   // The probe mounts (opening LUKS, activating VGs) and, when the disks hold something else,
   // releases all of it again: the create script then starts from a released disk.
   const resumed = await ctx.session.exec(
-    `sh ${MOUNT_SCRIPT} >/dev/null 2>&1 && [ "$(cat ${LAYOUT_MARKER} 2>/dev/null)" = ${layout.formatHash} ] || { sh ${RELEASE_SCRIPT} >/dev/null 2>&1; exit 1; }`,
+    `${withTools(tools, `sh ${MOUNT_SCRIPT}`)} >/dev/null 2>&1 && [ "$(cat ${LAYOUT_MARKER} 2>/dev/null)" = ${layout.formatHash} ] || { ${withTools(tools, `sh ${RELEASE_SCRIPT}`)} >/dev/null 2>&1; exit 1; }`,
   );
   if (resumed.code === 0) {
     ctx.progress("disko: the disks already hold this layout (an earlier install was interrupted); mounted them, nothing wiped");
     return;
   }
   ctx.progress("disko: partitioning, formatting and mounting");
-  const result = await ctx.session.exec(`sh ${SCRIPT}`, {
+  const result = await ctx.session.exec(withTools(tools, `sh ${SCRIPT}`), {
     onStdout: (chunk) => chunk.toString().split("\n").filter(Boolean).forEach((l) => ctx.progress(`disko: ${l}`)),
   });
   if (result.code !== 0) {
@@ -88,16 +91,7 @@ async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<Install
 /** What the failed script's own words point at: sgdisk refusing a partition is the layout's geometry, not a device name. */
 export function diskoFailureHint(output: string): string {
   const lacks = /this machine lacks ([^,]+), which the layout needs/.exec(output);
-  if (lacks) {
-    // nixos-images noninteractive.nix drops profiles/base.nix, where installers get cryptsetup.
-    const noCryptsetup = /\bcryptsetup\b/.test(lacks[1]!)
-      ? "nixos-images' noninteractive kexec installer (nixos-anywhere's default) has no cryptsetup. "
-      : "";
-    return (
-      `${noCryptsetup}Let the layout bring its tools: a DiskLayout from your flake's disko script (\`diskoScript: { flake: ".#<host>" }\`), ` +
-      "whose closure carries them as with nixos-anywhere; or boot an installer that has them"
-    );
-  }
+  if (lacks) return bringToolsHint(lacks[1]!.trim().split(/\s+/));
   if (/Could not create partition|Could not change partition|Unable to set partition/i.test(output)) {
     return "the layout's partitions do not fit the disk as sgdisk placed them (see its message above); change their sizes, starts or ends in the DiskLayout";
   }

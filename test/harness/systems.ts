@@ -24,6 +24,8 @@ export interface TestSystemOptions {
    * "multi-user.target.wants/x.service" → { link: "../x.service" }).
    */
   unitFiles?: Record<string, string | { link: string }>;
+  /** QEMU guests with luksDevices: the images' cryptsetup package, linked into sw/bin. */
+  cryptsetup?: string;
 }
 
 export const SYSTEM_NIX = path.resolve(__dirname, "../../../test/fixtures/system.nix");
@@ -41,6 +43,7 @@ export function testSystemArgs(options: TestSystemOptions): string[] {
   if (options.luksDevices) args.push("--argstr", "luksDevices", options.luksDevices);
   if (options.initrdSecrets) args.push("--argstr", "initrdSecrets", options.initrdSecrets);
   if (options.unitFiles) args.push("--argstr", "unitFiles", JSON.stringify(options.unitFiles));
+  if (options.cryptsetup) args.push("--arg", "cryptsetup", options.cryptsetup);
   return args;
 }
 

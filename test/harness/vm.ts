@@ -22,6 +22,8 @@ export interface VmImages {
   stage1Initrd: string;
   /** The installed test system's userland: pass as vmRuntime to buildTestSystem. */
   runtime: string;
+  /** cryptsetup as a package of its own: pass as cryptsetup to buildTestSystem (systems with LUKS devices). */
+  cryptsetup: string;
   clientPrivateKey: string;
   clientPublicKey: string;
   /** The rescue system's ed25519 host key; the kexec installer serves the same one. */
@@ -45,6 +47,7 @@ export function vmImages(): Promise<VmImages> {
       brokenKexecTarball: path.join(dir, "nixos-kexec-installer-broken-test.tar.gz"),
       stage1Initrd: path.join(dir, "stage1.cpio.gz"),
       runtime: path.join(dir, "runtime"),
+      cryptsetup: path.join(dir, "cryptsetup"),
       clientPrivateKey: readFileSync(path.join(dir, "client_ed25519"), "utf8"),
       clientPublicKey: pub("client_ed25519"),
       rescueHostKey: pub("rescue_host_ed25519"),

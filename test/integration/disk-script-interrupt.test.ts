@@ -5,8 +5,13 @@
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { renderLayout, resolveLayout, type RenderedLayout } from "../../provider/disk";
-import { diskoFailureHint } from "../../provider/install/disko";
+import { diskoFailureHint, diskoPhase } from "../../provider/install/disko";
+import type { InstallContext } from "../../provider/install";
+import { NixosPulumiError } from "../../provider/errors";
+import { nixosHostSchema } from "../../provider/schema/nixos-host";
+import { connect } from "../../provider/ssh";
 import { startHost, type TestHost } from "../harness/hosts";
+import { buildTestSystem } from "../harness/systems";
 
 let host: TestHost;
 before(async () => {
@@ -123,7 +128,7 @@ test("a layout needing a tool this machine lacks is refused before the disk is t
   const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(f2fs)).script);
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /this machine lacks mkfs\.f2fs, which the layout needs; nothing was changed/);
-  assert.match(diskoFailureHint(run.stderr), /^Let the layout bring its tools: a DiskLayout from your flake's disko script/);
+  assert.match(diskoFailureHint(run.stderr), /^A tool the installer lacks is taken from the system being installed \(its sw\/bin\): add its package to environment\.systemPackages; or let the layout bring its tools: a DiskLayout from your flake's disko script/);
   assert.equal(await diskSum("vda"), before);
 });
 
@@ -138,8 +143,30 @@ test("a LUKS layout on an installer without cryptsetup (nixos-images' noninterac
     const run = await host.exec(`cat > /tmp/full.sh && sh /tmp/full.sh`, renderLayout(await resolveLayout(luks)).script);
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /this machine lacks cryptsetup, which the layout needs; nothing was changed/);
-    assert.match(diskoFailureHint(run.stderr), /^nixos-images' noninteractive kexec installer \(nixos-anywhere's default\) has no cryptsetup\. Let the layout bring its tools/);
+    assert.match(diskoFailureHint(run.stderr), /^nixos-images' noninteractive kexec installer \(nixos-anywhere's default\) has no cryptsetup; a system with boot\.initrd\.luks\.devices .* carries it\. A tool the installer lacks is taken from the system being installed/);
     assert.equal(await diskSum("vda"), before);
+
+    // The disko phase looks before it probes, opens or releases anything: the system being
+    // installed (no LUKS device, so no cryptsetup on its path) cannot bring it either.
+    const toplevel = await buildTestSystem({ label: "disk-interrupt-no-luks" });
+    const spec = nixosHostSchema.parse({
+      connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+      system: { storePath: toplevel },
+      diskLayout: { declared: luks },
+    });
+    const session = await connect(spec.connection);
+    const progress: string[] = [];
+    const ctx = { spec, toplevel, layout: renderLayout(await resolveLayout(luks)), progress: (l: string) => progress.push(l), session, connect: () => connect(spec.connection) } as InstallContext;
+    try {
+      const err = await diskoPhase(ctx).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof NixosPulumiError, String(err));
+      assert.match(err.message, /the layout needs cryptsetup, which the installer lacks and the system being installed does not carry; nothing was changed/);
+      assert.match(err.message, /add its package to environment\.systemPackages; or let the layout bring its tools: a DiskLayout from your flake's disko script/);
+      assert.ok(!progress.some((l) => /partitioning/.test(l)), progress.join("\n"));
+    } finally {
+      session.close();
+    }
+    assert.equal(await diskSum("vda"), before, "not a byte of /dev/vda changed");
   } finally {
     await host.run(`umount ${cryptsetup}; rm -f /tmp/no-cryptsetup /tmp/k.key`);
   }

@@ -1,15 +1,20 @@
 // The layout scripts on device-mapper, in the installer on Debian's kernel (this machine's
 // kernel has no device-mapper). One VM, one kexec, two disks: the layout's /dev/vda and a
-// second disk /dev/vdb that later holds another volume group of the same name.
+// second disk /dev/vdb that later holds another volume group of the same name. The installer
+// has no cryptsetup (as nixos-images' noninteractive one): the scripts run with the one the
+// provider brings from the system being installed.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { renderLayout, resolveLayout, type RenderedLayout } from "../../provider/disk";
 import { runInstall, type InstallContext } from "../../provider/install";
 import { diskoPhase } from "../../provider/install/disko";
+import { bringLayoutTools, withTools } from "../../provider/install/layout-tools";
 import { connect } from "../../provider/ssh";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { startVm, type TestVm } from "../harness/vm";
 import { luksLvmLayout } from "../fixtures/layouts";
+import { buildTestSystem, layoutSystemOptions } from "../harness/systems";
+import { shellQuote } from "../../provider/util/shell-quote";
 
 let vm: TestVm;
 let ctx: InstallContext;
@@ -18,12 +23,14 @@ const KEY = "/tmp/disk.key";
 const layout = luksLvmLayout({ espSize: "32M", rootSize: "64M", keyFile: KEY, espMountOptions: ["umask=0077"] });
 
 let rendered: RenderedLayout;
+/** The directory of the tools the provider brought from the system (cryptsetup), first in PATH. */
+let tools: string | undefined;
 async function sh(script: string): Promise<{ code: number; stderr: string }> {
-  const r = await ctx.session.exec("cat > /tmp/s.sh && sh /tmp/s.sh", { stdin: script });
+  const r = await ctx.session.exec(`cat > /tmp/s.sh && ${withTools(tools, "sh /tmp/s.sh")}`, { stdin: script });
   return { code: r.code ?? -1, stderr: r.stderr };
 }
 async function run(command: string): Promise<string> {
-  return ctx.session.execOk(command, `test: ${command}`);
+  return ctx.session.execOk(withTools(tools, `sh -c ${shellQuote(command)}`), `test: ${command}`);
 }
 async function mounts(): Promise<string> {
   return (await ctx.session.exec("findmnt -rn -o TARGET,SOURCE,FSTYPE | grep '^/mnt' | sort")).stdout.trim();
@@ -45,9 +52,16 @@ before(async () => {
     install: { kexecTarball: vm.images.kexecTarball, timeouts: { kexecSeconds: 180 }, diskKeys: { [KEY]: "secret" } },
   });
   const open = (hostKey?: string) => connect({ ...spec.connection, hostKey: undefined }, { pinnedHostKey: hostKey });
-  ctx = { spec, toplevel: "", layout: rendered, progress: () => {}, session: await open(vm.images.rescueHostKey), connect: open } as InstallContext;
+  // The system being installed, as one importing the layout's NixOS module: its LUKS device
+  // puts cryptsetup on its path (luksroot.nix).
+  const { luksDevices } = await layoutSystemOptions(layout);
+  const toplevel = await buildTestSystem({ label: "vm-disk-dm", vmRuntime: vm.images.runtime, luksDevices, cryptsetup: vm.images.cryptsetup });
+  ctx = { spec, toplevel, layout: rendered, progress: () => {}, session: await open(vm.images.rescueHostKey), connect: open } as InstallContext;
   await runInstall(ctx, ["kexec"]);
-  await run(`printf secret > ${KEY} && chmod 600 ${KEY}`);
+  assert.notEqual((await ctx.session.exec("command -v cryptsetup")).code, 0, "the installer has no cryptsetup");
+  await run(`mkdir -p -m 0700 /tmp/dm-run && printf secret > ${KEY} && chmod 600 ${KEY}`);
+  tools = await bringLayoutTools(ctx, rendered.tools, "/tmp/dm-run");
+  assert.ok(tools, "cryptsetup brought from the system");
 });
 
 after(async (t) => {

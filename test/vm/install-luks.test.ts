@@ -3,7 +3,8 @@
 // created, the system installed, and the machine reboots into it. Its initrd (the double of
 // NixOS's stage 1) unlocks LUKS only with the key file the configuration puts into it
 // (boot.initrd.secrets, appended by the bootloader at install time), activates LVM and
-// mounts root from it. Then a changed volume size reinstalls the machine.
+// mounts root from it. Then a changed volume size reinstalls the machine. The installer has no
+// cryptsetup (as nixos-images' noninteractive one): the provider brings the system's own.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { DiskLayout, NixosHost } from "nixos-pulumi";
@@ -70,6 +71,7 @@ before(async () => {
     kernelFile: vm.images.kernel,
     initrdFile: vm.images.stage1Initrd,
     vmRuntime: vm.images.runtime,
+    cryptsetup: vm.images.cryptsetup,
     ...fromLayout,
     initrdSecrets: `${KEY_FILE} ${KEY_SOURCE}\n`,
   });
@@ -88,6 +90,7 @@ test("pulumi up installs onto LUKS + LVM; the initrd unlocks LUKS with the key f
   const up = await stack.up();
   t.diagnostic(`install phases: ${(stack.lastOutput().match(/(kexec|disko|install|reboot): done in [\d.]+s/g) ?? []).join(", ")}; whole up ${((Date.now() - started) / 1000).toFixed(0)}s`);
   assert.equal(up.outputs["currentSystem"]?.value, system, stack.output());
+  assert.match(stack.lastOutput(), /disko: the installer lacks cryptsetup; copying \/nix\/store\/[0-9a-z]{32}-cryptsetup from the system's closure/);
   assert.match(vm.consoleText(), /nixos-pulumi stage 1: mounting \/dev\/pool\/root on \/ \(ext4\)/, "stage 1 mounted root from LVM");
   assert.match(vm.consoleText(), /nixos-pulumi stage 2: .*vm-luks up/, "the VM came back from its disk");
   assert.doesNotMatch(vm.consoleText(), /Passphrase for/, "no passphrase was asked");
