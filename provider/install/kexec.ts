@@ -6,6 +6,7 @@ import { guarded } from "../ssh/private-paths";
 import { singleDial, type InstallContext } from "./context";
 import { installerHostKey } from "./installer-host-key";
 import { ensureRootKeyLogin } from "./root-access";
+import { INSTALL_DEFAULTS } from "../schema/nixos-host";
 
 const DIR = "/root/kexec";
 
@@ -32,10 +33,10 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
       hint: 'give install.kexecTarball (a nixos-anywhere kexec tarball holding kexec/run), or leave "kexec" out of install.phases',
     });
   }
-  const timeoutSeconds = ctx.spec.install?.timeouts.kexecSeconds ?? 300;
+  const timeoutSeconds = (ctx.spec.install ?? INSTALL_DEFAULTS).timeouts.kexecSeconds;
   // Before anything changes: the key the installer will present, known now.
   const rescueKey = await installerHostKey(ctx);
-  const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress, ctx.spec.install?.postKexecSshPort ?? 22);
+  const root = await ensureRootKeyLogin(ctx.session, ctx.spec.connection, ctx.progress, (ctx.spec.install ?? INSTALL_DEFAULTS).postKexecSshPort);
   const unpack = tarball.endsWith(".zst") ? `zstd -dc | tar -C ${DIR} -xf -` : `tar -C ${DIR} -xzf -`;
   ctx.progress(`kexec: uploading ${tarball}`);
   // /root/kexec, made afresh (0700) under a /root only root can change: nixos-anywhere's place.

@@ -103,7 +103,7 @@ export const installSchema = z
         rebootSeconds: z.number().int().positive().default(600),
       })
       .strict()
-      .default({ kexecSeconds: 300, rebootSeconds: 600 }),
+      .prefault({}),
   })
   .strict();
 
@@ -154,18 +154,11 @@ export const nixosHostSchema = z
     system: systemSchema,
     diskLayout: diskLayoutRefSchema.optional(),
     install: installSchema.optional(),
-    switch: switchSchema.default({
-      action: "switch",
-      rollback: "on-failure",
-      confirmTimeoutSeconds: 60,
-      healthChecks: [],
-      rebootOnKernelChange: false,
-      rebootTimeoutSeconds: 600,
-      timeoutSeconds: 600,
-    }),
-    build: buildSchema.default({ on: "local" }),
+    // prefault: an absent object is parsed as {}, so its fields' own defaults apply.
+    switch: switchSchema.prefault({}),
+    build: buildSchema.prefault({}),
     binaryCache: binaryCacheSchema.optional(),
-    copy: copySchema.default({ compress: "auto" }),
+    copy: copySchema.prefault({}),
     reinstallTriggers: z.record(z.string(), z.string()).default({}),
     /** Secrets written to the machine as files (owner, group, mode), outside the Nix store. */
     keys: keysSchema,
@@ -188,3 +181,7 @@ export const nixosHostSchema = z
 export type NixosHostInput = z.input<typeof nixosHostSchema>;
 export type NixosHostSpec = z.output<typeof nixosHostSchema>;
 export type SystemSpec = z.output<typeof systemSchema>;
+
+/** Each input's default, read from the schema (an install or switch spec left out of a call). */
+export const INSTALL_DEFAULTS = installSchema.parse({});
+export const SWITCH_DEFAULTS = switchSchema.parse({});

@@ -19,7 +19,7 @@
 # switch-to-configuration's exit 100 means "the new init needs a reboot": the profile and
 # the bootloader point at the new system, nothing was activated, and it is no failure.
 set -u
-dir="$1"; toplevel="$2"; action="$3"; rollback="$4"; confirm_seconds="${5:-60}"; install_bootloader="${6:-0}"
+dir="$1"; toplevel="$2"; action="$3"; rollback="$4"; confirm_seconds="$5"; install_bootloader="$6"
 PATH="$toplevel/sw/bin:/run/current-system/sw/bin:/run/wrappers/bin"
 export PATH
 profile=/nix/var/nix/profiles/system

@@ -9,6 +9,7 @@ import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
 import { makeRunDirCommand, PRIVATE_ROOT, REFUSED_EXIT } from "../ssh/private-paths";
 import { activationScript } from "./activation-script";
+import { SWITCH_DEFAULTS } from "../schema/nixos-host";
 
 export interface ActivateOptions {
   toplevel: string;
@@ -72,7 +73,7 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     `echo ${shellQuote(options.toplevel)} > ${dir}/toplevel`,
     detachedStart(
       `${dir}/activate.sh`,
-      [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? 60), options.installBootloader ? "1" : "0"],
+      [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? SWITCH_DEFAULTS.confirmTimeoutSeconds), options.installBootloader ? "1" : "0"],
       `nixos-pulumi-switch-${id}`,
     ),
     waitForVerdict(dir, options.timeoutSeconds),
