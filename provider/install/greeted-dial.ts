@@ -18,8 +18,9 @@ export function greetedDial(connection: Connection, dial: () => Promise<SshSessi
   let attempts = 0;
   return async () => {
     attempts++;
-    if (!connection.proxy && attempts % FULL_DIAL_EVERY !== 0 && !(await sshGreetingWithin(connection.host, connection.port, GREETING_PROBE_MS))) {
-      throw new Error(`no SSH greeting from ${connection.host}:${connection.port} within ${GREETING_PROBE_MS / 1000} s (still booting)`);
+    if (!connection.proxy && attempts % FULL_DIAL_EVERY !== 0) {
+      const probe = await sshGreetingWithin(connection.host, connection.port, GREETING_PROBE_MS);
+      if (!probe.greeted) throw new Error(`${connection.host}:${connection.port}: ${probe.reason} (probe before dialling)`);
     }
     return dial();
   };
