@@ -1,10 +1,10 @@
 // Benchmark (not a test): bytes/s through one ssh2 session to a test host per cipher, to
 // choose the cipher order. Both ends run on this machine (AES-NI), so it shows what putting
 // chacha20-poly1305 first costs where AES is fast; the QEMU guest without AES is in issue 14.
-// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/copy-cipher.js
+// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/copy-cipher.js   (result: bench/results/copy-cipher.json)
 import { Client } from "ssh2";
 import { startHost, type TestHost } from "../test/harness/hosts";
-import { summary } from "./lib";
+import { figure, startRun, summary, writeResult } from "./lib";
 
 const MIB = Number(process.env["BENCH_MIB"] ?? 200);
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
@@ -41,6 +41,7 @@ function send(host: TestHost, cipher: string): Promise<number> {
 }
 
 async function main() {
+  const run = startRun("copy-cipher");
   const host = await startHost({ name: "cipher", state: "installer" });
   try {
     const samples: Record<string, number[]> = Object.fromEntries(CIPHERS.map((c) => [c, []]));
@@ -51,6 +52,7 @@ async function main() {
     for (const c of CIPHERS) console.log(`${c}: ${MIB} MiB in ${summary(samples[c]!)} s`);
     const ratios = samples[CIPHERS[0]!]!.map((s, i) => s / samples[CIPHERS[1]!]![i]!);
     console.log(`chacha20-poly1305 / aes128-gcm: ${summary(ratios)}`);
+    writeResult(run, { repeat: REPEAT, mib: MIB, seconds: Object.fromEntries(CIPHERS.map((c) => [c, figure(samples[c]!)])), ratio: figure(ratios) });
   } finally {
     await host.stop();
   }

@@ -2,14 +2,14 @@
 // (the fault proxy drops it, the copy reconnects and resumes) vs the same copy uncut, for a
 // closure of many paths and for one large path (staged, resumed mid-path). BENCH_REPEAT
 // (>= 5) interleaved repeats on fresh hosts, alternating which goes first; median (min–max).
-// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/copy-resume.js
+// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/copy-resume.js   (result: bench/results/copy-resume.json)
 import { connect } from "../provider/ssh";
 import { copyClosure } from "../provider/copy";
 import { connectionSchema } from "../provider/schema/connection";
 import { startHost } from "../test/harness/hosts";
 import { startProxy } from "../test/harness/proxy";
 import { buildTestSystem } from "../test/harness/systems";
-import { summary, table } from "./lib";
+import { figure, startRun, summary, table, writeResult } from "./lib";
 
 const MiB = 1024 * 1024;
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
@@ -45,6 +45,8 @@ async function copy(toplevel: string, cutAt: number | undefined) {
 }
 
 async function main() {
+  const run = startRun("copy-resume");
+  const figures: Record<string, unknown> = { repeat: REPEAT, rateBytesPerSecond: RATE };
   const many = await buildTestSystem({ label: "bench-resume-many", fillerCount: 100, fillerBytes: 100 * MiB });
   const one = await buildTestSystem({ label: "bench-resume-one", fillerCount: 1, fillerBytes: 160 * MiB });
   const rows = [["copy through the proxy at " + (RATE / MiB).toFixed(0) + " MiB/s", "NAR MiB", "MiB on the wire, uncut", "MiB on the wire, cut at 50%", "ratio cut/uncut", "seconds uncut", "seconds cut"], ["---", "---", "---", "---", "---", "---", "---"]];
@@ -61,6 +63,7 @@ async function main() {
       }
       console.error(`${label}: round ${rep + 1}/${REPEAT}: uncut ${uncut.at(-1)!.wire.toFixed(1)} MiB, cut ${cut.at(-1)!.wire.toFixed(1)} MiB`);
     }
+    figures[label] = { wireMiBUncut: figure(uncut.map((r) => r.wire)), wireMiBCut: figure(cut.map((r) => r.wire)), ratio: figure(cut.map((r, i) => r.wire / uncut[i]!.wire)) };
     rows.push([
       label,
       uncut[0]!.nar.toFixed(1),
@@ -72,6 +75,7 @@ async function main() {
     ]);
   }
   console.log(table(rows));
+  writeResult(run, figures);
 }
 
 main().catch((err) => {

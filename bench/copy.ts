@@ -9,7 +9,7 @@
 //     child process's peak plus what the calling process grew by during the copy (and, for
 //     comparison, the whole peak of a process copying in process, as before the child).
 // Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/copy.js   (BENCH_ONLY=loopback,slow,memory)
-import { writeFileSync, readFileSync, existsSync } from "node:fs";
+// Results: bench/results/copy-<part>.json, one per part run.
 import * as path from "node:path";
 import { execa } from "execa";
 import { connect } from "../provider/ssh";
@@ -19,7 +19,7 @@ import { startHost, type TestHost } from "../test/harness/hosts";
 import { startProxy, type TcpProxy } from "../test/harness/proxy";
 import { buildTestSystem } from "../test/harness/systems";
 import { buildRealFilesClosure } from "../test/harness/real-files";
-import { opensshOptions, summary, table, timed } from "./lib";
+import { opensshOptions, startRun, summary, table, timed, writeResult } from "./lib";
 
 const MiB = 1024 * 1024;
 const PATHS = Number(process.env["BENCH_PATHS"] ?? 500);
@@ -29,7 +29,6 @@ const ONLY = new Set((process.env["BENCH_ONLY"] ?? "loopback,slow,memory").split
 /** 100 Mbit/s. */
 const SLOW_RATE = 12_500_000;
 const IN_PROCESS = "ours, in process";
-const RESULTS = path.resolve(__dirname, "../../bench/results-copy.json");
 
 type Via = { address: string; port: number };
 
@@ -91,10 +90,10 @@ function ratios(a: number[], b: number[]): number[] {
 }
 
 async function main() {
-  const results: Record<string, unknown> = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, "utf8")) : {};
   const rows: string[][] = [["copy", "ours (s)", "baseline (s)", "ratio ours/baseline, median (min–max)"], ["---", "---", "---", "---"]];
 
   if (ONLY.has("loopback")) {
+    const run = startRun("copy-loopback");
     console.error(`building test closures (${PATHS} paths, ${(BYTES / MiB).toFixed(0)} MiB)...`);
     const v1 = await buildTestSystem({ label: "bench-v1", fillerCount: PATHS, fillerBytes: BYTES });
     const v2 = await buildTestSystem({ label: "bench-v2", fillerCount: PATHS, fillerBytes: BYTES });
@@ -117,10 +116,11 @@ async function main() {
     rows.push([`cold, ${PATHS} paths / ${(BYTES / MiB).toFixed(0)} MiB, loopback, vs nix-copy-closure --to`, summary(o), summary(seconds["nix-copy-closure"]!), summary(ratios(o, seconds["nix-copy-closure"]!))]);
     rows.push([`same, vs tar over one OpenSSH connection`, summary(o), summary(seconds["tar"]!), summary(ratios(o, seconds["tar"]!))]);
     rows.push([`one changed path, vs nix-copy-closure --to`, summary(incremental["ours"]!), summary(incremental["nix-copy-closure"]!), summary(ratios(incremental["ours"]!, incremental["nix-copy-closure"]!))]);
-    results["loopback"] = { seconds, incremental };
+    writeResult(run, { repeat: REPEAT, paths: PATHS, bytes: BYTES, seconds, incremental });
   }
 
   if (ONLY.has("slow")) {
+    const run = startRun("copy-slow");
     console.error("building a closure of ~200 MB of real files...");
     const real = await buildRealFilesClosure("bench-slow", 200 * MiB, 50);
     const { seconds, extra } = await interleaved(
@@ -135,11 +135,12 @@ async function main() {
     const o = seconds["ours"]!;
     rows.push([`cold, ~200 MB real files, 100 Mbit/s proxy, vs nix-copy-closure --to`, summary(o), summary(seconds["nix-copy-closure"]!), summary(ratios(o, seconds["nix-copy-closure"]!))]);
     rows.push([`same, vs nix-copy-closure --gzip --to`, summary(o), summary(seconds["nix-copy-closure --gzip"]!), summary(ratios(o, seconds["nix-copy-closure --gzip"]!))]);
-    results["slow"] = { seconds, extra };
+    writeResult(run, { repeat: REPEAT, rateBytesPerSecond: SLOW_RATE, seconds, extra });
     console.log(`slow link: ours put ${summary(extra["ours MiB on the wire"] ?? [0], 1)} MiB on the wire`);
   }
 
   if (ONLY.has("memory")) {
+    const run = startRun("copy-memory");
     console.error("building a 1 GiB closure for the memory measurement...");
     const big = await buildTestSystem({ label: "bench-1g", fillerCount: 100, fillerBytes: 1024 * MiB });
     const rss: Record<string, number[]> = { ours: [], "ours: child": [], "ours: caller's growth": [], [IN_PROCESS]: [], "nix-copy-closure": [] };
@@ -163,11 +164,10 @@ async function main() {
     rows.push([`peak RSS (MiB) copying 1 GiB (child's peak + caller's growth), vs nix-copy-closure --to`, summary(rss["ours"]!, 0), summary(rss["nix-copy-closure"]!, 0), summary(ratios(rss["ours"]!, rss["nix-copy-closure"]!))]);
     rows.push([`  of which the child's peak / the caller's growth`, summary(rss["ours: child"]!, 0), summary(rss["ours: caller's growth"]!, 0), ""]);
     rows.push([`same copy in process (the whole process's peak)`, summary(rss[IN_PROCESS]!, 0), summary(rss["nix-copy-closure"]!, 0), summary(ratios(rss[IN_PROCESS]!, rss["nix-copy-closure"]!))]);
-    results["memory"] = rss;
+    writeResult(run, { repeat: REPEAT, peakRssMiB: rss });
   }
 
   console.log(table(rows));
-  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + "\n");
 }
 
 /** Peak RSS in MiB of a command (GNU time: the largest process of its tree). */

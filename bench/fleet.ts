@@ -2,8 +2,10 @@
 // against a baseline measured in the same run, repeats interleaved (alternating which side
 // goes first), printed with median, min and max.
 //   preview: no-op `pulumi preview` of 20 NixosHosts (each its own system.expression) vs a
-//            program of 20 trivial dynamic resources plus one nix process instantiating the
-//            same 20 toplevels; with instant evaluations and with ~0.5 s per host.
+//            program of 20 trivial dynamic resources that instantiates the same 20 toplevels
+//            with the provider's concurrency (one nix process per core, the hosts split
+//            between them, as provider/nix/batch-evaluation.ts); with instant evaluations
+//            and with ~0.5 s per host.
 //   switch:  `pulumi up` switching 20 hosts to new systems vs switching one host, ~0.5 s
 //            evaluations.
 //   cache:   20 hosts switched to a new closure fed from a binary cache vs fed by the
@@ -11,8 +13,8 @@
 // Each `pulumi` run is a fresh program process (a local project, not an inline program), as
 // for a user. Run (as root, under the heavy lock):
 //   flock /tmp/nixos-pulumi-heavy.lock node dist/bench/fleet.js [preview] [switch] [cache]
-// BENCH_REPEAT (default 5), BENCH_HOSTS (default 20). Results: bench/results-fleet.json.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// BENCH_REPEAT (default 5), BENCH_HOSTS (default 20). Results: bench/results/fleet-<phase>.json.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
@@ -22,22 +24,14 @@ import { startHosts, type TestHost } from "../test/harness/hosts";
 import { SYSTEM_NIX } from "../test/harness/systems";
 import { PULUMI_ENV } from "../test/harness/pulumi";
 import { generateCacheKey, startBinaryCacheServer } from "../test/harness/binary-cache";
-import { median, table, timed } from "./lib";
+import { alternating, figure, median, REPO, startRun, table, timed, writeResult, type BenchRun } from "./lib";
 
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
 const HOSTS = Number(process.env["BENCH_HOSTS"] ?? 20);
-const REPO = path.resolve(__dirname, "../..");
 const SLOW_NIX = path.join(REPO, "test/fixtures/slow-eval-system.nix");
 const run = `${process.pid}`;
 
-interface Figure {
-  samples: number[];
-  median: number;
-  min: number;
-  max: number;
-}
-const figure = (samples: number[]): Figure => ({ samples, median: median(samples), min: Math.min(...samples), max: Math.max(...samples) });
-const results: Record<string, unknown> = { repeat: REPEAT, hosts: HOSTS };
+let results: Record<string, unknown> = {};
 
 // The program every stack runs: NixosHosts, or the baseline's trivial resources plus one nix
 // process. It reads fleet.json from its work directory.
@@ -53,16 +47,22 @@ if (cfg.kind === "hosts") {
     system: system(h.label),
   }));
 } else {
-  const { execFileSync } = require("child_process");
-  const list = cfg.hosts.map((h) => "(import " + cfg.file + " { label = " + JSON.stringify(h.label) + (cfg.work ? "; work = " + cfg.work : "") + "; })").join(" ");
-  execFileSync("nix-instantiate", ["-E", "[ " + list + " ]"], { stdio: ["ignore", "ignore", "ignore"] });
+  // The provider's concurrency: one nix process per core, the hosts split between them.
+  const { execFile } = require("child_process");
+  const exprs = cfg.hosts.map((h) => "(import " + cfg.file + " { label = " + JSON.stringify(h.label) + (cfg.work ? "; work = " + cfg.work : "") + "; })");
+  const n = Math.max(1, Math.min(require("os").availableParallelism(), exprs.length));
+  const chunks = Array.from({ length: n }, (_, c) => exprs.filter((_, i) => i % n === c));
+  const instantiate = (list) => new Promise((resolve, reject) => execFile("nix-instantiate", ["-E", "[ " + list.join(" ") + " ]"], (err) => (err ? reject(err) : resolve())));
   const provider = {
     async check(olds, news) { return { inputs: news }; },
     async diff(id, olds, news) { return { changes: olds.label !== news.label }; },
     async create(inputs) { return { id: inputs.label, outs: inputs }; },
     async update(id, olds, news) { return { outs: news }; },
   };
-  cfg.hosts.forEach((h, i) => new pulumi.dynamic.Resource(provider, "t" + i, { label: h.label }));
+  module.exports = async () => {
+    await Promise.all(chunks.map(instantiate));
+    cfg.hosts.forEach((h, i) => new pulumi.dynamic.Resource(provider, "t" + i, { label: h.label }));
+  };
 }
 `;
 
@@ -80,7 +80,10 @@ interface BenchStack {
 }
 
 async function benchStack(name: string): Promise<BenchStack> {
-  const workDir = mkdtempSync(path.join(REPO, "test", ".work", `bench-${name}-`));
+  // Inside the clone, so the program's require("nixos-pulumi") finds the package.
+  const workRoot = path.join(REPO, "test", ".work");
+  mkdirSync(workRoot, { recursive: true });
+  const workDir = mkdtempSync(path.join(workRoot, `bench-${name}-`));
   mkdirSync(path.join(workDir, "state"));
   writeFileSync(path.join(workDir, "index.js"), PROGRAM);
   const projectName = `bench-${name}`;
@@ -122,17 +125,7 @@ async function calibrate(): Promise<{ work: number; seconds: number }> {
 }
 
 async function interleaved(a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: number[]; b: number[] }> {
-  const out = { a: [] as number[], b: [] as number[] };
-  for (let rep = 0; rep < REPEAT; rep++) {
-    if (rep % 2 === 0) {
-      out.a.push(await a());
-      out.b.push(await b());
-    } else {
-      out.b.push(await b());
-      out.a.push(await a());
-    }
-  }
-  return out;
+  return alternating(REPEAT, { a, b });
 }
 
 function report(title: string, aName: string, bName: string, r: { a: number[]; b: number[] }, unit = "s"): Record<string, unknown> {
@@ -158,6 +151,11 @@ async function main() {
   const phases = process.argv.slice(2);
   const want = (p: string) => phases.length === 0 || phases.includes(p);
   const needStacks = want("preview") || want("switch");
+  const runs: Record<string, BenchRun> = {};
+  const finish = (phase: string) => {
+    writeResult(runs[phase]!, { repeat: REPEAT, hosts: HOSTS, ...results });
+    results = {};
+  };
   const v1 = (await execa("nix-build", ["--no-out-link", SYSTEM_NIX, "--argstr", "label", `fleet-v1-${run}`])).stdout.trim();
   const hosts = await startHosts(HOSTS + 1, { name: "fleet", state: "nixos", system: v1 });
   try {
@@ -168,9 +166,10 @@ async function main() {
       list.map((h, i) => ({ address: h.address, hostKey: h.hostPublicKey, label: label(i) }));
 
     if (needStacks) {
+      if (want("preview")) runs["fleet-preview"] = startRun("fleet-preview");
       const { work, seconds: evalSeconds } = await calibrate();
       console.log(`slow evaluation: work=${work}, one host's evaluation takes ${evalSeconds.toFixed(2)} s (target 0.5 s)`);
-      results["slowEvaluation"] = { work, seconds: evalSeconds };
+      const slowEvaluation = { work, seconds: evalSeconds };
       const ours = await benchStack("hosts");
       const base = await benchStack("trivial");
       const one = await benchStack("one");
@@ -185,11 +184,15 @@ async function main() {
           const r = await interleaved(() => noopPreview(ours), () => noopPreview(base));
           results[`preview-${variant.name}`] = report(
             `no-op pulumi preview, ${HOSTS} hosts, ${variant.name} evaluation`,
-            `${HOSTS} NixosHosts`, `${HOSTS} trivial resources + one nix process`, r);
+            `${HOSTS} NixosHosts`, `${HOSTS} trivial resources + nix, one process per core`, r);
         }
+        results["slowEvaluation"] = slowEvaluation;
+        finish("fleet-preview");
       }
 
       if (want("switch")) {
+        // Its load before includes the preview phase's when both run: run them apart for that figure.
+        runs["fleet-switch"] = startRun("fleet-switch");
         let version = 0;
         const switchTo = async (s: BenchStack, list: TestHost[]) => {
           const v = version++;
@@ -208,20 +211,20 @@ async function main() {
         await up(one);
         const r = await interleaved(() => switchTo(ours, fleet), () => switchTo(one, [single]));
         results["switch-slow"] = report(`pulumi up switching to new systems, ~${evalSeconds.toFixed(2)} s evaluation each`, `${HOSTS} hosts`, "1 host", r);
+        results["slowEvaluation"] = slowEvaluation;
+        finish("fleet-switch");
       }
       for (const s of [ours, base, one]) await s.stack.workspace.removeStack("bench", { force: true }).catch(() => undefined);
     }
 
-    if (want("cache")) await cacheBench(hosts.slice(0, HOSTS));
+    if (want("cache")) {
+      runs["fleet-cache"] = startRun("fleet-cache");
+      await cacheBench(hosts.slice(0, HOSTS));
+      finish("fleet-cache");
+    }
   } finally {
     await Promise.all(hosts.map((h) => h.stop()));
   }
-  const file = path.join(REPO, "bench/results-fleet.json");
-  let previous: Record<string, unknown> = {};
-  try {
-    previous = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch {}
-  writeFileSync(file, JSON.stringify({ ...previous, ...results, date: new Date().toISOString() }, null, 2) + "\n");
 }
 
 /** 20 hosts switch to a new closure (5 MiB, incompressible): from a binary cache, or fed by the deployer. */

@@ -2,7 +2,8 @@
 // ratio to the baseline measured in the same run: making a host key and starting a bare
 // sshd (private /run only, no per-host /nix, /etc, /dev, PID namespace) until it listens,
 // then killing it.
-// Run: node dist/bench/hosts.js [repeats=3]
+// Cases alternate their order every other repeat.
+// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/hosts.js [repeats=3]   (result: bench/results/hosts.json)
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
@@ -11,7 +12,7 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { startHost, startHosts } from "../test/harness/hosts";
 import { buildTestSystem } from "../test/harness/systems";
-import { median, table, timed } from "./lib";
+import { figure, median, startRun, table, timed, writeResult } from "./lib";
 
 function listening(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -61,6 +62,7 @@ async function nixosHost(system: string): Promise<{ start: number; stop: number 
 
 async function main() {
   const repeats = Number(process.argv[2] ?? 3);
+  const run = startRun("hosts");
   const system = await buildTestSystem({ label: "bench-hosts" });
   await hosts(1); // warm up: the client key, page cache
   const runs: Record<string, { start: number[]; stop: number[] }> = {};
@@ -71,8 +73,8 @@ async function main() {
     ["nixos host (system copied in, switched)", 1, () => nixosHost(system)],
   ];
   for (let i = 0; i < repeats; i++) {
-    for (const [name, , run] of cases) {
-      const r = await run();
+    for (const [name, , measure] of i % 2 === 0 ? cases : [...cases].reverse()) {
+      const r = await measure();
       (runs[name] ??= { start: [], stop: [] }).start.push(r.start);
       runs[name]!.stop.push(r.stop);
     }
@@ -90,6 +92,7 @@ async function main() {
     rows.push([name, count, (start * 1000).toFixed(0), (start / count / baseStart).toFixed(1) + "x", (stop * 1000).toFixed(0), (stop / count / baseStop).toFixed(1) + "x"]);
   }
   console.log(`${repeats} repeats, ${os.cpus().length} cores\n` + table(rows));
+  writeResult(run, { repeat: repeats, cases: Object.fromEntries(cases.map(([name, count]) => [name, { count, startSeconds: figure(runs[name]!.start), stopSeconds: figure(runs[name]!.stop) }])) });
 }
 
 main().catch((err) => {

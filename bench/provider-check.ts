@@ -3,14 +3,14 @@
 // implementation the first `check` loads, then runs `check` and `diff` for 20 hosts with the
 // evaluations the program hands in. Baseline, in the same run: a fresh node process that only
 // loads @pulumi/pulumi. BENCH_REPEAT (>= 5) interleaved repeats, alternating which goes first.
-// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/provider-check.js
+// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/provider-check.js   (result: bench/results/provider-check.json)
 import { mkdtempSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import { evaluateInProgram } from "../provider/nix/evaluation-input";
 import { SYSTEM_NIX } from "../test/harness/systems";
-import { summary, table } from "./lib";
+import { figure, startRun, summary, table, writeResult } from "./lib";
 
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
 const HOSTS = 20;
@@ -22,6 +22,7 @@ require("@pulumi/pulumi");
 (async () => { ${body} })().then(() => console.log(((performance.now() - t0) / 1000).toFixed(4)), (e) => { console.error(e); process.exit(1); });`;
 
 async function main() {
+  const bench = startRun("provider-check");
   const dir = mkdtempSync(path.join(os.tmpdir(), "bench-provider-check-"));
   await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "key")]);
   const run = `${process.pid}`;
@@ -63,6 +64,7 @@ async function main() {
       [`${HOSTS} NixosHosts, no-op preview's check + diff, vs loading @pulumi/pulumi`, summary(ours), summary(base), summary(ours.map((o, i) => o - base[i]!)), summary(ours.map((o, i) => o / base[i]!))],
     ]),
   );
+  writeResult(bench, { repeat: REPEAT, hosts: HOSTS, ours: figure(ours), baseline: figure(base), extraSeconds: figure(ours.map((o, i) => o - base[i]!)), ratio: figure(ours.map((o, i) => o / base[i]!)) });
 }
 
 main().catch((err) => {

@@ -1,15 +1,14 @@
 // Benchmark (not a test): a NixosHost update end to end (build check, copy of the missing
 // paths, profile, switch-to-configuration, state read) against `nix-copy-closure --to`
-// plus `ssh … switch-to-configuration switch`, measured in the same run on fresh hosts.
-// Run: node dist/bench/update.js   (results also in bench/results-update.json)
-import { writeFileSync } from "node:fs";
-import * as path from "node:path";
+// plus `ssh … switch-to-configuration switch`, measured in the same run on fresh hosts,
+// BENCH_REPEAT (default 5) rounds alternating which side goes first.
+// Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/update.js   (result: bench/results/update.json)
 import { execa } from "execa";
 import { switchHost } from "../provider/host/operations";
 import { nixosHostSchema } from "../provider/schema/nixos-host";
 import { startHost, type TestHost } from "../test/harness/hosts";
 import { buildTestSystem } from "../test/harness/systems";
-import { median, opensshOptions, table, timed } from "./lib";
+import { figure, opensshOptions, startRun, summary, table, timed, writeResult } from "./lib";
 
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
 
@@ -31,6 +30,7 @@ async function baseline(host: TestHost, toplevel: string) {
 }
 
 async function main() {
+  const run = startRun("update");
   const [v1, v2] = await Promise.all([
     buildTestSystem({ label: "upd-v1", fillerCount: 100, fillerBytes: 20 * 1024 * 1024 }),
     buildTestSystem({ label: "upd-v2", fillerCount: 100, fillerBytes: 20 * 1024 * 1024 }),
@@ -40,8 +40,9 @@ async function main() {
     const a = await startHost({ name: `upd-ours${rep}`, state: "nixos", system: v1 });
     const b = await startHost({ name: `upd-base${rep}`, state: "nixos", system: v1 });
     try {
-      samples.ours.push((await timed(() => ours(a, v2))).seconds);
-      samples.baseline.push((await timed(() => baseline(b, v2))).seconds);
+      // Alternating which side goes first.
+      const sides = [() => timed(() => ours(a, v2)).then((t) => samples.ours.push(t.seconds)), () => timed(() => baseline(b, v2)).then((t) => samples.baseline.push(t.seconds))];
+      for (const side of rep % 2 === 0 ? sides : [...sides].reverse()) await side();
       for (const h of [a, b]) {
         const current = (await h.run("readlink /run/current-system")).trim();
         if (current !== v2) throw new Error(`${h.name} did not switch (runs ${current})`);
@@ -49,16 +50,17 @@ async function main() {
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
+    console.error(`round ${rep + 1}/${REPEAT}: ours ${samples.ours.at(-1)!.toFixed(2)} s, baseline ${samples.baseline.at(-1)!.toFixed(2)} s`);
   }
-  const results = { oursSeconds: median(samples.ours), baselineSeconds: median(samples.baseline), repeat: REPEAT };
+  const ratios = samples.ours.map((o, i) => o / samples.baseline[i]!);
   console.log(
     table([
-      ["update (one changed path)", "ours (s)", "nix-copy-closure + ssh switch (s)", "ratio ours/baseline"],
+      ["update (one changed path)", "ours (s)", "nix-copy-closure + ssh switch (s)", "ratio ours/baseline (per round)"],
       ["---", "---", "---", "---"],
-      ["median", results.oursSeconds.toFixed(3), results.baselineSeconds.toFixed(3), (results.oursSeconds / results.baselineSeconds).toFixed(2)],
+      [`median (min–max), ${REPEAT} rounds`, summary(samples.ours, 3), summary(samples.baseline, 3), summary(ratios)],
     ]),
   );
-  writeFileSync(path.resolve(__dirname, "../../bench/results-update.json"), JSON.stringify(results, null, 2) + "\n");
+  writeResult(run, { repeat: REPEAT, ours: figure(samples.ours), baseline: figure(samples.baseline), ratio: figure(ratios) });
 }
 
 main().catch((err) => {

@@ -61,6 +61,8 @@ base_root() { # root hostname marker: busybox, sshd, the block/net/filesystem dr
   # PATH, so `setsid --wait` would find busybox's setsid (no --wait) instead of util-linux's.
   add_bin "$root" /bin/bash /usr/sbin/sshd /usr/bin/cpio /usr/bin/setsid /usr/bin/nohup
   ln -s bash "$root/bin/sh"
+  # What PID 1 does on `reboot` (SIGTERM), as the systems they stand in for.
+  install -m 0644 "$IMG/pid1-reboot.sh" "$root/pid1-reboot.sh"
   add_modules "$root" virtio_pci virtio_blk virtio_net ext4 vfat nls_cp437 nls_ascii
   echo "$2" > "$root/etc/hostname"
   echo "$3" > "$root/etc/marker"

@@ -4,6 +4,7 @@ import { readHostState } from "../switch";
 import { bootIdOf, fingerprint, tail, waitForNewBoot } from "../ssh";
 import { guarded } from "../ssh/private-paths";
 import { singleDial, type InstallContext } from "./context";
+import { greetedDial } from "./greeted-dial";
 import { installerHostKey } from "./installer-host-key";
 import { ensureRootKeyLogin } from "./root-access";
 import { INSTALL_DEFAULTS } from "../schema/nixos-host";
@@ -64,7 +65,7 @@ export async function kexecPhase(ctx: InstallContext): Promise<void> {
   ctx.session.close();
 
   // After kexec: root on install.postKexecSshPort (22), the rescue system's (RSA or ed25519) host key, keys only.
-  ctx.session = await waitForNewBoot(() => ctx.connect(rescueKey, singleDial(root.connection)), oldBootId, {
+  ctx.session = await waitForNewBoot(greetedDial(root.connection, () => ctx.connect(rescueKey, singleDial(root.connection))), oldBootId, {
     timeoutSeconds,
     step: "kexec",
     host,

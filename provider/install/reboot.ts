@@ -4,6 +4,7 @@ import { fingerprint, shellQuote, type SshSession } from "../ssh";
 import { rebootInto } from "../switch";
 import { expectedInstalledHostKey, singleDial, type InstallContext } from "./context";
 import { INSTALL_DEFAULTS } from "../schema/nixos-host";
+import { greetedDial } from "./greeted-dial";
 
 // What nixos-anywhere runs before its reboot: /mnt unmounted, swap off, and every ZFS pool
 // exported, so the installed system imports its pools on first boot without force
@@ -42,7 +43,7 @@ export async function rebootPhase(ctx: InstallContext): Promise<void> {
   const expectedKey = expectedInstalledHostKey(ctx);
   ({ session: ctx.session } = await rebootInto(ctx.session, {
     toplevel: ctx.toplevel,
-    open: () => ctx.connect(expectedKey, singleDial(ctx.spec.connection)),
+    open: greetedDial(ctx.spec.connection, () => ctx.connect(expectedKey, singleDial(ctx.spec.connection))),
     timeoutSeconds: (ctx.spec.install ?? INSTALL_DEFAULTS).timeouts.rebootSeconds,
     step: "reboot",
     progress: ctx.progress,

@@ -14,6 +14,17 @@ export interface RebootOptions {
 }
 
 /**
+ * The command that reboots the machine: detached and delayed, as nixos-anywhere's
+ * `sleep 6 && reboot`, so it returns before the machine goes down. A clean reboot
+ * (systemctl reboot on NixOS) ends every process, this one too, before its `reboot -f`;
+ * that runs only on a machine still up `forceAfterSeconds` later (an init that ignored
+ * `reboot`, a `reboot` that failed).
+ */
+export function rebootCommand(timing: { delaySeconds: number; forceAfterSeconds: number } = { delaySeconds: 2, forceAfterSeconds: 30 }): string {
+  return `sync; (sleep ${timing.delaySeconds}; reboot; sleep ${timing.forceAfterSeconds}; reboot -f) </dev/null >/dev/null 2>&1 &`;
+}
+
+/**
  * Reboots the machine, waits for it to come back with a new boot id, and confirms that it
  * booted `toplevel`. Returns the new session and the state read over it.
  */
@@ -21,9 +32,7 @@ export async function rebootInto(session: SshSession, options: RebootOptions): P
   const started = Date.now();
   const oldBootId = await bootIdOf(session);
   options.progress(`${options.step}: rebooting into ${options.toplevel}`);
-  // Detached and delayed, as nixos-anywhere does, so this command returns before the machine goes down.
-  // `reboot -f` only if a clean reboot did not take the machine down (an init that ignores it).
-  await session.exec("sync; (sleep 2; reboot; sleep 30; reboot -f) </dev/null >/dev/null 2>&1 &");
+  await session.exec(rebootCommand());
   session.close();
   const fresh = await waitForNewBoot(options.open, oldBootId, {
     timeoutSeconds: options.timeoutSeconds,

@@ -165,7 +165,7 @@ export async function startVm(options: VmOptions = {}): Promise<TestVm> {
       await execa("install", ["-m", "0600", path.join(imgs.dir, "client_ed25519"), keyFile]);
       const r = await execa(
         "ssh",
-        ["-i", keyFile, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3", "-p", String(sshPort), "root@127.0.0.1", command],
+        ["-i", keyFile, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-p", String(sshPort), "root@127.0.0.1", command],
         { reject: false },
       );
       return { stdout: String(r.stdout), code: r.exitCode ?? -1 };

@@ -67,6 +67,7 @@ test("pulumi up takes the VM from rescue mode to the installed system, booted fr
   assert.equal(up.outputs["currentSystem"]?.value, v1, stack.output());
   assert.match(vm.consoleText(), /kexec_core: Starting new kernel/);
   assert.equal(installerStarts(), 1, "the console shows the installer kernel starting");
+  assert.match(vm.consoleText(), /nixos-pulumi nixos-installer: reboot requested \(SIGTERM to PID 1\)/, "the installer rebooted on `reboot`, not on the provider's `reboot -f` 30 s later");
   assert.match(vm.consoleText(), /nixos-pulumi stage 2: .*vm-v1 up/, "the VM came back from its disk");
   assert.match(stack.output(), /presented an ecdsa-sha2-nistp256 host key, which the NixOS installer's sshd does not serve .*\/etc\/ssh\/ssh_host_ed25519_key/);
   const installedKey = String(up.outputs["installedHostKey"]?.value);

@@ -3,6 +3,7 @@
 # network QEMU's user networking expects, sshd on port 22 with the rescue host key.
 /bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+. /pid1-reboot.sh
 mkdir -p /proc /sys /dev /run /tmp /mnt /root
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -19,4 +20,4 @@ ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 /usr/sbin/sshd -e -f /etc/ssh/sshd_config
 echo "sshd started" > /dev/console
-while :; do sleep 3600; done
+pid1_idle
