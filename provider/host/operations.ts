@@ -70,20 +70,10 @@ export async function adoptHost(spec: NixosHostSpec, toplevel: string, progress:
  * system is not activated again.
  */
 export async function updateKeys(spec: NixosHostSpec, plan: KeyPlan, pinnedHostKey: string | undefined, progress: Progress, who: string, owner?: HostOwner): Promise<string> {
-  const session = await openSession(spec, pinnedHostKey, progress);
-  const lock = await lockHost(spec, session.hostKey, who, progress).catch((err: unknown) => {
-    session.close();
-    throw err;
-  });
-  try {
-    const state = await readHostState(session);
-    ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host);
+  return underDeployLock(spec, pinnedHostKey, progress, who, owner, async (session) => {
     await applyKeys(session, plan, "all", progress);
     return session.hostKey;
-  } finally {
-    session.close();
-    await lock.release();
-  }
+  });
 }
 
 /**
@@ -92,6 +82,24 @@ export async function updateKeys(spec: NixosHostSpec, plan: KeyPlan, pinnedHostK
  * when another stack manages it and `takeOver` does not name that stack.
  */
 export async function claimHost(spec: NixosHostSpec, pinnedHostKey: string | undefined, progress: Progress, who: string, owner: HostOwner): Promise<void> {
+  await underDeployLock(spec, pinnedHostKey, progress, who, owner, async (session, previous) => {
+    if (previous) progress(`ownership: took this machine over from ${describeOwner(previous)} (takeOver)`);
+    await writeOwnerRecord(session, owner);
+  });
+}
+
+/**
+ * Runs `work` on a session of its own under the deploy lock, once the machine's owner record
+ * allows this stack to manage it (`previous`: the stack it takes the machine over from).
+ */
+async function underDeployLock<T>(
+  spec: NixosHostSpec,
+  pinnedHostKey: string | undefined,
+  progress: Progress,
+  who: string,
+  owner: HostOwner | undefined,
+  work: (session: SshSession, previous: HostOwner | undefined) => Promise<T>,
+): Promise<T> {
   const session = await openSession(spec, pinnedHostKey, progress);
   const lock = await lockHost(spec, session.hostKey, who, progress).catch((err: unknown) => {
     session.close();
@@ -99,9 +107,7 @@ export async function claimHost(spec: NixosHostSpec, pinnedHostKey: string | und
   });
   try {
     const state = await readHostState(session);
-    const previous = ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host);
-    if (previous) progress(`ownership: took this machine over from ${describeOwner(previous)} (takeOver)`);
-    await writeOwnerRecord(session, owner);
+    return await work(session, ensureMayManage(state.owner, owner, spec.takeOver, spec.connection.host));
   } finally {
     session.close();
     await lock.release();
