@@ -8,8 +8,7 @@ import { engineGone } from "../util/engine-lifetime";
 import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
 import { makeRunDirCommand, PRIVATE_ROOT, REFUSED_EXIT } from "../ssh/private-paths";
-import { activationScript } from "./activation-script";
-import { SWITCH_DEFAULTS } from "../schema/nixos-host";
+import { activationArgs, activationScript } from "./activation-script";
 
 export interface ActivateOptions {
   toplevel: string;
@@ -73,7 +72,7 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     `echo ${shellQuote(options.toplevel)} > ${dir}/toplevel`,
     detachedStart(
       `${dir}/activate.sh`,
-      [dir, options.toplevel, options.action, options.rollback, String(options.confirmTimeoutSeconds ?? SWITCH_DEFAULTS.confirmTimeoutSeconds), options.installBootloader ? "1" : "0"],
+      activationArgs({ dir, ...options }),
       `nixos-pulumi-switch-${id}`,
     ),
     waitForVerdict(dir, options.timeoutSeconds),

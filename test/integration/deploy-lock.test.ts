@@ -8,7 +8,7 @@ import { connect } from "../../provider/ssh";
 import { connectionSchema } from "../../provider/schema/connection";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { acquireDeployLock } from "../../provider/lock/deploy-lock";
-import { activationScript } from "../../provider/switch";
+import { activationArgs, activationScript } from "../../provider/switch";
 import { copyClosure } from "../../provider/copy";
 import { switchHost } from "../../provider/host/operations";
 import { runInstall } from "../../provider/install";
@@ -253,7 +253,7 @@ test("an activation left running by a killed deployer is waited for, and named w
   try {
     await copyClosure(session, slow);
     await host.run(`mkdir -p ${dir} && cat > ${dir}/activate.sh && echo 'sleep 4' > ${dir}/health-checks`, activationScript());
-    await host.run(`setsid sh ${dir}/activate.sh ${dir} ${slow} switch on-failure </dev/null >/dev/null 2>&1 &`);
+    await host.run(`setsid sh ${dir}/activate.sh ${activationArgs({ dir, toplevel: slow, action: "switch", rollback: "on-failure" }).join(" ")} </dev/null >/dev/null 2>&1 &`);
     await assert.rejects(acquireDeployLock(await direct(), { holder: "stack impatient/one", waitSeconds: 1 }), (err: Error) => {
       assert.match(err.message, /an earlier activation is still running on the machine \(pid \d+: switch to \/nix\/store\/\S+-lock-slow/);
       return true;

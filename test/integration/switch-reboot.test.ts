@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { switchHost, readHost } from "../../provider/host/operations";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
-import { activationScript } from "../../provider/switch";
+import { activationArgs, activationScript } from "../../provider/switch";
 import { startHost, copyToHostStore, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
 
@@ -89,7 +89,7 @@ test("the activation script runs with only systemd's bin on PATH, as in a NixOS 
   const next = await buildTestSystem({ label: "rb-path" });
   await copyToHostStore(host, next);
   await host.run(`mkdir -p /run/act && cat > /run/act/activate.sh`, activationScript());
-  const r = await host.exec(`env -i PATH=/nonexistent/systemd/bin /bin/sh /run/act/activate.sh /run/act ${next} switch on-failure; cat /run/act/result /run/act/output`);
+  const r = await host.exec(`env -i PATH=/nonexistent/systemd/bin /bin/sh /run/act/activate.sh ${activationArgs({ dir: "/run/act", toplevel: next, action: "switch", rollback: "on-failure" }).join(" ")}; cat /run/act/result /run/act/output`);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^ok\n/, r.stdout);
   assert.equal(await current(), next);
