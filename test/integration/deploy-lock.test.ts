@@ -17,6 +17,17 @@ import { startHost, type TestHost } from "../harness/hosts";
 import { startProxy, type TcpProxy } from "../harness/proxy";
 import { buildTestSystem } from "../harness/systems";
 
+/**
+ * A take of the lock that the test expects to be refused: one granted by mistake is released
+ * at once, so the failure stays in its own test instead of holding the host for the rest.
+ */
+function refusedLock(...args: Parameters<typeof acquireDeployLock>): Promise<unknown> {
+  return acquireDeployLock(...args).then(async (lock) => {
+    await lock.release();
+    throw new Error("the lock was granted");
+  });
+}
+
 let host: TestHost;
 let proxy: TcpProxy;
 let base: string;
@@ -52,7 +63,7 @@ test("a second deployer refuses after its bounded wait, naming the first", async
   const first = await acquireDeployLock(await direct(), { holder: "stack a/one, resource web", waitSeconds: 5 });
   try {
     const started = Date.now();
-    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two, resource web", waitSeconds: 2 }), (err: Error) => {
+    await assert.rejects(refusedLock(await direct(), { holder: "stack b/two, resource web", waitSeconds: 2 }), (err: Error) => {
       assert.match(err.message, /\[.*: lock\] another deployment holds this machine: stack a\/one, resource web from \S+ \(pid \d+, started \d{4}-/);
       assert.match(err.message, /gave up after waiting 2s/);
       assert.match(err.message, /fix: let that deployment finish/);
@@ -103,7 +114,7 @@ test("a holder away longer than its lease loses the lock, and its next step fail
       return true;
     });
     await first.release(); // lost: releasing it must not touch the new holder's lock
-    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack third/three", waitSeconds: 1 }), /another deployment holds this machine: stack next\/two/);
+    await assert.rejects(refusedLock(await direct(), { holder: "stack third/three", waitSeconds: 1 }), /another deployment holds this machine: stack next\/two/);
   } finally {
     await second?.release();
   }
@@ -160,11 +171,11 @@ test("across a kexec the lock holds the old boot until it ends and is taken agai
   try {
     await first.keepUntilReboot();
     // Until the kexec, the lease still holds the old boot.
-    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack install\/one/);
+    await assert.rejects(refusedLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack install\/one/);
     await host.run("rm -rf /run/nixos-pulumi"); // what the kexec does: the installer boots with an empty /run
     await first.retakeAfterBoot(direct);
     await first.ensureHeld("the disko phase");
-    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack install\/one/);
+    await assert.rejects(refusedLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack install\/one/);
   } finally {
     await first.release();
   }
@@ -198,7 +209,7 @@ test("a rescue system without flock deploys unlocked until the kexec; the instal
     await lock.retakeAfterBoot(direct);
     assert.ok(lines.some((l) => /holding the deploy lock on \S+ again after the boot/.test(l)), lines.join("\n"));
     await lock.ensureHeld("the disko phase");
-    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack rescue\/one/);
+    await assert.rejects(refusedLock(await direct(), { holder: "stack b/two", waitSeconds: 1 }), /another deployment holds this machine: stack rescue\/one/);
   } finally {
     await lock.release();
   }
@@ -254,7 +265,7 @@ test("an activation left running by a killed deployer is waited for, and named w
     await copyClosure(session, slow);
     await host.run(`mkdir -p ${dir} && cat > ${dir}/activate.sh && echo 'sleep 4' > ${dir}/health-checks`, activationScript());
     await host.run(`setsid sh ${dir}/activate.sh ${activationArgs({ dir, toplevel: slow, action: "switch", rollback: "on-failure" }).join(" ")} </dev/null >/dev/null 2>&1 &`);
-    await assert.rejects(acquireDeployLock(await direct(), { holder: "stack impatient/one", waitSeconds: 1 }), (err: Error) => {
+    await assert.rejects(refusedLock(await direct(), { holder: "stack impatient/one", waitSeconds: 1 }), (err: Error) => {
       assert.match(err.message, /an earlier activation is still running on the machine \(pid \d+: switch to \/nix\/store\/\S+-lock-slow/);
       return true;
     });
