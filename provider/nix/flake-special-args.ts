@@ -47,11 +47,31 @@ export function lockedUrl(metadata: FlakeMetadata): string | undefined {
   return undefined;
 }
 
-async function lockFlake(ref: string): Promise<string> {
-  const json = await runNix("nix", [...FEATURES, "flake", "metadata", "--json", absoluteRef(ref)], "system.flake",
+// One lock per flake and process: a host's toplevel and its diskLayout check, and every host
+// of a fleet on the same flake, evaluate against the same locked reference.
+const locks = new Map<string, Promise<string>>();
+
+function lockFlake(ref: string): Promise<string> {
+  const key = absoluteRef(ref);
+  let locked = locks.get(key);
+  if (!locked) {
+    locked = lockFlakeNow(key);
+    locks.set(key, locked);
+    locked.catch(() => locks.delete(key));
+  }
+  return locked;
+}
+
+async function lockFlakeNow(ref: string): Promise<string> {
+  const json = await runNix("nix", [...FEATURES, "flake", "metadata", "--json", ref], "system.flake",
     "fix the error above: system.flake must name a flake Nix can fetch");
   const locked = lockedUrl(JSON.parse(json) as FlakeMetadata);
-  if (!locked) throw new Error(`nix flake metadata gave no locked reference for ${ref}`);
+  if (!locked) {
+    throw new NixosPulumiError(`nix flake metadata gave no locked reference for ${ref}`, {
+      step: "system.flake",
+      hint: "give system.flake as a local path or a git/github reference that Nix can lock (it needs a rev or a NAR hash to evaluate purely)",
+    });
+  }
   return locked;
 }
 
