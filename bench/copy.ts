@@ -2,7 +2,8 @@
 // figure from BENCH_REPEAT (>= 5) interleaved repeats on fresh hosts, alternating which side
 // goes first, printed as median (min–max):
 //   loopback: cold ~500 paths / 200 MB vs `nix-copy-closure --to` and vs `tar` of the same
-//     paths over one OpenSSH connection; then one changed path vs nix-copy-closure;
+//     paths over one OpenSSH connection, with the CPU seconds per GiB each side cost on the
+//     deployer and on the target (process-cpu.ts); then one changed path vs nix-copy-closure;
 //   slow:     ~200 MB of real files (compressible) through the fault proxy at 100 Mbit/s
 //     vs `nix-copy-closure --to` and `nix-copy-closure --gzip --to`;
 //   memory:   peak RSS of the deployer copying a 1 GiB closure vs nix-copy-closure's: the copy's
@@ -19,7 +20,9 @@ import { startHost, type TestHost } from "../test/harness/hosts";
 import { startProxy, type TcpProxy } from "../test/harness/proxy";
 import { buildTestSystem } from "../test/harness/systems";
 import { buildRealFilesClosure } from "../test/harness/real-files";
+import { closureOf } from "../provider/nix/closure";
 import { opensshOptions, startRun, summary, table, timed, writeResult } from "./lib";
+import { measureCpu } from "./process-cpu";
 
 const MiB = 1024 * 1024;
 const PATHS = Number(process.env["BENCH_PATHS"] ?? 500);
@@ -29,6 +32,7 @@ const ONLY = new Set((process.env["BENCH_ONLY"] ?? "loopback,slow,memory").split
 /** 100 Mbit/s. */
 const SLOW_RATE = 12_500_000;
 const IN_PROCESS = "ours, in process";
+const GiB = 1024 * MiB;
 
 type Via = { address: string; port: number };
 
@@ -55,10 +59,17 @@ async function tarOverSsh(host: TestHost, toplevel: string) {
 
 type Side = { name: string; run: (host: TestHost, via?: Via) => Promise<unknown> };
 
-/** REPEAT rounds on fresh hosts (each behind its own proxy when rate is set), sides alternating order. */
-async function interleaved(label: string, sides: Side[], rate = 0, after?: (name: string, host: TestHost, via?: Via) => Promise<void>) {
+/** CPU seconds per GiB of NARs copied, per side and end: `<side> deployer` and `<side> target`. */
+type CpuPerGiB = Record<string, number[]>;
+
+/**
+ * REPEAT rounds on fresh hosts (each behind its own proxy when rate is set), sides alternating
+ * order. With `cpuOf` (the NAR bytes each copy sends), the CPU seconds per GiB of both ends too.
+ */
+async function interleaved(label: string, sides: Side[], rate = 0, after?: (name: string, host: TestHost, via?: Via) => Promise<void>, cpuOf?: number) {
   const seconds: Record<string, number[]> = Object.fromEntries(sides.map((s) => [s.name, []]));
   const extra: Record<string, number[]> = {};
+  const cpu: CpuPerGiB = {};
   for (let rep = 0; rep < REPEAT; rep++) {
     const order = rep % 2 === 0 ? sides : [...sides].reverse();
     for (const side of order) {
@@ -70,8 +81,13 @@ async function interleaved(label: string, sides: Side[], rate = 0, after?: (name
           proxy.setRate(rate);
         }
         const via = proxy ? { address: proxy.address, port: proxy.port } : undefined;
-        const t = await timed(() => side.run(host, via));
+        const measured = await measureCpu(host, () => timed(() => side.run(host, via)));
+        const t = measured.value;
         seconds[side.name]!.push(t.seconds);
+        if (cpuOf) {
+          (cpu[`${side.name} deployer`] ??= []).push(measured.cpu.deployer / (cpuOf / GiB));
+          (cpu[`${side.name} target`] ??= []).push(measured.cpu.target / (cpuOf / GiB));
+        }
         const r = t.value as Partial<CopyResult>;
         if (typeof r?.wireBytes === "number") (extra[`${side.name} MiB on the wire`] ??= []).push(r.wireBytes / MiB);
         if (after) await after(side.name, host, via);
@@ -80,9 +96,10 @@ async function interleaved(label: string, sides: Side[], rate = 0, after?: (name
         await host.stop();
       }
     }
-    console.error(`${label}: round ${rep + 1}/${REPEAT}: ${sides.map((s) => `${s.name} ${seconds[s.name]!.at(-1)!.toFixed(2)}s`).join(", ")}`);
+    const cpuNote = (name: string) => (cpuOf ? ` (CPU s/GiB deployer ${cpu[`${name} deployer`]!.at(-1)!.toFixed(2)}, target ${cpu[`${name} target`]!.at(-1)!.toFixed(2)})` : "");
+    console.error(`${label}: round ${rep + 1}/${REPEAT}: ${sides.map((s) => `${s.name} ${seconds[s.name]!.at(-1)!.toFixed(2)}s${cpuNote(s.name)}`).join(", ")}`);
   }
-  return { seconds, extra };
+  return { seconds, extra, cpu };
 }
 
 function ratios(a: number[], b: number[]): number[] {
@@ -98,7 +115,8 @@ async function main() {
     const v1 = await buildTestSystem({ label: "bench-v1", fillerCount: PATHS, fillerBytes: BYTES });
     const v2 = await buildTestSystem({ label: "bench-v2", fillerCount: PATHS, fillerBytes: BYTES });
     const incremental: Record<string, number[]> = { ours: [], "nix-copy-closure": [] };
-    const { seconds } = await interleaved(
+    const narBytes = (await closureOf(v1)).reduce((sum, p) => sum + p.narSize, 0);
+    const { seconds, cpu } = await interleaved(
       "cold",
       [
         { name: "ours", run: (h) => ours(h, v1) },
@@ -111,12 +129,18 @@ async function main() {
         const t = await timed(async () => { if (name === "ours") await ours(host, v2); else await nixCopyClosure(host, v2); });
         incremental[name]!.push(t.seconds);
       },
+      narBytes,
     );
     const o = seconds["ours"]!;
     rows.push([`cold, ${PATHS} paths / ${(BYTES / MiB).toFixed(0)} MiB, loopback, vs nix-copy-closure --to`, summary(o), summary(seconds["nix-copy-closure"]!), summary(ratios(o, seconds["nix-copy-closure"]!))]);
     rows.push([`same, vs tar over one OpenSSH connection`, summary(o), summary(seconds["tar"]!), summary(ratios(o, seconds["tar"]!))]);
     rows.push([`one changed path, vs nix-copy-closure --to`, summary(incremental["ours"]!), summary(incremental["nix-copy-closure"]!), summary(ratios(incremental["ours"]!, incremental["nix-copy-closure"]!))]);
-    writeResult(run, { repeat: REPEAT, paths: PATHS, bytes: BYTES, seconds, incremental });
+    for (const end of ["deployer", "target"]) {
+      const of = (side: string) => cpu[`${side} ${end}`]!;
+      rows.push([`CPU s/GiB on the ${end}, ours vs nix-copy-closure`, summary(of("ours")), summary(of("nix-copy-closure")), summary(ratios(of("ours"), of("nix-copy-closure")))]);
+      rows.push([`CPU s/GiB on the ${end}, ours vs tar`, summary(of("ours")), summary(of("tar")), summary(ratios(of("ours"), of("tar")))]);
+    }
+    writeResult(run, { repeat: REPEAT, paths: PATHS, bytes: BYTES, narBytes, seconds, incremental, cpuSecondsPerGiB: cpu });
   }
 
   if (ONLY.has("slow")) {
@@ -188,7 +212,7 @@ function oursScript(host: TestHost, toplevel: string, inProcess: boolean): strin
   return `
     const { readFileSync, writeFileSync } = require("node:fs");
     const { connect } = require(${JSON.stringify(path.join(dist, "provider/ssh"))});
-    const { copyClosure } = require(${JSON.stringify(path.join(dist, "provider/nix"))});
+    const { copyClosure } = require(${JSON.stringify(path.join(dist, "provider/copy"))});
     const { connectionSchema } = require(${JSON.stringify(path.join(dist, "provider/schema/connection"))});
     const status = (field) => parseInt(readFileSync("/proc/self/status", "utf8").split(String.fromCharCode(10)).find((l) => l.startsWith(field + ":")).slice(field.length + 1), 10);
     (async () => {

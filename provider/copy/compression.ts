@@ -1,26 +1,21 @@
-// Compression of the copy stream: zstd or gzip, whichever the target can decompress, only
-// when the measured link is slow enough for it to pay; never on a fast link, where the CPU
-// it costs would slow the copy down.
+// Compression of the copy stream: zstd or gzip, whichever the target can decompress. `auto`
+// (auto-compression.ts) compresses only where a compressed stretch of the stream measurably
+// moves NARs faster than a plain one: on a fast link, or to a target whose CPU is the limit,
+// the CPU it costs would slow the copy down.
 import * as zlib from "node:zlib";
 import type { Transform } from "node:stream";
 import { NixosPulumiError } from "../errors";
-import { MiB } from "../util/units";
 
 export type CompressSetting = "auto" | "zstd" | "gzip" | "none";
 export type Compression = "zstd" | "gzip" | "none";
 
-/**
- * zstd -1 compresses several hundred MB/s per core, but the deployer also encrypts and the
- * target decompresses: it pays clearly below ~1.5x a 100 Mbit/s link, not on a gigabit one.
- */
-const ZSTD_BELOW = 20 * MiB;
-/** gzip -1 manages ~50 MB/s per core: it pays only on slower links. */
-const GZIP_BELOW = 10 * MiB;
-
 const zstdHere = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === "function";
 
-/** Decides for `auto` from the link rate measured so far (bytes/s on the wire). */
-export function chooseCompression(setting: CompressSetting, targetTools: Set<string>, linkRate?: number): Compression {
+/**
+ * An explicit setting, checked against what both ends have; for `auto`, the compression it
+ * would try: zstd where both ends have it (Node >= 22.15 here), else gzip, else none.
+ */
+export function chooseCompression(setting: CompressSetting, targetTools: Set<string>): Compression {
   if (setting !== "auto") {
     if (setting !== "none" && !targetTools.has(setting)) {
       throw new NixosPulumiError(`copy.compress is "${setting}", but the target has no \`${setting}\` in its PATH`, {
@@ -36,9 +31,8 @@ export function chooseCompression(setting: CompressSetting, targetTools: Set<str
     }
     return setting;
   }
-  if (linkRate === undefined) return "none";
-  if (linkRate < ZSTD_BELOW && zstdHere && targetTools.has("zstd")) return "zstd";
-  if (linkRate < GZIP_BELOW && targetTools.has("gzip")) return "gzip";
+  if (zstdHere && targetTools.has("zstd")) return "zstd";
+  if (targetTools.has("gzip")) return "gzip";
   return "none";
 }
 

@@ -7,7 +7,8 @@ import { NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { TARGET_AES_PROBE } from "../ssh/cpu-aes";
 import type { PathInfo } from "../nix/closure";
-import { chooseCompression, type CompressSetting, type Compression } from "./compression";
+import { chooseCompression, type Compression } from "./compression";
+import { AutoCompression } from "./auto-compression";
 import { CopyInterrupted, storeFlag, streamPaths } from "./stream";
 import { importStaged, stagePath, StagingFileRefused } from "./staged";
 import { copyProgress, type CopyProgress } from "./progress";
@@ -16,14 +17,17 @@ import { MiB } from "../util/units";
 
 /** Paths at least this large are staged in a file on the target and resume mid-path. */
 export const STAGE_BYTES = 64 * MiB;
-/** `auto` measures the link on this much of a large path (staged) before deciding on compression. */
+/** `auto` measures a stretch of this much of a large path (staged) before deciding on compression. */
 const PROBE_BYTES = 8 * MiB;
 /**
- * On a stream of small paths `auto` measures the link over PROBE_BYTES or a second once the
- * target is taking them in (stream.ts, probe), without stopping the stream: a fast link goes on
- * uncompressed in the same stream, a slow one goes on compressed after the current path.
+ * On a stream of small paths `auto` measures the NAR rate over PROBE_BYTES or a second once
+ * the target is taking them in (stream.ts, probe), without stopping the stream: a fast link
+ * goes on uncompressed in the same stream; on a slower one the stream ends after the current
+ * path and a compressed stretch is measured the same way (auto-compression.ts).
  */
 const STREAM_PROBE = { startBy: 8 * MiB, span: PROBE_BYTES, seconds: 1 };
+/** The compressed stretch: its channel's window holds more NAR bytes, but fills as fast. */
+const TRIAL_PROBE = { startBy: 4 * MiB, span: PROBE_BYTES, seconds: 1 };
 /** Below this much to send, compression is not worth deciding about. */
 const PROBE_MIN_TOTAL = 24 * MiB;
 const MAX_RESUMES = 5;
@@ -72,7 +76,8 @@ export async function copyPaths(
   started = Date.now(),
 ): Promise<CopyResult> {
   const setting = options.compress ?? "auto";
-  let compression: Compression | undefined = setting === "auto" ? undefined : setting;
+  let auto: AutoCompression | undefined;
+  let fixed: Compression | undefined = setting === "auto" ? undefined : setting;
   let counter: CopyProgress | undefined;
   let pathsCopied = 0;
   let bytesCopied = 0;
@@ -93,14 +98,10 @@ export async function copyPaths(
         options.progress?.(`copy: resuming, the target still lacks ${toCopy.length} paths (${(bytes / MiB).toFixed(1)} MiB)`);
         counter.restart(toCopy);
       }
-      if (setting !== "auto") compression = chooseCompression(setting, facts.tools);
-      else if (compression === undefined && bytes < PROBE_MIN_TOTAL) compression = "none";
-      const decision = { compression };
-      try {
-        await sendAll(session, toCopy, facts.tools, decision, setting, counter, options, resumedWithinPath);
-      } finally {
-        compression = decision.compression;
-      }
+      if (setting !== "auto") fixed = chooseCompression(setting, facts.tools);
+      else if (!auto && bytes < PROBE_MIN_TOTAL) fixed ??= "none";
+      else auto ??= new AutoCompression(chooseCompression("auto", facts.tools), options.progress);
+      await sendAll(session, toCopy, facts.tools, fixed ?? auto!, counter, options, resumedWithinPath);
       break;
     } catch (err) {
       if (!(err instanceof CopyInterrupted)) throw err;
@@ -123,7 +124,7 @@ export async function copyPaths(
     pathsCopied,
     bytesCopied,
     wireBytes: counter?.wireBytes() ?? 0,
-    compression: compression ?? "none",
+    compression: fixed ?? auto?.decided ?? "none",
     resumes,
     resumedWithinPath,
     seconds: (Date.now() - started) / 1000,
@@ -133,19 +134,21 @@ export async function copyPaths(
 
 /**
  * Sends the paths in order: runs of small paths streamed, large paths staged. With `auto`
- * and no decision yet, the link is measured on the first run long enough (STREAM_PROBE) or
- * on the first PROBE_BYTES of a staged path, sent uncompressed.
+ * still measuring, a run long enough for it (STREAM_PROBE) or the first PROBE_BYTES of a
+ * staged path are a measured stretch (auto-compression.ts).
  */
 async function sendAll(
   session: SshSession,
   paths: PathInfo[],
   tools: Set<string>,
-  decision: { compression: Compression | undefined },
-  setting: CompressSetting,
+  compression: Compression | AutoCompression,
   counter: CopyProgress,
   options: CopyOptions,
   resumedWithinPath: number[],
 ): Promise<void> {
+  const auto = typeof compression === "string" ? undefined : compression;
+  const next = () => (typeof compression === "string" ? compression : compression.next());
+  const measuring = () => auto !== undefined && auto.decided === undefined;
   const stageAbove = tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity;
   const staged = (stage: { resumedAt: number }, info: PathInfo) => {
     if (stage.resumedAt === 0) return;
@@ -166,29 +169,24 @@ async function sendAll(
       return false;
     }
   };
-  const decide = (rate: number) => {
-    decision.compression = chooseCompression(setting, tools, rate);
-    options.progress?.(`copy: link measured at ${(rate / MiB).toFixed(1)} MiB/s; compression: ${decision.compression}`);
-  };
   while (i < paths.length) {
     const info = paths[i]!;
     if (info.narSize >= stageAbove) {
       const base = () => ({ storeRoot: options.storeRoot, onBytes: counter.narBytes(i), onWire: counter.wire() });
-      let probed = false;
-      if (decision.compression === undefined) {
-        probed = true;
-        const probe = await stagePath(session, info, { ...base(), compression: "none", stopAfter: PROBE_BYTES });
-        staged(probe, info);
-        decide(probe.wireBytes / Math.max(probe.seconds, 0.001));
-        if (probe.complete) {
-          if (!(await imported(info))) continue;
-          counter.registered(i + 1);
-          i++;
-          continue;
-        }
+      let first = true;
+      let complete = false;
+      // Measured stretches of PROBE_BYTES while auto decides (at most two), then the rest.
+      while (measuring() && !complete) {
+        const probe = await stagePath(session, info, { ...base(), compression: next(), stopAfter: PROBE_BYTES });
+        if (first) staged(probe, info);
+        first = false;
+        auto!.measured(probe.narBytes / Math.max(probe.seconds, 0.001));
+        complete = probe.complete;
       }
-      const stage = await stagePath(session, info, { ...base(), compression: decision.compression ?? "none" });
-      if (!probed) staged(stage, info);
+      if (!complete) {
+        const stage = await stagePath(session, info, { ...base(), compression: next() });
+        if (first) staged(stage, info);
+      }
       if (!(await imported(info))) continue;
       counter.registered(i + 1);
       i++;
@@ -199,13 +197,11 @@ async function sendAll(
     let runBytes = 0;
     while (end < paths.length && paths[end]!.narSize < stageAbove) runBytes += paths[end++]!.narSize;
     const first = i;
-    const probe =
-      decision.compression === undefined && runBytes >= STREAM_PROBE.startBy + STREAM_PROBE.span
-        ? { ...STREAM_PROBE, decide: (rate: number) => (decide(rate), decision.compression !== "none") }
-        : undefined;
+    const shape = next() === "none" ? STREAM_PROBE : TRIAL_PROBE;
+    const probe = measuring() && runBytes >= shape.startBy + shape.span ? { ...shape, decide: (rate: number) => auto!.measured(rate) } : undefined;
     const { sent } = await streamPaths(session, paths.slice(i, end), {
       storeRoot: options.storeRoot,
-      compression: decision.compression ?? "none",
+      compression: next(),
       onBytes: counter.narBytes(first),
       onWire: counter.wire(),
       onAcked: (n) => counter.registered(first + n),

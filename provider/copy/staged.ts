@@ -27,6 +27,8 @@ export interface StageResult {
   /** Bytes of the NAR in the staging file when the target had it before this call. */
   resumedAt: number;
   complete: boolean;
+  /** NAR bytes this call sent (before compression). */
+  narBytes: number;
   wireBytes: number;
   seconds: number;
 }
@@ -57,6 +59,7 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
   let offsetLine = "";
   let offset: number | undefined;
   let stopped = false;
+  let sent = 0;
   let source: ReturnType<typeof narSource> | undefined;
   let wire: ReturnType<typeof compressedPipe> | undefined;
   const started = Date.now();
@@ -66,6 +69,7 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
     source = narSource([info], {
       skip: from,
       onBytes: (bytes) => {
+        sent = bytes - from;
         options.onBytes?.(bytes);
         if (options.stopAfter !== undefined && bytes - from >= options.stopAfter && !stopped) {
           stopped = true;
@@ -108,7 +112,7 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
     const localError = await source.done.then(() => undefined, (e: unknown) => e as Error);
     if (localError) throw localError;
   }
-  return { resumedAt: offset, complete: !stopped, wireBytes: wire?.bytes() ?? 0, seconds: (Date.now() - started) / 1000 };
+  return { resumedAt: offset, complete: !stopped, narBytes: sent, wireBytes: wire?.bytes() ?? 0, seconds: (Date.now() - started) / 1000 };
 }
 
 /** Nix's refusals of a NAR whose bytes are not the path's (nix-store --serve --write, 2.8 to 2.34). */

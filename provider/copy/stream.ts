@@ -29,11 +29,11 @@ export interface StreamOptions {
   /** Paths of this batch the target acknowledged as registered so far. */
   onAcked?: (count: number) => void;
   /**
-   * Measure the link on this stream: over `span` bytes on the wire or `seconds`, whichever
-   * comes first, from when `startBy` bytes are on the wire (the first ones fill the channel's
-   * window and wait for the target's store to start taking them). `decide`
-   * gets the rate (bytes/s); when it returns true the stream ends after the path being read,
-   * so the rest can go compressed.
+   * Measure this stream's NAR rate: over `span` NAR bytes or `seconds`, whichever comes
+   * first, from when `startBy` NAR bytes were read (the first ones fill the channel's window
+   * and wait for the target's store to start taking them). `decide` gets the rate (bytes/s);
+   * when it returns true the stream ends after the path being read, so the rest can go
+   * otherwise (compressed or not).
    */
   probe?: { startBy: number; span: number; seconds: number; decide: (rate: number) => boolean };
 }
@@ -70,7 +70,7 @@ export function compressedPipe(source: Readable, compression: Compression, onWir
   return wire;
 }
 
-/** Measures the link for `options.probe`: a callback for the bytes on the wire. */
+/** Measures the stream for `options.probe`: a callback for the NAR bytes read. */
 function linkProbe(probe: StreamOptions["probe"], truncate: () => void) {
   let start: { at: number; bytes: number } | undefined;
   let decided = !probe;
@@ -100,12 +100,12 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
   const source = narSource(paths, {
     start: hello(),
     prefix: (i) => addToStoreNarHeader(paths[i]!),
-    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+    onBytes: (bytes) => {
+      probe(bytes);
+      options.onBytes?.(bytes);
+    },
   });
-  const wire = compressedPipe(source.stream, options.compression, (bytes) => {
-    probe(bytes);
-    options.onWire?.(bytes);
-  });
+  const wire = compressedPipe(source.stream, options.compression, options.onWire);
   const decompress = decompressCommand(options.compression);
   const command = `${decompress ? `${decompress} | ` : ""}nix-store${storeFlag(options.storeRoot)} --serve --write`;
   let result;

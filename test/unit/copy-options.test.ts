@@ -1,10 +1,12 @@
-// copy.compress is read (not accepted and dropped), bad values name the field, `auto` picks
-// by the measured link rate and what the target has, and NAR hashes convert as Nix prints them.
+// copy.compress is read (not accepted and dropped), bad values name the field, `auto` keeps
+// what measurably moved NARs faster with what both ends have, and NAR hashes convert as Nix
+// prints them.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { parseHostInputs } from "../../provider/host/validate";
 import { InputError } from "../../provider/errors";
 import { chooseCompression } from "../../provider/copy/compression";
+import { AutoCompression, GAIN, TRY_BELOW } from "../../provider/copy/auto-compression";
 import { narHashHex } from "../../provider/nix/nar-hash";
 
 const MiB = 1024 * 1024;
@@ -30,19 +32,49 @@ test("a bad copy.compress is refused naming the field and the choices", () => {
   assert.throws(() => parseHostInputs(inputs({ compres: "zstd" })), /copy/);
 });
 
-test("auto compresses only on a slow link, with what the target has", () => {
-  const both = new Set(["zstd", "gzip"]);
-  assert.equal(chooseCompression("auto", both, 200 * MiB), "none");
-  assert.equal(chooseCompression("auto", both, 40 * MiB), "none");
-  assert.equal(chooseCompression("auto", both, 11 * MiB), "zstd");
-  assert.equal(chooseCompression("auto", new Set(["gzip"]), 11 * MiB), "none");
-  assert.equal(chooseCompression("auto", new Set(["gzip"]), 2 * MiB), "gzip");
-  assert.equal(chooseCompression("auto", new Set(), 1 * MiB), "none");
-  assert.equal(chooseCompression("auto", both, undefined), "none");
+test("auto would compress with zstd where both ends have it, else the target's gzip, else not at all", () => {
+  assert.equal(chooseCompression("auto", new Set(["zstd", "gzip"])), "zstd");
+  assert.equal(chooseCompression("auto", new Set(["gzip"])), "gzip");
+  assert.equal(chooseCompression("auto", new Set()), "none");
+});
+
+test("auto keeps a fast link plain without trying compression", () => {
+  const lines: string[] = [];
+  const auto = new AutoCompression("zstd", (l) => lines.push(l));
+  assert.equal(auto.next(), "none");
+  assert.equal(auto.measured(TRY_BELOW + MiB), false, "the plain stream goes on");
+  assert.equal(auto.decided, "none");
+  assert.deepEqual(lines, ["copy: link measured at 41.0 MiB/s uncompressed; compression: none"]);
+});
+
+test("auto keeps compression where a compressed stretch took NARs in faster (a slow link)", () => {
+  const auto = new AutoCompression("zstd");
+  assert.equal(auto.measured(11 * MiB), true, "the plain stream ends so the next stretch goes compressed");
+  assert.equal(auto.next(), "zstd");
+  assert.equal(auto.decided, undefined);
+  assert.equal(auto.measured(20 * MiB), false, "the compressed stream goes on");
+  assert.equal(auto.decided, "zstd");
+  assert.equal(auto.next(), "zstd");
+});
+
+test("auto goes back to plain where compression did not pay (a target whose CPU is the limit)", () => {
+  const lines: string[] = [];
+  const auto = new AutoCompression("gzip", (l) => lines.push(l));
+  auto.measured(3.6 * MiB);
+  assert.equal(auto.measured(3.6 * MiB * GAIN * 0.99), true, "the compressed stream ends so the rest goes plain");
+  assert.equal(auto.decided, "none");
+  assert.equal(auto.next(), "none");
+  assert.match(lines.join("\n"), /gzip took NARs in at 4\.1 MiB\/s, uncompressed 3\.6 MiB\/s; compression: none/);
+});
+
+test("auto without a compressor both ends have sends plain and measures nothing", () => {
+  const auto = new AutoCompression("none");
+  assert.equal(auto.decided, "none");
+  assert.equal(auto.measured(MiB), false);
 });
 
 test("an explicit choice the target cannot decompress fails naming copy.compress", () => {
-  assert.equal(chooseCompression("gzip", new Set(["gzip"]), 500 * MiB), "gzip");
+  assert.equal(chooseCompression("gzip", new Set(["gzip"])), "gzip");
   assert.throws(() => chooseCompression("zstd", new Set(["gzip"])), /copy\.compress is "zstd", but the target has no `zstd`/);
 });
 
