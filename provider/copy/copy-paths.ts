@@ -180,8 +180,9 @@ async function sendAll(
         const probe = await stagePath(session, info, { ...base(), compression: next(), stopAfter: PROBE_BYTES });
         if (first) staged(probe, info);
         first = false;
-        auto!.measured(probe.narBytes / Math.max(probe.seconds, 0.001));
         complete = probe.complete;
+        // A stretch cut short by the end of the path (resumed near its end) measures start-up, not the link.
+        if (!complete) auto!.measured(probe.narBytes / Math.max(probe.seconds, 0.001));
       }
       if (!complete) {
         const stage = await stagePath(session, info, { ...base(), compression: next() });
