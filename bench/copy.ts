@@ -188,7 +188,7 @@ function oursScript(host: TestHost, toplevel: string, inProcess: boolean): strin
   return `
     const { readFileSync, writeFileSync } = require("node:fs");
     const { connect } = require(${JSON.stringify(path.join(dist, "provider/ssh"))});
-    const { copyClosure } = require(${JSON.stringify(path.join(dist, "provider/nix"))});
+    const { copyClosure } = require(${JSON.stringify(path.join(dist, "provider/copy"))});
     const { connectionSchema } = require(${JSON.stringify(path.join(dist, "provider/schema/connection"))});
     const status = (field) => parseInt(readFileSync("/proc/self/status", "utf8").split(String.fromCharCode(10)).find((l) => l.startsWith(field + ":")).slice(field.length + 1), 10);
     (async () => {
