@@ -3,6 +3,7 @@
 // dropped. The verdict is never inferred from a dropped connection.
 import { randomBytes } from "node:crypto";
 import { ActivationFailedError, ConnectFailedError, ConnectionLostError, NixosPulumiError } from "../errors";
+import { closingReconnectsOnFailure } from "../ssh/reconnected";
 import { engineGone } from "../util/engine-lifetime";
 import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
@@ -55,7 +56,11 @@ function detachedStart(script: string, args: string[], unit: string): string {
   ].join("\n");
 }
 
-export async function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
+export function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
+  return closingReconnectsOnFailure(options.reconnect, (reconnect) => activateOver(first, { ...options, reconnect }));
+}
+
+async function activateOver(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
   const id = `${Date.now()}-${randomBytes(4).toString("hex")}`;
   // left-verdicts.ts reads the verdicts of these run directories that a deployer could not.
   const dir = `${PRIVATE_ROOT}/switch.${id}`;
