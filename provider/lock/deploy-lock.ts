@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough } from "node:stream";
-import { NixosPulumiError } from "../errors";
+import { DeployLockLostError, NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
 import { shippedFile } from "../util/shipped-file";
@@ -317,7 +317,7 @@ class HeldLock implements DeployLock {
       const state = this.state as State;
       if (state.kind === "unlocked") return;
       if (state.kind === "lost") throw this.lostError(state.reason, step);
-      if (state.kind !== "held") throw new NixosPulumiError(`the deploy lock is no longer held (${state.kind}) before ${step}`, { step: "lock", host: this.target });
+      if (state.kind !== "held") throw new DeployLockLostError(`the deploy lock is no longer held (${state.kind}) before ${step}`, { step: "lock", host: this.target });
       if (await this.hold.confirm(CONFIRM_TIMEOUT_MS)) return;
       // No answer: a connection the target may already have given up; take the lock back on a new one.
       this.recover("no answer to a heartbeat");
@@ -325,8 +325,8 @@ class HeldLock implements DeployLock {
     throw this.lostError(`its connection to ${this.target} keeps failing`, step);
   }
 
-  private lostError(reason: string, step: string): NixosPulumiError {
-    return new NixosPulumiError(`lost the deploy lock: ${reason}; stopped before ${step}`, {
+  private lostError(reason: string, step: string): DeployLockLostError {
+    return new DeployLockLostError(`lost the deploy lock: ${reason}; stopped before ${step}`, {
       step: "lock",
       host: this.target,
       hint: "another deployment may have changed this machine; let it finish, then run `pulumi up` again (it converges from what the machine runs)",
