@@ -112,7 +112,7 @@ export function normalizePartitions(diskName: string, gpt: Gpt): NormalizedParti
  * The programs the gpt node calls (disko's gpt `_pkgs`: gptfdisk, and parted and systemd for
  * partprobe and udevadm, which here are the preamble's reread_partitions optional tools).
  */
-export const GPT_TOOLS = ["sgdisk"];
+const GPT_TOOLS = ["sgdisk"];
 
 export function renderGpt(diskName: string, gpt: Gpt, ctx: NodeContext, addPv: PvCollector): Rendered {
   const out = emptyRendered(GPT_TOOLS);
