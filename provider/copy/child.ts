@@ -4,7 +4,7 @@
 // copy's modules, so its whole footprint is what the copy costs the deployer.
 import { connect } from "../ssh/connect";
 import type { Connection } from "../schema/connection";
-import { NixosPulumiError } from "../errors";
+import { errorToWire, type WireError } from "./child-error";
 import { copyPaths } from "./copy-paths";
 import type { CopyOptions, CopyReport } from "./options";
 import type { PathInfo } from "../nix/closure";
@@ -27,7 +27,7 @@ export interface ChildRequest {
 export type ChildMessage =
   | { progress: string }
   | { result: CopyReport & { childMaxRssKiB: number; childCipher: string } }
-  | { error: { message: string; details?: NixosPulumiError["details"] } };
+  | { error: WireError };
 
 /**
  * A minor collection this often: the copy's pipe reads and packets die young, and freeing them
@@ -66,8 +66,7 @@ process.once("message", (request: ChildRequest) => {
   run(request).then(
     () => process.exit(0),
     async (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      await send({ error: e instanceof NixosPulumiError ? { message: e.summary, details: e.details } : { message: e.message } });
+      await send({ error: errorToWire(err) });
       process.exit(1);
     },
   );

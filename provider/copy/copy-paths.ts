@@ -3,13 +3,13 @@
 // `nix-store --serve --write`; large paths go through a staging file so they resume mid-path.
 // When the connection drops, reconnect (within the connection's dial limits), ask again,
 // and send only what the target still lacks.
-import { NixosPulumiError } from "../errors";
+import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { TARGET_AES_PROBE } from "../ssh/cpu-aes";
 import type { PathInfo } from "../nix/closure";
 import { chooseCompression, type Compression } from "./compression";
 import { AutoCompression } from "./auto-compression";
-import { CopyInterrupted, storeFlag, streamPaths } from "./stream";
+import { CopyInterrupted, interruptedBy, storeFlag, streamPaths } from "./stream";
 import { importStaged, stagePath, StagingFileRefused } from "./staged";
 import { copyProgress, type CopyProgress } from "./progress";
 import type { CopyOptions, CopyResult, TargetFacts } from "./options";
@@ -46,8 +46,7 @@ export async function queryTarget(session: SshSession, paths: string[], storeRoo
   try {
     result = await session.exec(command, { stdin: paths.join("\n") + "\n" });
   } catch (err) {
-    if (!session.isOpen) throw new CopyInterrupted("the query of missing paths");
-    throw err;
+    throw interruptedBy(err, session, "the query of missing paths");
   }
   if (result.code === null && result.signal === undefined) throw new CopyInterrupted("the query of missing paths");
   if (result.code !== 0) {
@@ -106,11 +105,15 @@ export async function copyPaths(
     } catch (err) {
       if (!(err instanceof CopyInterrupted)) throw err;
       if (!options.reconnect || resumes >= MAX_RESUMES) {
-        throw new NixosPulumiError(`${err.message}; what was registered on the target stays, and the next copy sends only the rest`, {
-          step: "copy",
-          host: session.target,
-          hint: options.reconnect ? `the connection dropped ${resumes + 1} times; check the network to the target and run again` : "run the operation again",
-        });
+        throw new ConnectionLostError(
+          `${err.message}; what was registered on the target stays, and the next copy sends only the rest`,
+          {
+            step: "copy",
+            host: session.target,
+            hint: options.reconnect ? `the connection dropped ${resumes + 1} times; check the network to the target and run again` : "run the operation again",
+          },
+          { cause: err },
+        );
       }
       resumes++;
       options.progress?.(`copy: ${err.message}; reconnecting to resume (${resumes}/${MAX_RESUMES})`);

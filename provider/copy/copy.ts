@@ -1,6 +1,7 @@
 // Copies a closure to a target, in this process (copy-paths.ts) or, when it is large, in a
 // child node process with its own connection (in-child.ts), which bounds its memory.
 import type { SshSession } from "../ssh";
+import { closingReconnectsOnFailure } from "../ssh/reconnected";
 import { cryptoBindingWarning } from "../ssh/crypto-binding";
 import { closureOf } from "../nix/closure";
 import { CopyInterrupted } from "./stream";
@@ -15,6 +16,12 @@ export type { CopyOptions, CopyResult } from "./options";
 export const CHILD_BYTES = 16 * MiB;
 
 export async function copyClosure(session: SshSession, storePath: string, options: CopyOptions = {}): Promise<CopyResult> {
+  const { reconnect } = options;
+  if (!reconnect) return copyOnce(session, storePath, options);
+  return closingReconnectsOnFailure(reconnect, (tracked) => copyOnce(session, storePath, { ...options, reconnect: tracked }));
+}
+
+async function copyOnce(session: SshSession, storePath: string, options: CopyOptions): Promise<CopyResult> {
   const started = Date.now();
   const warning = cryptoBindingWarning();
   if (warning) options.progress?.(`copy: ${warning}`);

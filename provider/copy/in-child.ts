@@ -13,6 +13,7 @@ import type { CopyOptions, CopyResult, TargetFacts } from "./options";
 import type { PathInfo } from "../nix/closure";
 import { localCpuHasAes } from "../ssh/cpu-aes";
 import type { ChildMessage, ChildRequest } from "./child";
+import { errorFromWire } from "./child-error";
 import { whenEngineGone } from "../util/engine-lifetime";
 
 /**
@@ -72,10 +73,7 @@ export async function copyInChild(
       throw new NixosPulumiError(`cannot start the copy's node process: ${err.message}`, { step: "copy", host: session.target, hint: RESUME_HINT });
     })
     .finally(stopOnEngineGone);
-  if (outcome && "error" in outcome) {
-    const { message, details } = outcome.error;
-    throw new NixosPulumiError(message, details ?? { step: "copy", host: session.target });
-  }
+  if (outcome && "error" in outcome) throw errorFromWire(outcome.error, { step: "copy", host: session.target });
   if (!outcome || !("result" in outcome)) {
     throw new NixosPulumiError(`the copy's node process ended without a result (exit ${status})`, {
       step: "copy",

@@ -9,7 +9,7 @@ import { shellQuote, tail } from "../ssh";
 import { guarded } from "../ssh/private-paths";
 import type { PathInfo } from "../nix/closure";
 import { decompressCommand, type Compression } from "./compression";
-import { compressedPipe, CopyInterrupted, storeFlag } from "./stream";
+import { compressedPipe, CopyInterrupted, interruptedBy, storeFlag } from "./stream";
 import { narSource } from "./nar-source";
 import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
 import { mib } from "../util/units";
@@ -93,8 +93,7 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
       },
     });
   } catch (err) {
-    if (!session.isOpen) throw new CopyInterrupted(`the staged copy of ${info.path}`);
-    throw err;
+    throw interruptedBy(err, session, `the staged copy of ${info.path}`);
   } finally {
     source?.stop();
     input.destroy();

@@ -3,7 +3,7 @@
 // target acknowledges each path once it is registered; a lost connection is reported with
 // the count acknowledged, so the caller can resume after them.
 import { Transform, pipeline, type Readable } from "node:stream";
-import { NixosPulumiError } from "../errors";
+import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
 import type { PathInfo } from "../nix/closure";
@@ -14,9 +14,18 @@ import { mib } from "../util/units";
 
 /** The SSH connection dropped mid-copy; what the target registered before stays valid. */
 export class CopyInterrupted extends Error {
-  constructor(what: string) {
-    super(`the SSH connection was lost during ${what}`);
+  constructor(what: string, cause?: unknown) {
+    super(`the SSH connection was lost during ${what}`, cause === undefined ? undefined : { cause });
   }
+}
+
+/**
+ * What a failed exec of the copy means: the connection lost (CopyInterrupted, which the copy
+ * resumes after), or the error itself. A channel may fail before ssh2 reports the connection
+ * closed, so a session closed by now counts as lost too.
+ */
+export function interruptedBy(err: unknown, session: SshSession, what: string): unknown {
+  return err instanceof ConnectionLostError || !session.isOpen ? new CopyInterrupted(what, err) : err;
 }
 
 export interface StreamOptions {
@@ -127,8 +136,7 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
       },
     });
   } catch (err) {
-    if (!session.isOpen) throw new CopyInterrupted(`the copy of ${paths.length} paths`);
-    throw err;
+    throw interruptedBy(err, session, `the copy of ${paths.length} paths`);
   } finally {
     source.stop();
     wire.destroy();

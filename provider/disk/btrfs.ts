@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { shellQuote } from "../util/shell-quote";
 import { shellWords, wordListSchema } from "./args";
-import { mkfsCommand, mountCommand, mountpointSchema } from "./filesystem";
+import { mkfsCommand, mkfsTool, mountCommand, mountpointSchema } from "./filesystem";
 import { emptyRendered, type NodeContext, type Rendered, type SwapDeviceConfig } from "./node";
 
 /** Swap files inside a btrfs filesystem or subvolume (disko's `swap` of the btrfs node). */
@@ -60,13 +60,18 @@ function swapFileDevices(mountpoint: string, files: SwapFiles): SwapDeviceConfig
   return Object.entries(files).map(([name, f]) => ({ device: `${mountpoint}/${f.path ?? name}`, priority: f.priority ?? null, options: f.options }));
 }
 
+/** What creating subvolumes or swap files under a mount of the top volume calls, and each subvolume's parent directory. */
+const TOP_MOUNT_TOOLS = ["btrfs", "mktemp", "mount", "umount", "rmdir"];
+const SUBVOLUME_TOOLS = ["mkdir", "dirname"];
+
 export function renderBtrfs(fs: Btrfs, ctx: NodeContext): Rendered {
-  const out = emptyRendered();
-  out.create.push(mkfsCommand("btrfs", shellWords(fs.extraArgs), ctx.deviceVar));
   // disko creates them in attribute-name order (lib.attrValues): "/home" before "/home/user".
   const subvolumes = Object.keys(fs.subvolumes).sort(byName).map((key) => ({ ...fs.subvolumes[key]!, name: fs.subvolumes[key]!.name ?? key }));
   const swapAnywhere = Object.keys(fs.swap).length > 0 || subvolumes.some((s) => Object.keys(s.swap).length > 0);
-  if (subvolumes.length > 0 || swapAnywhere) {
+  const inside = subvolumes.length > 0 || swapAnywhere;
+  const out = emptyRendered([mkfsTool("btrfs"), ...(inside ? TOP_MOUNT_TOOLS : []), ...(subvolumes.length > 0 ? SUBVOLUME_TOOLS : [])]);
+  out.create.push(mkfsCommand("btrfs", shellWords(fs.extraArgs), ctx.deviceVar));
+  if (inside) {
     out.create.push(`btrfs_top=$(mktemp -d) && mount -t btrfs -o subvol=/ ${ctx.deviceVar} "$btrfs_top"`);
     out.create.push(...swapFileCreate(`"$btrfs_top"`, fs.swap));
     for (const s of subvolumes) {

@@ -48,7 +48,7 @@ export const contentSchema: z.ZodType<Content> = z.lazy(() =>
 export type PvCollector = (vg: string, deviceVar: string) => void;
 
 export function renderContent(content: Content | null | undefined, ctx: NodeContext, addPv: PvCollector): Rendered {
-  if (!content) return emptyRendered();
+  if (!content) return emptyRendered([]);
   switch (content.type) {
     case "filesystem":
       return renderFilesystem(content, ctx);

@@ -62,6 +62,7 @@ export function renderDiskoScript(ref: DiskoScriptRef): RenderedLayout {
     nixosModule: "",
     // disko's script brings its nodes' packages in its own closure (`_pkgs`).
     tools: [],
+    optionalTools: [],
     diskoScript: ref,
   };
 }

@@ -36,14 +36,20 @@ export const filesystemSchema = z
 
 export type Filesystem = z.output<typeof filesystemSchema>;
 
+/** The program that formats `format` (disko's filesystem `_pkgs` name the packages per format). */
+export function mkfsTool(format: string): string {
+  return `mkfs.${format}`;
+}
+
 export function mkfsCommand(format: string, extraArgs: string[], device: string): string {
   // We wipe the disk first, but an old signature can survive at a partition's new offset.
   const force = format === "vfat" ? [] : format.startsWith("ext") ? ["-F", "-q"] : ["-f"];
-  return [`mkfs.${format}`, ...force, ...extraArgs, device].join(" ");
+  return [mkfsTool(format), ...force, ...extraArgs, device].join(" ");
 }
 
+/** Mounted through the preamble's mount_once, whose tools are the preamble's. */
 export function renderFilesystem(fs: Filesystem, ctx: NodeContext): Rendered {
-  const out = emptyRendered();
+  const out = emptyRendered([mkfsTool(fs.format)]);
   out.create.push(mkfsCommand(fs.format, fs.extraArgs.map(shellQuote), ctx.deviceVar));
   if (fs.mountpoint) {
     out.mounts.push({ mountpoint: fs.mountpoint, command: mountCommand(fs.format, ctx.deviceVar, fs.mountpoint, fs.mountOptions) });

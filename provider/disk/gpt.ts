@@ -108,8 +108,14 @@ export function normalizePartitions(diskName: string, gpt: Gpt): NormalizedParti
     .map((p, i) => ({ ...p, index: i + 1 }));
 }
 
+/**
+ * The programs the gpt node calls (disko's gpt `_pkgs`: gptfdisk, and parted and systemd for
+ * partprobe and udevadm, which here are the preamble's reread_partitions optional tools).
+ */
+const GPT_TOOLS = ["sgdisk"];
+
 export function renderGpt(diskName: string, gpt: Gpt, ctx: NodeContext, addPv: PvCollector): Rendered {
-  const out = emptyRendered();
+  const out = emptyRendered(GPT_TOOLS);
   out.create.push(`sgdisk --zap-all ${ctx.deviceVar} >/dev/null`);
   const partitions = normalizePartitions(diskName, gpt);
   for (const p of partitions) {

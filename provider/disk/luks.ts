@@ -41,14 +41,14 @@ export function luksKeyIssue(l: { settings: { keyFile?: string | undefined }; pa
 export type LuksBase = z.output<typeof luksBaseSchema>;
 
 /** The key arguments and what feeds them, like disko's keyFileArgs (a passphrase without its trailing newline). */
-function keyArgs(luks: LuksBase): { feed: string; args: string[] } {
+function keyArgs(luks: LuksBase): { feed: string; feedTools: string[]; args: string[] } {
   const sizeArgs = [
     ...(luks.settings.keyFileSize !== undefined ? [`--keyfile-size ${luks.settings.keyFileSize}`] : []),
     ...(luks.settings.keyFileOffset !== undefined ? [`--keyfile-offset ${luks.settings.keyFileOffset}`] : []),
   ];
-  if (luks.settings.keyFile) return { feed: "", args: [`--key-file ${shellQuote(luks.settings.keyFile)}`, ...sizeArgs] };
-  if (luks.passwordFile) return { feed: `printf '%s' "$(cat ${shellQuote(luks.passwordFile)})" | `, args: ["--key-file -", ...sizeArgs] };
-  return { feed: "", args: [`--key-file ${shellQuote(luks.keyFile!)}`, ...sizeArgs] };
+  if (luks.settings.keyFile) return { feed: "", feedTools: [], args: [`--key-file ${shellQuote(luks.settings.keyFile)}`, ...sizeArgs] };
+  if (luks.passwordFile) return { feed: `printf '%s' "$(cat ${shellQuote(luks.passwordFile)})" | `, feedTools: ["cat"], args: ["--key-file -", ...sizeArgs] };
+  return { feed: "", feedTools: [], args: [`--key-file ${shellQuote(luks.keyFile!)}`, ...sizeArgs] };
 }
 
 function openCommand(luks: LuksBase, device: string, persistent: boolean): string {
@@ -64,8 +64,8 @@ function openCommand(luks: LuksBase, device: string, persistent: boolean): strin
 }
 
 export function renderLuks(luks: LuksBase, ctx: NodeContext): { rendered: Rendered; inner: NodeContext } {
-  const out = emptyRendered();
   const key = keyArgs(luks);
+  const out = emptyRendered(["cryptsetup", ...key.feedTools]);
   out.create.push([`${key.feed}cryptsetup -q luksFormat ${ctx.deviceVar}`, ...shellWords(luks.extraFormatArgs), ...key.args].join(" "));
   out.create.push(openCommand(luks, ctx.deviceVar, true));
   for (const extra of luks.additionalKeyFiles) out.create.push(`${key.feed}cryptsetup luksAddKey ${ctx.deviceVar} ${shellQuote(extra)} ${key.args.join(" ")}`);

@@ -7,7 +7,7 @@ export type LvmPv = z.output<typeof lvmPvSchema>;
 
 /** Marks the device as a PV; the volume group is created once all its PVs exist. */
 export function renderLvmPv(_pv: LvmPv, ctx: NodeContext): Rendered {
-  const out = emptyRendered();
+  const out = emptyRendered(["pvcreate"]);
   out.create.push(`pvcreate -ff -y ${ctx.deviceVar} >/dev/null`);
   return out;
 }

@@ -62,7 +62,8 @@ export function vgName(key: string, vg: LvmVg): string {
 /** Creates the volume group from its PVs, then each LV in disko's order, then their contents. */
 export function renderLvmVg(key: string, vg: LvmVg, pvs: string[], addPv: PvCollector): Rendered {
   const name = vgName(key, vg);
-  const out = emptyRendered();
+  // vgchange: the preamble's vg_activate, which only the open commands below call.
+  const out = emptyRendered(["vgcreate", "lvcreate", "vgchange"]);
   out.create.push(`vgcreate -y ${shellQuote(name)} ${pvs.join(" ")} >/dev/null`);
   const lvs = normalizeLvs(vg);
   for (const lv of lvs) {

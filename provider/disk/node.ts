@@ -50,20 +50,27 @@ export interface Rendered {
   /** Commands that only open the node again (LUKS, VGs), for mounting an existing layout; idempotent. */
   open: string[];
   nixos: NixosDiskConfig;
+  /**
+   * The programs this node's commands call (disko's `_pkgs`, as program names), declared by
+   * the node next to what it renders; the preamble's functions declare their own (preamble.ts).
+   */
+  tools: string[];
 }
 
 export function emptyNixos(): NixosDiskConfig {
   return { fileSystems: {}, swapDevices: [], luksDevices: {}, initrdKernelModules: [], grubDevices: [] };
 }
 
-export function emptyRendered(): Rendered {
-  return { create: [], mounts: [], open: [], nixos: emptyNixos() };
+/** A node's output, starting with the tools its commands call. */
+export function emptyRendered(tools: string[]): Rendered {
+  return { create: [], mounts: [], open: [], nixos: emptyNixos(), tools: [...tools] };
 }
 
 export function merge(into: Rendered, from: Rendered): Rendered {
   into.create.push(...from.create);
   into.mounts.push(...from.mounts);
   into.open.push(...from.open);
+  for (const t of from.tools) if (!into.tools.includes(t)) into.tools.push(t);
   const a = into.nixos;
   const b = from.nixos;
   Object.assign(a.fileSystems, b.fileSystems);

@@ -26,7 +26,8 @@ export function nodevMountpoint(key: string, node: Nodev): string | null {
 }
 
 export function renderNodev(key: string, node: Nodev): Rendered {
-  const out = emptyRendered();
+  // Mounted through the preamble's mount_nodev, whose tools are the preamble's.
+  const out = emptyRendered([]);
   const mountpoint = nodevMountpoint(key, node);
   if (!mountpoint) return out;
   // A bind mount's source lives on the new system, under /mnt (as disko mounts it).

@@ -1,6 +1,5 @@
 // The tree walk: disks (by name) and their partitions (by priority), then volume groups;
 // each node module renders itself; this file orders the pieces into the scripts.
-import { readFileSync } from "node:fs";
 import { canonicalJson, sha256Hex } from "../util/canonical-json";
 import { shellQuote } from "../util/shell-quote";
 import { contentFormatView, contentNodes, type Content } from "./content";
@@ -11,8 +10,8 @@ import { normalizeLvs, renderLvmVg, vgName } from "./lvm-vg";
 import { emptyRendered, merge, type FileSystemConfig, type NixosDiskConfig, type SwapDeviceConfig } from "./node";
 import { toNixosModule } from "./nixos-module";
 import { renderNodev } from "./nodev";
+import { preamble, preambleTools } from "./preamble";
 import type { LayoutShape } from "./schema";
-import { shippedFile } from "../util/shipped-file";
 
 export interface RenderedLayout {
   spec: LayoutShape;
@@ -36,16 +35,16 @@ export interface RenderedLayout {
   /** The same as a NixOS module file. */
   nixosModule: string;
   /**
-   * The programs the scripts call that an installer may lack (sgdisk, mkfs.*, cryptsetup, LVM,
-   * ...): the install brings the missing ones from the system (provider/install/layout-tools.ts).
+   * The programs the scripts call: those the layout's nodes declare (sgdisk, mkfs.*,
+   * cryptsetup, LVM, ...) and the preamble's (coreutils, util-linux, grep, sed, awk). The
+   * create script requires them; the install brings those the installer lacks from the system
+   * (provider/install/layout-tools.ts).
    */
   tools: string[];
+  /** The preamble's tools called only as a fallback or when the machine has them (partprobe, udevadm, modprobe, ...). */
+  optionalTools: string[];
   /** Set when the layout is the system's own disko script: copied to the target and run. */
   diskoScript?: { storePath: string; derivation?: string | undefined };
-}
-
-function preamble(): string {
-  return readFileSync(shippedFile("disk/script-preamble.sh"), "utf8");
 }
 
 /** The layout without what only changes how it mounts. */
@@ -63,7 +62,7 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
   const formatHash = sha256Hex(canonicalJson(formatView(spec)));
   const pvs = new Map<string, string[]>();
   const addPv = (vg: string, device: string) => pvs.set(vg, [...(pvs.get(vg) ?? []), device]);
-  const all = emptyRendered();
+  const all = emptyRendered([]);
   const diskKeys = Object.keys(spec.disk).sort();
   for (const key of diskKeys) merge(all, renderDisk(key, spec.disk[key]!, addPv));
   // lvm_pv.vg names the volume group by its name (disko: lvm_vg.<key>.name, default the key).
@@ -80,13 +79,15 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     `LAYOUT_LUKS=${shellQuote(luksNames(spec).join(" "))}`,
     `LAYOUT_VGS=${shellQuote(Object.entries(spec.lvm_vg ?? {}).map(([k, vg]) => vgName(k, vg)).join(" "))}`,
   ];
-  const tools = requiredTools([...all.create, ...all.mounts.map((m) => m.command)]);
+  const functions = preamble();
+  const { required, optional } = preambleTools(functions);
+  const tools = [...new Set([...required, ...all.tools])].sort();
   const release = `release_disks ${devices.map(shellQuote).join(" ")}`;
   const mountLines = ["echo 'disko: mounting under /mnt'", ...mounts.map((m) => m.command)];
   const script = [
     header,
     `# Wipes and formats only: ${devices.join(" ")}`,
-    preamble(),
+    functions,
     ...checkDisks,
     ...names,
     `require_tools ${tools.join(" ")}`,
@@ -98,9 +99,9 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     ...mountLines,
     "",
   ].join("\n");
-  const mountScript = [header, "# Mounts the layout under /mnt; wipes nothing; can run again.", preamble(), ...checkDisks, ...all.open, ...mountLines, ""].join("\n");
+  const mountScript = [header, "# Mounts the layout under /mnt; wipes nothing; can run again.", functions, ...checkDisks, ...all.open, ...mountLines, ""].join("\n");
   // Without the layout's names: releasing creates nothing, so another disk's VG or LUKS volume of the same name is no obstacle.
-  const releaseScript = [header, "# Unmounts and closes what is stacked on the layout's disks; wipes nothing.", preamble(), ...checkDisks, release, ""].join("\n");
+  const releaseScript = [header, "# Unmounts and closes what is stacked on the layout's disks; wipes nothing.", functions, ...checkDisks, release, ""].join("\n");
   return {
     spec,
     hash,
@@ -115,14 +116,8 @@ export function renderLayout(spec: LayoutShape): RenderedLayout {
     nixos: all.nixos,
     nixosModule: toNixosModule(all.nixos),
     tools,
+    optionalTools: optional.filter((t) => !tools.includes(t)),
   };
-}
-
-/** The programs the create commands call (read from them, so no node can forget to declare one). */
-function requiredTools(commands: string[]): string[] {
-  const found = new Set(["findmnt", "mount", "stat"]);
-  for (const c of commands) for (const m of c.matchAll(/(?:^|[|&;(]\s*|\$\()\s*(sgdisk|mkfs\.[a-z0-9]+|mkswap|cryptsetup|pvcreate|vgcreate|lvcreate|vgchange|btrfs|mount)\b/g)) found.add(m[1]!);
-  return [...found].sort();
 }
 
 /** Files the LUKS nodes format with (key, passphrase and additional key files). */

@@ -1,9 +1,15 @@
 # shellcheck shell=sh
+# Each function names the programs it calls on a "# tools:" line, and on "# optional tools:"
+# those it calls only as a fallback, when the machine has them, or for devices (LVM, LUKS)
+# only a machine with them has. provider/disk/preamble.ts reads these lines: the create
+# script requires the tools (require_tools), the install brings those the installer lacks.
+# The shell's builtins (echo, printf, test, read, command) need none.
 set -eu
 # No udev on rescue systems and test hosts: LVM and device-mapper make their own nodes.
 [ -d /run/udev ] || export DM_DISABLE_UDEV=1
 
 # Makes the kernel re-read a disk's partition table.
+# optional tools: partx blockdev partprobe udevadm
 reread_partitions() {
   partx -u "$1" 2>/dev/null || blockdev --rereadpt "$1" 2>/dev/null || partprobe "$1" 2>/dev/null || true
   if command -v udevadm >/dev/null 2>&1; then udevadm settle 2>/dev/null || true; fi
@@ -12,6 +18,7 @@ reread_partitions() {
 # Prints the device node of partition N of a disk (/dev/vda 2 -> /dev/vda2, /dev/nvme0n1 2 ->
 # /dev/nvme0n1p2). Without udev the node may be missing or stale (re-reading a table can give
 # a partition new numbers): take its numbers from sysfs and (re)create the node when needed.
+# tools: readlink cat rm mknod
 partition_device() {
   disk=$(readlink -f "$1"); n=$2
   case "$disk" in *[0-9]) node="${disk}p$n" ;; *) node="$disk$n" ;; esac
@@ -32,6 +39,8 @@ partition_device() {
 }
 
 # Loads a filesystem driver the kernel lacks, or says clearly that it cannot mount it.
+# tools: grep
+# optional tools: modprobe
 ensure_filesystem() {
   grep -qw "$1" /proc/filesystems && return 0
   modprobe "$1" 2>/dev/null && return 0
@@ -40,6 +49,7 @@ ensure_filesystem() {
 }
 
 # MAJ:MIN of a block device (sysfs and /proc/self/mountinfo speak in these).
+# tools: stat
 majmin() {
   printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")"
 }
@@ -47,6 +57,7 @@ majmin() {
 # Mounts a filesystem unless the target already has it on top (a repeated mount script is a
 # no-op). Compared by device number; btrfs mounts have an anonymous one (0:N), so for those the
 # source device and subvolume are compared.
+# tools: findmnt tail tr sed mkdir mount
 mount_once() { # fstype device target options
   ensure_filesystem "$1"
   top=$(findmnt -rn -o MAJ:MIN,FSTYPE,SOURCE -M "$3" 2>/dev/null | tail -n 1)
@@ -65,6 +76,7 @@ mount_once() { # fstype device target options
 }
 
 # Mounts a filesystem without a device (tmpfs, ...) unless the target already has that type on top.
+# tools: findmnt tail mkdir mount
 mount_nodev() { # fstype device target options
   [ "$(findmnt -rn -o FSTYPE -M "$3" 2>/dev/null | tail -n 1)" = "$1" ] && return 0
   mkdir -p "$3"
@@ -73,6 +85,7 @@ mount_nodev() { # fstype device target options
 
 # True when the device-mapper device $1 is open on $2; a mapping of that name on another
 # device stops the script (opening ours would fail, or the wrong disk would be used).
+# tools: cat
 luks_is_open() { # name device
   want=$(majmin "$2")
   for d in /sys/block/dm-*; do
@@ -87,6 +100,7 @@ luks_is_open() { # name device
 
 # The UUID of the volume group an LV's device-mapper UUID ("LVM-" + VG UUID + LV UUID, 32
 # characters each) names, written as LVM prints it (6-4-4-4-4-4-6).
+# tools: cut sed
 lvm_vg_uuid() { # dm-uuid
   printf '%s\n' "$1" | cut -c5-36 | sed 's/^\(......\)\(....\)\(....\)\(....\)\(....\)\(....\)\(......\)$/\1-\2-\3-\4-\5-\6-\7/'
 }
@@ -94,7 +108,9 @@ lvm_vg_uuid() { # dm-uuid
 # Activates volume group $1 from the layout's physical volumes only: LVM sees no other
 # device (--devices), so another disk's VG of the same name is neither activated nor mounted.
 # One of that name already active from other devices stops the script: its device-mapper
-# names (<vg>-<lv>) are the ones ours would take.
+# names (<vg>-<lv>) are the ones ours would take. Its vgchange is declared by the lvm_vg node,
+# whose layouts alone call it.
+# tools: cat sed basename
 vg_activate() { # vg pv...
   vg=$1; shift
   mine=" "; devices=""
@@ -137,6 +153,7 @@ require_files() { # file...
 
 # A path as /proc/self/mountinfo and /proc/swaps write it: space, tab and backslash as octal
 # escapes (\040, \011, \134). A newline (\012) is left escaped; callers refuse it.
+# tools: sed
 unescape_mount_path() {
   printf '%s\n' "$1" | sed 's/\\040/ /g; s/\\011/\t/g; s/\\134/\\/g'
 }
@@ -147,6 +164,8 @@ unescape_mount_path() {
 # stops with a message before changing anything. Matched by device number, never by name:
 # on a test host or a container another machine's disk can have the same name.
 # LAYOUT_LUKS / LAYOUT_VGS: the names the layout creates, which must not be in use elsewhere.
+# tools: readlink cat basename awk sort umount swapoff
+# optional tools: pvs vgchange cryptsetup
 release_disks() { # disk...
   stack=" "
   for disk in "$@"; do

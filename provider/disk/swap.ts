@@ -17,7 +17,7 @@ export const swapSchema = z
 export type Swap = z.output<typeof swapSchema>;
 
 export function renderSwap(swap: Swap, ctx: NodeContext): Rendered {
-  const out = emptyRendered();
+  const out = emptyRendered(swap.randomEncryption ? [] : ["mkswap"]);
   // Like disko: a randomly encrypted swap is set up by NixOS at each boot, not formatted here.
   // Swap is not switched on during the install: it is global to the installer's kernel.
   if (!swap.randomEncryption) out.create.push(["mkswap", ...shellWords(swap.extraArgs), ctx.deviceVar, ">/dev/null"].join(" "));

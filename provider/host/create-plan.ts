@@ -1,7 +1,6 @@
 import { diskName, normalizePartitions, type RenderedLayout } from "../disk";
+import { INSTALL_PHASES } from "../schema/nixos-host";
 import { containsUnknown } from "../util/unknown";
-
-const DEFAULT_PHASES = ["kexec", "disko", "install", "reboot"];
 
 /**
  * The lines a preview prints for a host that will be created: an adopt (a switch, nothing
@@ -14,7 +13,7 @@ export function explainHostCreate(news: Record<string, unknown>, layout: Rendere
   if (news["diskLayout"] === undefined && install === undefined) {
     return [`adopt: the machine must already run NixOS; switches it to ${toplevel} unless it runs it already. Nothing is wiped: no kexec, no disk is touched`];
   }
-  const phases = Array.isArray(install?.phases) ? (install.phases as string[]) : DEFAULT_PHASES;
+  const phases = Array.isArray(install?.phases) ? (install.phases as string[]) : INSTALL_PHASES;
   const steps: string[] = [];
   steps.push(phases.includes("kexec")
     ? "kexec into the NixOS installer (skipped if the machine already runs it)"
@@ -23,7 +22,7 @@ export function explainHostCreate(news: Record<string, unknown>, layout: Rendere
   else steps.push(`wipes ${wipedDisks(news["diskLayout"], layout)}`);
   if (phases.includes("install")) steps.push(`installs ${toplevel}`);
   steps.push(phases.includes("reboot") ? "reboots into it" : "no reboot");
-  const named = phases.join(", ") === DEFAULT_PHASES.join(", ") ? "install" : `install (phases ${phases.join(", ")})`;
+  const named = phases.join(", ") === INSTALL_PHASES.join(", ") ? "install" : `install (phases ${phases.join(", ")})`;
   return [`${named}: ${steps.join(", then ")}`];
 }
 

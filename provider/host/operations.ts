@@ -1,6 +1,6 @@
 // What each NixosHost operation does on the machine, as a short list of steps over one SSH
 // session: adopt (first switch, no wipe), switch (copy missing paths + activate), read.
-import type { NixosHostSpec } from "../schema/nixos-host";
+import { INSTALL_PHASES, type NixosHostSpec } from "../schema/nixos-host";
 import type { Progress } from "../progress";
 import { NixosPulumiError } from "../errors";
 import { buildOnTarget, copyClosure } from "../copy";
@@ -292,7 +292,7 @@ export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHost
 export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who = spec.connection.host, owner?: HostOwner): Promise<HostFacts> {
   await buildLocally(spec, toplevel, progress);
   const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
-  const phases = spec.install?.phases ?? ["kexec", "disko", "install", "reboot"];
+  const phases = spec.install?.phases ?? [...INSTALL_PHASES];
   // The pin is chosen per phase: `hostKey` here, not connection.hostKey.
   const connectTo = (hostKey: string | undefined, connection = spec.connection) =>
     connect({ ...connection, hostKey: undefined }, { pinnedHostKey: hostKey, log: progress });

@@ -1,11 +1,11 @@
 import type { RenderedLayout } from "../disk";
 import type { Progress } from "../progress";
 import type { Connection } from "../schema/connection";
-import type { NixosHostSpec } from "../schema/nixos-host";
+import type { InstallPhase, NixosHostSpec } from "../schema/nixos-host";
 import type { SshSession } from "../ssh";
 import type { DeployLock } from "../lock/deploy-lock";
 
-export type Phase = "kexec" | "disko" | "install" | "reboot";
+export type Phase = InstallPhase;
 
 /** What every install phase works with; `session` is replaced when a phase reconnects. */
 export interface InstallContext {

@@ -1,4 +1,5 @@
 // The install, as nixos-anywhere runs it: facts first, then the chosen phases in order.
+import { INSTALL_PHASES } from "../schema/nixos-host";
 import type { InstallContext, Phase } from "./context";
 import { diskoPhase } from "./disko";
 import { gatherFacts } from "./facts";
@@ -12,10 +13,9 @@ const PHASES: Record<Phase, (ctx: InstallContext) => Promise<void>> = {
   install: installPhase,
   reboot: rebootPhase,
 };
-const ORDER: Phase[] = ["kexec", "disko", "install", "reboot"];
 
 export async function runInstall(ctx: InstallContext, phases: Phase[]): Promise<void> {
-  const selected = ORDER.filter((p) => phases.includes(p));
+  const selected = INSTALL_PHASES.filter((p) => phases.includes(p));
   await gatherFacts(ctx, selected);
   for (const phase of selected) {
     const started = Date.now();

@@ -9,11 +9,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough } from "node:stream";
-import { NixosPulumiError } from "../errors";
+import { DeployLockLostError, NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
 import { shippedFile } from "../util/shipped-file";
 import { parseLeaseRecord, parseLockLine, scriptPrelude, LEASE_RECORD, TO_TARGET, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
+import { nextLockStep, type LockEvent, type LockState, type LockStep } from "./transitions";
 
 export interface DeployLockOptions {
   /** Who takes the lock, e.g. "stack dev/web, resource web1"; the deployer's host name, pid and the time are added. */
@@ -223,16 +224,11 @@ function processRuns(pid: number): boolean {
   }
 }
 
-type State =
-  | { kind: "held" }
-  | { kind: "reconnecting"; done: Promise<void> }
-  | { kind: "lost"; reason: string }
-  | { kind: "kept" }
-  | { kind: "unlocked" }
-  | { kind: "released" };
-
+/** A lock taken on this boot: its states and their transitions are transitions.ts's; here, their effects. */
 class HeldLock implements DeployLock {
-  private state: State = { kind: "held" };
+  private state: LockState = { kind: "held" };
+  /** Settles when the reconnect under way (state "reconnecting") has ended either way. */
+  private reconnecting: Promise<void> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -245,10 +241,17 @@ class HeldLock implements DeployLock {
     this.startHeartbeat();
   }
 
+  /** Asks the transition function; on "go", the lock is in the new state before the caller's effect runs. */
+  private step(event: LockEvent): LockStep {
+    const step = nextLockStep(this.state, event);
+    if (step.kind === "go") this.state = step.to;
+    return step;
+  }
+
   private startHeartbeat(): void {
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
-      if (this.state.kind === "held") this.hold.lifeline.write(TO_TARGET.heartbeat);
+      if (this.step({ kind: "heartbeat" }).kind === "go") this.hold.lifeline.write(TO_TARGET.heartbeat);
     }, Math.min(10_000, (this.params.leaseSeconds * 1000) / 4));
     this.heartbeat.unref();
   }
@@ -258,39 +261,31 @@ class HeldLock implements DeployLock {
   }
 
   private watch(hold: Hold): void {
-    void hold.finished.then(() => {
-      if (this.hold === hold && this.state.kind === "held") this.recover("its connection dropped");
-    });
+    // The end of a hold already replaced is no event of this lock.
+    void hold.finished.then(() => this.hold === hold && this.dropped("its connection dropped"));
   }
 
-  private recover(why: string): void {
-    if (this.state.kind !== "held") return;
+  private dropped(why: string): void {
+    if (this.step({ kind: "dropped" }).kind !== "go") return;
     this.hold.session.close();
     this.log?.(`lock: the deploy lock's connection to ${this.target} ended (${why}); reconnecting to keep it`);
-    const done = this.reacquire().then(
+    this.reconnecting = this.reacquire().then(
       (hold) => {
-        if (this.state.kind !== "reconnecting") return void this.let(hold);
+        const step = this.step({ kind: "reconnected" });
+        if (step.kind !== "go" || step.effect !== "adopt") return void this.let(hold);
         this.hold = hold;
-        this.state = { kind: "held" };
         this.watch(hold);
         this.log?.(`lock: reconnected; still holding the deploy lock on ${this.target}`);
       },
-      (err: Error) => {
-        if (this.state.kind === "reconnecting") this.state = { kind: "lost", reason: err.message };
-      },
+      (err: Error) => void this.step({ kind: "reconnect-failed", reason: err.message }),
     );
-    this.state = { kind: "reconnecting", done };
   }
 
-  /**
-   * Reconnects and resumes the lock with our token until the lease is surely over. Released
-   * meanwhile (the deploy ended while the machine was out of reach), it goes on, so that the
-   * lock it gets back is let go at once (recover) instead of its lease being left to run out.
-   */
+  /** Reconnects and resumes the lock with our token until the lease is surely over. */
   private async reacquire(): Promise<Hold> {
     const giveUpAt = Date.now() + 2 * this.params.leaseSeconds * 1000;
     let last = "";
-    while (this.state.kind === "reconnecting" || this.state.kind === "held" || this.state.kind === "released") {
+    while (this.step({ kind: "attempt" }).kind === "go") {
       if (!this.reconnect) throw new Error("its connection dropped and the lock cannot reconnect");
       if (Date.now() > giveUpAt) throw new Error(`the machine could not be reached to renew it within ${2 * this.params.leaseSeconds}s (${last})`);
       let started: Started;
@@ -308,25 +303,31 @@ class HeldLock implements DeployLock {
       last = started.reason;
       await new Promise((r) => setTimeout(r, RETRY_EVERY_MS));
     }
-    throw new Error("released");
+    throw new Error("the lock is no longer wanted");
   }
 
   async ensureHeld(step: string): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (this.state.kind === "reconnecting") await this.state.done;
-      const state = this.state as State;
-      if (state.kind === "unlocked") return;
-      if (state.kind === "lost") throw this.lostError(state.reason, step);
-      if (state.kind !== "held") throw new NixosPulumiError(`the deploy lock is no longer held (${state.kind}) before ${step}`, { step: "lock", host: this.target });
+      let next = this.step({ kind: "ensure" });
+      while (next.kind === "wait") {
+        await this.reconnecting;
+        next = this.step({ kind: "ensure" });
+      }
+      if (next.kind === "ignore") return;
+      if (next.kind === "refuse") {
+        const { refusal } = next;
+        if (refusal.kind === "lost") throw this.lostError(refusal.reason, step);
+        throw new DeployLockLostError(`the deploy lock is no longer held (${refusal.state}) before ${step}`, { step: "lock", host: this.target });
+      }
       if (await this.hold.confirm(CONFIRM_TIMEOUT_MS)) return;
       // No answer: a connection the target may already have given up; take the lock back on a new one.
-      this.recover("no answer to a heartbeat");
+      this.dropped("no answer to a heartbeat");
     }
     throw this.lostError(`its connection to ${this.target} keeps failing`, step);
   }
 
-  private lostError(reason: string, step: string): NixosPulumiError {
-    return new NixosPulumiError(`lost the deploy lock: ${reason}; stopped before ${step}`, {
+  private lostError(reason: string, step: string): DeployLockLostError {
+    return new DeployLockLostError(`lost the deploy lock: ${reason}; stopped before ${step}`, {
       step: "lock",
       host: this.target,
       hint: "another deployment may have changed this machine; let it finish, then run `pulumi up` again (it converges from what the machine runs)",
@@ -334,9 +335,12 @@ class HeldLock implements DeployLock {
   }
 
   async keepUntilReboot(): Promise<void> {
-    if (this.state.kind === "reconnecting") await this.state.done;
-    if (this.state.kind !== "held") return;
-    this.state = { kind: "kept" };
+    let next = this.step({ kind: "keep" });
+    while (next.kind === "wait") {
+      await this.reconnecting;
+      next = this.step({ kind: "keep" });
+    }
+    if (next.kind !== "go") return;
     clearInterval(this.heartbeat);
     this.hold.lifeline.end();
     this.hold.session.close();
@@ -344,35 +348,34 @@ class HeldLock implements DeployLock {
 
   async retakeAfterBoot(open: () => Promise<SshSession>): Promise<void> {
     this.reconnect = open;
-    if (this.state.kind !== "kept") return;
+    if (this.step({ kind: "retake" }).kind !== "go") return;
     const session = await open();
     const started = await runScript(session, { ...this.params, waitSeconds: this.params.leaseSeconds });
     if (started.kind === "no-flock") {
-      this.state = { kind: "unlocked" };
-      this.log?.(`lock: WARNING: ${session.target} has no \`flock\` command after the boot; going on without a deploy lock`);
+      if (this.step({ kind: "retake-no-flock" }).kind === "go") this.log?.(`lock: WARNING: ${session.target} has no \`flock\` command after the boot; going on without a deploy lock`);
       return;
     }
     if (started.kind !== "held") {
       const reason = notTakenAfterBoot(started);
-      this.state = { kind: "lost", reason };
-      throw this.lostError(reason, "going on after the boot");
+      if (this.step({ kind: "retake-refused", reason }).kind === "go") throw this.lostError(reason, "going on after the boot");
+      return;
     }
+    const step = this.step({ kind: "retaken" });
+    if (step.kind !== "go" || step.effect !== "adopt-after-boot") return this.let(started.hold);
     this.hold = started.hold;
-    this.state = { kind: "held" };
     this.watch(started.hold);
     this.startHeartbeat();
     this.log?.(`lock: holding the deploy lock on ${this.target} again after the boot`);
   }
 
   async release(): Promise<void> {
-    const state = this.state;
-    if (state.kind === "released") return;
-    this.state = { kind: "released" };
+    const step = this.step({ kind: "release" });
+    if (step.kind !== "go") return;
     clearInterval(this.heartbeat);
-    if (state.kind === "held") await this.let(this.hold);
-    // A reconnect under way lets go of what it gets (see recover); waited for a bounded time
+    if (step.effect === "release-hold") await this.let(this.hold);
+    // A reconnect under way lets go of what it gets (see dropped); waited for a bounded time
     // only: a machine still unreachable keeps the lease until it runs out.
-    else if (state.kind === "reconnecting") await Promise.race([state.done, new Promise((r) => setTimeout(r, RELEASE_WAIT_MS).unref())]);
+    else if (step.effect === "await-reconnect") await Promise.race([this.reconnecting, new Promise((r) => setTimeout(r, RELEASE_WAIT_MS).unref())]);
   }
 
   /** Releases one hold: "r" makes the target mark the record released, then the channel ends. */

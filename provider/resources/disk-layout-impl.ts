@@ -16,7 +16,7 @@ export const DISK_LAYOUT_STATE_VERSION = 3;
 type Props = Record<string, unknown>;
 
 async function outputsFor(inputs: Props): Promise<Props> {
-  const { diskoScript: _ref, tools: _tools, ...rendered } = await renderDeclared(inputs);
+  const { diskoScript: _ref, tools: _tools, optionalTools: _optional, ...rendered } = await renderDeclared(inputs);
   return { ...inputs, ...rendered, stateVersion: DISK_LAYOUT_STATE_VERSION };
 }
 

@@ -56,13 +56,17 @@ function idSchema(what: string) {
     .default(0);
 }
 
-const phaseSchema = z.enum(["kexec", "disko", "install", "reboot"], {
-  error: () => 'install.phases holds "kexec", "disko", "install" and/or "reboot"',
+/** The install's phases, in the order they run (as nixos-anywhere's --phases). */
+export const INSTALL_PHASES = ["kexec", "disko", "install", "reboot"] as const;
+export type InstallPhase = (typeof INSTALL_PHASES)[number];
+
+const phaseSchema = z.enum(INSTALL_PHASES, {
+  error: () => `install.phases holds ${INSTALL_PHASES.slice(0, -1).map((p) => `"${p}"`).join(", ")} and/or "${INSTALL_PHASES.at(-1)}"`,
 });
 
 export const installSchema = z
   .object({
-    phases: z.array(phaseSchema).min(1, "name at least one phase").default(["kexec", "disko", "install", "reboot"]),
+    phases: z.array(phaseSchema).min(1, "name at least one phase").default([...INSTALL_PHASES]),
     kexecTarball: z.string().min(1, "give the path of a kexec tarball holding kexec/run").optional(),
     extraFiles: z
       .record(

@@ -1,9 +1,11 @@
 import { Client, type ConnectConfig } from "ssh2";
+import * as net from "node:net";
 import type { Duplex } from "node:stream";
-import { NixosPulumiError } from "../errors";
+import { ConnectFailedError, type DialFailure } from "../errors";
 import type { Connection } from "../schema/connection";
 import { HostKeyMismatchError, hostKeyAlgorithmsFor, publicKeyLine, sameHostKey } from "./host-key";
 import { SshSession } from "./session";
+import { classifyDialError, ClosedBeforeHandshake, JumpForwardRefused } from "./dial-failure";
 
 /** How to reach one SSH server (the target or its jump host). */
 export type Endpoint = Omit<Connection, "proxy" | "sudo">;
@@ -28,10 +30,6 @@ export interface ConnectOptions {
 
 /** A closed port does not open by waiting: without a deadline from the caller, give up after this many refusals. */
 export const REFUSED_ATTEMPTS = 3;
-const REFUSED = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i;
-const SILENT = /Timed out while waiting for handshake/i;
-
-const RETRIED = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|socket hang up|ended by other party/i;
 
 // OpenSSH's order, chacha20-poly1305 first: the client's first choice wins before we can
 // see the target's CPU, and AES-GCM on a target without AES instructions (QEMU guests, some
@@ -80,14 +78,19 @@ export async function connect(connection: Connection, options: ConnectOptions = 
 
 /** A failure of the jump host's own dial says so, and points at connection.proxy. */
 function asJumpHostError(err: unknown): unknown {
-  if (!(err instanceof NixosPulumiError) || err instanceof HostKeyMismatchError || err.details.step !== "connect") return err;
+  if (!(err instanceof ConnectFailedError)) return err;
   const { hint, host, output } = err.details;
-  return new NixosPulumiError(`jump host (connection.proxy): ${err.summary}`, {
-    step: "connect",
-    ...(host ? { host } : {}),
-    ...(output ? { output } : {}),
-    ...(hint ? { hint: hint.replace(/connection\./g, "connection.proxy.") } : {}),
-  });
+  return new ConnectFailedError(
+    `jump host (connection.proxy): ${err.summary}`,
+    {
+      step: "connect",
+      ...(host ? { host } : {}),
+      ...(output ? { output } : {}),
+      ...(hint ? { hint: hint.replace(/connection\./g, "connection.proxy.") } : {}),
+    },
+    err.failure,
+    err.cause,
+  );
 }
 
 async function dialWithRetries(
@@ -104,6 +107,7 @@ async function dialWithRetries(
   // the only limit: dialErrorLimit half-second attempts would give up after ~5 s.
   const limit = options.deadlineSeconds === undefined ? endpoint.dialErrorLimit : Infinity;
   let lastError: Error | undefined;
+  let failure: DialFailure = "final";
   let attempts = 0;
   let refusals = 0;
   let reported = 0;
@@ -113,8 +117,9 @@ async function dialWithRetries(
       return await dialOnce(endpoint, expectedHostKey, jump, Math.min(endpoint.perDialTimeout * 1000, deadline - Date.now()), options.preferAes === true);
     } catch (err) {
       lastError = err as Error;
-      if (err instanceof NixosPulumiError || !RETRIED.test(lastError.message)) break;
-      if (REFUSED.test(lastError.message) && ++refusals >= REFUSED_ATTEMPTS && options.deadlineSeconds === undefined) break;
+      failure = classifyDialError(err);
+      if (failure === "final" || failure === "login-refused") break;
+      if (failure === "refused" && ++refusals >= REFUSED_ATTEMPTS && options.deadlineSeconds === undefined) break;
       const pause = Math.min(options.retryIntervalMs ?? 500, deadline - Date.now());
       if (attempts >= limit || pause <= 0) break;
       if (limit !== Infinity) options.log?.(`connect: ${where} not reachable (${lastError.message}); attempt ${attempts + 1}/${limit}`);
@@ -125,26 +130,28 @@ async function dialWithRetries(
       await new Promise((r) => setTimeout(r, pause));
     }
   }
-  if (lastError instanceof NixosPulumiError) throw lastError;
+  if (lastError instanceof HostKeyMismatchError) throw lastError;
   const message = lastError?.message ?? "no attempt fitted in the deadline";
-  const auth = /authentication methods failed/i.test(message);
   const tried = `${attempts} attempt${attempts === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s; deadline ${budgetSeconds} s`;
-  const silent = SILENT.test(message);
-  throw new NixosPulumiError(
+  const silent = failure === "silent";
+  throw new ConnectFailedError(
     silent
       ? `cannot connect as ${endpoint.user}: ${where} accepted TCP but sent no SSH greeting within ${Math.round(Math.min(endpoint.perDialTimeout, budgetSeconds))} s (${tried})`
       : `cannot connect as ${endpoint.user}: ${message} (${tried})`,
     {
       step: "connect",
       host: where,
-      hint: auth
-        ? "check connection.user and its privateKey / password / agent: the server refused them"
-        : silent
-          ? `check that ${where} is an SSH server (not another service or a stuck sshd); raise connection.perDialTimeout (${endpoint.perDialTimeout} s) for very slow links`
-          : REFUSED.test(message)
-            ? `nothing accepts connections on ${where}: check connection.host and connection.port, and that sshd runs there`
-            : `check that the machine is up and SSH listens on ${where}; raise connection.perDialTimeout (the total dial deadline, ${endpoint.perDialTimeout} s) or dialErrorLimit (${endpoint.dialErrorLimit}) for flaky links`,
+      hint:
+        failure === "login-refused"
+          ? "check connection.user and its privateKey / password / agent: the server refused them"
+          : silent
+            ? `check that ${where} is an SSH server (not another service or a stuck sshd); raise connection.perDialTimeout (${endpoint.perDialTimeout} s) for very slow links`
+            : failure === "refused"
+              ? `nothing accepts connections on ${where}: check connection.host and connection.port, and that sshd runs there`
+              : `check that the machine is up and SSH listens on ${where}; raise connection.perDialTimeout (the total dial deadline, ${endpoint.perDialTimeout} s) or dialErrorLimit (${endpoint.dialErrorLimit}) for flaky links`,
     },
+    failure,
+    lastError,
   );
 }
 
@@ -188,12 +195,16 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
     if (agent) config.agent = agent;
 
     let settled = false;
+    // Set by our own listeners on the connection, which run before ssh2's: when ssh2 then
+    // reports "Connection lost before handshake" (level "protocol", like a malformed packet),
+    // this tells that the server closed the connection.
+    let serverClosed = false;
     // ssh2 may emit more than one error for a failed dial; the first one decides.
-    client.on("error", (err: Error) => {
+    client.on("error", (err: Error & { level?: string }) => {
       if (settled) return;
       settled = true;
       client.end();
-      reject(mismatch ?? err);
+      reject(mismatch ?? (serverClosed && err.level === "protocol" ? new ClosedBeforeHandshake(err.message, err) : err));
     });
     client.once("ready", () => {
       settled = true;
@@ -204,18 +215,24 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
     client.once("close", () => {
       if (settled) return;
       settled = true;
-      reject(mismatch ?? new Error(`Connection lost before handshake: ${where} closed the connection`));
+      reject(mismatch ?? new ClosedBeforeHandshake(`Connection lost before handshake: ${where} closed the connection`));
     });
+    const watch = (connection: Duplex) => {
+      const closed = () => (serverClosed = !settled);
+      connection.once("end", closed).once("close", closed);
+      return connection;
+    };
 
     if (!jump) {
-      client.connect(config);
+      const socket = watch(net.connect({ host: endpoint.host, port: endpoint.port }));
+      client.connect({ ...config, sock: socket });
       // Without this, Nagle plus delayed ACKs add ~40 ms to every round trip of the protocol.
       client.setNoDelay(true);
       return;
     }
     jump.forwardOut("127.0.0.1", 0, endpoint.host, endpoint.port, (err, stream) => {
-      if (err) return reject(new Error(`jump host could not reach ${where}: ${err.message}`));
-      client.connect({ ...config, algorithms: THROUGH_JUMP_ALGORITHMS, sock: stream as unknown as Duplex });
+      if (err) return reject(new JumpForwardRefused(`jump host could not reach ${where}: ${err.message}`, err));
+      client.connect({ ...config, algorithms: THROUGH_JUMP_ALGORITHMS, sock: watch(stream as unknown as Duplex) });
     });
   });
 }

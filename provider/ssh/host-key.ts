@@ -23,7 +23,11 @@ export function sameHostKey(a: string, b: string): boolean {
 }
 
 export class HostKeyMismatchError extends NixosPulumiError {
-  constructor(host: string, expected: string, readonly seen: string) {
+  constructor(
+    host: string,
+    readonly expected: string,
+    readonly seen: string,
+  ) {
     super(
       `host key mismatch: expected ${fingerprint(expected)} (${expected.split(" ")[0]}), the server presented ${fingerprint(seen)} (${seen.split(" ")[0]}); no command was run`,
       {

@@ -1,6 +1,6 @@
 import { Client, type ClientChannel } from "ssh2";
 import type { Readable } from "node:stream";
-import { NixosPulumiError } from "../errors";
+import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { Connection } from "../schema/connection";
 import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
 import { REFUSED_EXIT, uploadCommand } from "./private-paths";
@@ -67,10 +67,14 @@ export class SshSession {
     const keep = options.keep ?? MiB;
     return new Promise((resolve, reject) => {
       if (this.closed) {
-        return reject(new NixosPulumiError("the SSH connection is closed", { step: "exec", host: this.target }));
+        return reject(new ConnectionLostError("the SSH connection is closed", { step: "exec", host: this.target }));
       }
       this.client.exec(full, (err, channel: ClientChannel) => {
-        if (err) return reject(new NixosPulumiError(`could not start a command: ${err.message}`, { step: "exec", host: this.target }));
+        if (err) {
+          // ssh2 fails the channels still opening when the connection closes ("No response from server").
+          const Failure = this.closed ? ConnectionLostError : NixosPulumiError;
+          return reject(new Failure(`could not start a command: ${err.message}`, { step: "exec", host: this.target }, { cause: err }));
+        }
         let stdout = "";
         let stderr = "";
         channel.on("data", (chunk: Buffer) => {
@@ -86,7 +90,10 @@ export class SshSession {
           exit = signal ? { code, signal } : { code };
         });
         channel.on("close", () => resolve({ ...exit, stdout, stderr }));
-        channel.on("error", (e: Error) => reject(new NixosPulumiError(`command channel failed: ${e.message}`, { step: "exec", host: this.target })));
+        channel.on("error", (e: Error) => {
+          const Failure = this.closed ? ConnectionLostError : NixosPulumiError;
+          reject(new Failure(`command channel failed: ${e.message}`, { step: "exec", host: this.target }, { cause: e }));
+        });
         const { stdin } = options;
         if (stdin === undefined) channel.end(first);
         else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) channel.end(first ? Buffer.concat([first, Buffer.from(stdin)]) : stdin);
@@ -103,7 +110,9 @@ export class SshSession {
   async execOk(command: string, step: string, options: ExecOptions = {}): Promise<string> {
     const result = await this.exec(command, options);
     if (result.code !== 0) {
-      throw new NixosPulumiError(`\`${command.length > 200 ? command.slice(0, 200) + "…" : command}\` exited ${result.code ?? result.signal}`, {
+      // No exit status and no signal: the connection went away under the command.
+      const Failure = result.code === null && result.signal === undefined ? ConnectionLostError : NixosPulumiError;
+      throw new Failure(`\`${command.length > 200 ? command.slice(0, 200) + "…" : command}\` exited ${result.code ?? result.signal}`, {
         step,
         host: this.target,
         output: tail(result.stderr || result.stdout),

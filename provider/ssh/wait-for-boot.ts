@@ -1,4 +1,4 @@
-import { NixosPulumiError } from "../errors";
+import { ConnectFailedError, NixosPulumiError } from "../errors";
 import { HostKeyMismatchError, sameHostKey } from "./host-key";
 import type { SshSession } from "./session";
 
@@ -11,7 +11,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * refusal that lasts is the new system not authorizing the deployer, which no waiting cures.
  */
 export const AUTH_REFUSED_GRACE_SECONDS = 30;
-const AUTH_REFUSED = /authentication methods failed/i;
 
 export async function bootIdOf(session: SshSession): Promise<string> {
   return (await session.execOk("cat /proc/sys/kernel/random/boot_id", "read boot id")).trim();
@@ -65,7 +64,7 @@ export async function waitForNewBoot(
         continue;
       }
       lastContact = `SSH: ${(err as Error).message.split("\n")[0]}`;
-      if (AUTH_REFUSED.test((err as Error).message)) {
+      if (err instanceof ConnectFailedError && err.failure === "login-refused") {
         refusedSince ??= Date.now();
         if (Date.now() - refusedSince >= (options.authRefusedGraceSeconds ?? AUTH_REFUSED_GRACE_SECONDS) * 1000) {
           throw new NixosPulumiError(`the machine is back (it answers SSH) but refuses the login: ${(err as Error).message.split("\n")[0]}`, {

@@ -2,8 +2,8 @@
 // and wait for its verdict, read back from files, over a new connection if the old one
 // dropped. The verdict is never inferred from a dropped connection.
 import { randomBytes } from "node:crypto";
-import { NixosPulumiError } from "../errors";
-import { HostKeyMismatchError } from "../ssh/host-key";
+import { ActivationFailedError, ConnectFailedError, ConnectionLostError, NixosPulumiError } from "../errors";
+import { closingReconnectsOnFailure } from "../ssh/reconnected";
 import { engineGone } from "../util/engine-lifetime";
 import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
@@ -56,7 +56,11 @@ function detachedStart(script: string, args: string[], unit: string): string {
   ].join("\n");
 }
 
-export async function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
+export function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
+  return closingReconnectsOnFailure(options.reconnect, (reconnect) => activateOver(first, { ...options, reconnect }));
+}
+
+async function activateOver(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
   const id = `${Date.now()}-${randomBytes(4).toString("hex")}`;
   // left-verdicts.ts reads the verdicts of these run directories that a deployer could not.
   const dir = `${PRIVATE_ROOT}/switch.${id}`;
@@ -84,7 +88,7 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
   if (engineGone.aborted) throw new NixosPulumiError(`not activating: ${String(engineGone.reason)}`, { step: "activate", host: first.target });
   for (;;) {
     try {
-      if (!session.isOpen) throw new NixosPulumiError("connection closed", { step: "exec" });
+      if (!session.isOpen) throw new ConnectionLostError("connection closed", { step: "exec" });
       const result = await session.exec(command);
       if (result.code === 0 && result.stdout.startsWith(AWAITING)) {
         // Magic rollback: confirm over a NEW connection (new TCP connection, new handshake),
@@ -111,7 +115,7 @@ export async function activate(first: SshSession, options: ActivateOptions): Pro
     } catch (err) {
       // Only a dropped connection, or no way back in to confirm, is read past: the verdict is
       // read below over a new connection. Anything else is what failed, and says so.
-      if (session.isOpen && !(err instanceof NixosPulumiError && err.details.step === "connect" && !(err instanceof HostKeyMismatchError))) throw err;
+      if (!(err instanceof ConnectionLostError || err instanceof ConnectFailedError)) throw err;
     }
     if (engineGone.aborted) {
       throw new NixosPulumiError(`stopped waiting for the activation's verdict: ${String(engineGone.reason)}`, {
@@ -135,7 +139,7 @@ async function reconnectForVerdict(options: ActivateOptions, dir: string, host: 
   try {
     return await options.reconnect();
   } catch (err) {
-    if (!(err instanceof NixosPulumiError) || err.details.step !== "connect" || err instanceof HostKeyMismatchError) throw err;
+    if (!(err instanceof ConnectFailedError)) throw err;
     throw new NixosPulumiError(
       `the verdict of the activation of ${options.toplevel} is unknown: the machine could not be reached again to read it (${err.summary.split("\n")[0]})`,
       {
@@ -185,14 +189,18 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
     );
     return { generation: Number(generation || 0), rebootRequired, previousToplevel: previous, output, session };
   }
-  throw new NixosPulumiError(`activation of ${options.toplevel} failed: ${failureMeaning(reason, status)}; ${outcomeOf(result, previous)}`, {
-    step: "activate",
-    host: session.target,
-    output,
-    hint: /Failed to install bootloader/.test(output)
-      ? "the machine's bootloader is missing or broken: set switch.installBootloader: true to install it again (nixos-rebuild --install-bootloader), then run `pulumi up`"
-      : "fix the configuration and run `pulumi up` again; the state still records the previous system",
-  });
+  throw new ActivationFailedError(
+    `activation of ${options.toplevel} failed: ${failureMeaning(reason, status)}; ${outcomeOf(result, previous)}`,
+    {
+      step: "activate",
+      host: session.target,
+      output,
+      hint: /Failed to install bootloader/.test(output)
+        ? "the machine's bootloader is missing or broken: set switch.installBootloader: true to install it again (nixos-rebuild --install-bootloader), then run `pulumi up`"
+        : "fix the configuration and run `pulumi up` again; the state still records the previous system",
+    },
+    { result, reason, status, previous },
+  );
 }
 
 function failureMeaning(reason: string, status: string): string {

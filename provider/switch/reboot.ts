@@ -1,6 +1,7 @@
 import { NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { bootIdOf, waitForNewBoot, type SshSession } from "../ssh";
+import { closingReconnectsOnFailure } from "../ssh/reconnected";
 import { readHostState, type HostState } from "./host-state";
 
 export interface RebootOptions {
@@ -28,7 +29,11 @@ export function rebootCommand(timing: { delaySeconds: number; forceAfterSeconds:
  * Reboots the machine, waits for it to come back with a new boot id, and confirms that it
  * booted `toplevel`. Returns the new session and the state read over it.
  */
-export async function rebootInto(session: SshSession, options: RebootOptions): Promise<{ session: SshSession; state: HostState }> {
+export function rebootInto(session: SshSession, options: RebootOptions): Promise<{ session: SshSession; state: HostState }> {
+  return closingReconnectsOnFailure(options.open, (open) => rebootOver(session, { ...options, open }));
+}
+
+async function rebootOver(session: SshSession, options: RebootOptions): Promise<{ session: SshSession; state: HostState }> {
   const started = Date.now();
   const oldBootId = await bootIdOf(session);
   options.progress(`${options.step}: rebooting into ${options.toplevel}`);
@@ -44,7 +49,6 @@ export async function rebootInto(session: SshSession, options: RebootOptions): P
   });
   const state = await readHostState(fresh);
   if (state.bootedSystem !== options.toplevel || state.currentSystem !== options.toplevel) {
-    fresh.close();
     throw new NixosPulumiError(
       `after the reboot the machine booted ${state.bootedSystem || "no NixOS system"} (current system ${state.currentSystem || "none"}), not ${options.toplevel}`,
       { step: options.step, host: session.target, hint: "check the bootloader and the disk the firmware boots from (the layout's EF02/EF00 partitions)" },

@@ -183,6 +183,22 @@ test("a copy whose first question to the target is cut asks again on a new conne
   await assertClosureVerifies(host, big);
 });
 
+test("a copy that reconnected and then failed closes the connection it opened: none is left to the target", async () => {
+  const host = await freshHost("copyleak");
+  const door = await startProxy({ target: { host: host.address, port: host.port } });
+  proxies.push(door);
+  const session = await open(host, door);
+  session.close(); // the connection is gone before the copy asks what the target lacks
+  while (session.isOpen) await new Promise((r) => setTimeout(r, 20));
+  let reconnects = 0;
+  const reconnect = () => (reconnects++, open(host, door));
+  // The second question fails on its own (a store Nix cannot open), over the new connection.
+  await assert.rejects(copyClosure(session, realFiles, { storeRoot: "/proc/no-store", reconnect }), /asking the target which paths it lacks failed/);
+  assert.equal(reconnects, 1);
+  for (let i = 0; i < 30 && door.openConnections() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(door.openConnections(), 0, "the copy's new connection was closed with its failure");
+});
+
 test("a staging file the target refuses (not the path's bytes) is removed and the path sent again, so no later copy fails on it", async () => {
   const system = await buildTestSystem({ label: "copy-badstage", fillerCount: 2, fillerBytes: 4 * MiB });
   const host = await freshHost("copybadstage");

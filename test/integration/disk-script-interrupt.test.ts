@@ -12,6 +12,8 @@ import { nixosHostSchema } from "../../provider/schema/nixos-host";
 import { connect } from "../../provider/ssh";
 import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
+import { setToolTrap } from "../harness/tool-trap";
+import { tutorialLayout } from "../fixtures/layouts";
 
 let host: TestHost;
 before(async () => {
@@ -202,4 +204,40 @@ test("the release unmounts a mount point with a space in its name, and stops at 
   assert.equal(released.code, 0, released.stderr);
   assert.deepEqual(await layoutMounts(), []);
   assert.equal((await host.run("findmnt -rn -M '/mnt/a dir' || true")).trim(), "");
+});
+
+const tmpfsRootPartitions = {
+  ESP: { size: "64M", content: { type: "filesystem", format: "ext4", mountpoint: "/boot" } },
+  nix: { size: "256M", content: { type: "btrfs", extraArgs: ["-f"], subvolumes: { "/nix": { mountpoint: "/nix" }, "/nix/sub": {}, "/swap": { mountpoint: "/.swapvol", swap: { swapfile: { size: "16M" } } } } } },
+  swap: { size: "100%", content: { type: "swap", randomEncryption: true } },
+};
+
+test("the layout scripts call only the programs the layout declares (its nodes' tools and the preamble's)", async () => {
+  const layouts: Record<string, unknown> = {
+    // Tier 1's kernel has no vfat: an ext4 ESP.
+    "tutorial, xfs root": tutorialLayout("/dev/vda", "xfs", "ext4", "64M"),
+    "btrfs subvolumes, swap partition": layout,
+    "tmpfs root, btrfs swap file, random-encryption swap": {
+      disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: tmpfsRootPartitions } } },
+      nodev: { "/": { fsType: "tmpfs", mountOptions: ["size=16M", "mode=755"] } },
+    },
+  };
+  for (const [name, declared] of Object.entries(layouts)) {
+    const r = renderLayout(await resolveLayout(declared as Record<string, unknown>));
+    const trap = await setToolTrap((c) => host.run(c), [...r.tools, ...r.optionalTools]);
+    try {
+      await host.exec("cat > /tmp/create.sh", r.script);
+      await host.exec("cat > /tmp/mount.sh", r.mountScript);
+      await host.exec("cat > /tmp/release.sh", r.releaseScript);
+      for (const [script, before] of [["create", ""], ["mount", ""], ["release", "swapon /dev/vda2 2>/dev/null; "], ["mount", ""], ["release", ""]] as const) {
+        const run = await host.exec(`${before}${trap.sh(`/tmp/${script}.sh`)}`);
+        assert.equal(run.code, 0, `${name}: the ${script} script: ${run.stderr}`);
+      }
+      assert.deepEqual(await trap.undeclared(), [], `${name}: programs called but not declared by the layout's nodes or the preamble`);
+    } finally {
+      await trap.remove();
+      // The tmpfs root is no disk's: releasing leaves it.
+      await host.run(`[ "$(findmnt -rn -o FSTYPE -M /mnt | tail -n 1)" != tmpfs ] || umount /mnt`);
+    }
+  }
 });

@@ -8,6 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import { connect, fingerprint } from "../../provider/ssh";
+import { ConnectFailedError } from "../../provider/errors";
+import { classifyDialError } from "../../provider/ssh/dial-failure";
 import { connectionSchema, type ConnectionInput } from "../../provider/schema/connection";
 import { startHost, type TestHost } from "../harness/hosts";
 import { generateKeyPair } from "../harness/keys";
@@ -60,6 +62,12 @@ test("password authentication", async () => {
     assert.match(err.message, /authentication methods failed/);
     assert.match(err.message, /privateKey \/ password/);
     assert.ok(!err.message.includes("wrong"), "the password is not in the error");
+    // Decided from ssh2's level on sshd's refusal, and not dialled again.
+    assert.ok(err instanceof ConnectFailedError);
+    assert.equal(err.failure, "login-refused");
+    assert.equal((err.cause as Error & { level?: string }).level, "client-authentication");
+    assert.equal(classifyDialError(err.cause), "login-refused");
+    assert.match(err.message, /\(1 attempt in/);
     return true;
   });
 });

@@ -143,9 +143,21 @@ for (const [name, layout, field, fix] of bad) {
   });
 }
 
-test("the create script checks for every tool it calls before it releases or wipes anything", async () => {
+test("the create script checks for every tool it calls before it releases or wipes anything: its nodes' and the preamble's", async () => {
   const r = renderLayout(await resolveLayout({ diskoFile: path.resolve(__dirname, "../../../test/fixtures/disko/luks-lvm-with-lib.nix") }));
   const line = r.script.split("\n").find((l) => l.startsWith("require_tools "))!;
-  assert.deepEqual(line.split(" ").slice(1), ["cryptsetup", "findmnt", "lvcreate", "mkfs.ext4", "mkfs.vfat", "mount", "pvcreate", "sgdisk", "stat", "vgcreate"]);
+  const nodes = ["cryptsetup", "lvcreate", "mkfs.ext4", "mkfs.vfat", "pvcreate", "sgdisk", "vgchange", "vgcreate"];
+  const preamble = ["awk", "basename", "cat", "cut", "findmnt", "grep", "mkdir", "mknod", "mount", "readlink", "rm", "sed", "sort", "stat", "swapoff", "tail", "tr", "umount"];
+  assert.deepEqual(line.split(" ").slice(1), [...nodes, ...preamble].sort());
+  assert.deepEqual(r.tools, [...nodes, ...preamble].sort(), "the install brings the same list");
+  // The LUKS and LVM tools the release calls for what the machine has are required here (the layout's nodes).
+  assert.deepEqual(r.optionalTools, ["blockdev", "modprobe", "partprobe", "partx", "pvs", "udevadm"]);
   assert.ok(r.script.indexOf(line) < r.script.indexOf("\nrelease_disks "), "before the release");
+});
+
+test("a layout without LUKS or LVM does not require their tools; each node adds only what it calls", async () => {
+  const plain = renderLayout(await resolveLayout({ disk: { main: { device: "/dev/vda", content: { type: "gpt", partitions: { root: { size: "100%", content: { type: "filesystem", format: "xfs", mountpoint: "/" } } } } } } }));
+  assert.ok(!plain.tools.some((t) => ["cryptsetup", "vgchange", "pvcreate", "mkswap", "btrfs"].includes(t)), plain.tools.join(" "));
+  assert.ok(plain.tools.includes("mkfs.xfs") && plain.tools.includes("sgdisk"));
+  assert.deepEqual(plain.optionalTools, ["blockdev", "cryptsetup", "modprobe", "partprobe", "partx", "pvs", "udevadm", "vgchange"], "released when the machine has them");
 });

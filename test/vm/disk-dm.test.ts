@@ -15,6 +15,7 @@ import { startVm, type TestVm } from "../harness/vm";
 import { luksLvmLayout } from "../fixtures/layouts";
 import { buildTestSystem, layoutSystemOptions } from "../harness/systems";
 import { shellQuote } from "../../provider/util/shell-quote";
+import { setToolTrap, type ToolTrap } from "../harness/tool-trap";
 
 let vm: TestVm;
 let ctx: InstallContext;
@@ -25,8 +26,10 @@ const layout = luksLvmLayout({ espSize: "32M", rootSize: "64M", keyFile: KEY, es
 let rendered: RenderedLayout;
 /** The directory of the tools the provider brought from the system (cryptsetup), first in PATH. */
 let tools: string | undefined;
+/** The layout's scripts find only the programs it declares (the brought ones among them). */
+let trap: ToolTrap;
 async function sh(script: string): Promise<{ code: number; stderr: string }> {
-  const r = await ctx.session.exec(`cat > /tmp/s.sh && ${withTools(tools, "sh /tmp/s.sh")}`, { stdin: script });
+  const r = await ctx.session.exec(`cat > /tmp/s.sh && ${trap.sh("/tmp/s.sh")}`, { stdin: script });
   return { code: r.code ?? -1, stderr: r.stderr };
 }
 async function run(command: string): Promise<string> {
@@ -62,6 +65,8 @@ before(async () => {
   await run(`mkdir -p -m 0700 /tmp/dm-run && printf secret > ${KEY} && chmod 600 ${KEY}`);
   tools = await bringLayoutTools(ctx, rendered.tools, "/tmp/dm-run");
   assert.ok(tools, "cryptsetup brought from the system");
+  // dirname: the images' cryptsetup package is a wrapper script that calls it (build-vm-images.sh); nixpkgs' is a binary.
+  trap = await setToolTrap(run, [...rendered.tools, ...rendered.optionalTools, "dirname"]);
 });
 
 after(async (t) => {
@@ -181,4 +186,8 @@ test("the disko phase: the same layout again mounts and wipes nothing; a changed
   const r = await sh(ctx.layout.releaseScript);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await mapped(), "");
+});
+
+test("the scripts above called only programs the layout declares (its nodes' tools and the preamble's)", async () => {
+  assert.deepEqual(await trap.undeclared(), []);
 });
