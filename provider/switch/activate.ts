@@ -168,6 +168,7 @@ const AWAITING = "awaiting-confirm";
 /** Where the verdict's lines end and the tail of the activation's output begins. */
 const OUTPUT_MARKER = "@@nixos-pulumi-activation-output";
 const OUTPUT_LINES = 60;
+const FAST_TICKS = 100;
 
 /**
  * Waits on the target for the verdict (`done`, exit 124 on timeout) and prints it with the
@@ -175,11 +176,12 @@ const OUTPUT_LINES = 60;
  * system waits for a confirmation.
  */
 function waitForVerdict(dir: string, timeoutSeconds: number): string {
-  const ticks = timeoutSeconds * 20;
+  // Every 20 ms for the first FAST_TICKS (most activations end within them), then every 50 ms.
+  const ticks = timeoutSeconds * 50 <= FAST_TICKS ? timeoutSeconds * 50 : FAST_TICKS + (timeoutSeconds - FAST_TICKS / 50) * 20;
   return [
     `i=0; while [ ! -e ${dir}/done ]; do`,
     `  if [ -e ${dir}/awaiting-confirm ] && [ ! -e ${dir}/confirm ]; then echo ${AWAITING}; exit 0; fi`,
-    `  i=$((i+1)); [ $i -le ${ticks} ] || exit 124; sleep 0.05`,
+    `  i=$((i+1)); [ $i -le ${Math.ceil(ticks)} ] || exit 124; if [ $i -le ${FAST_TICKS} ]; then sleep 0.02; else sleep 0.05; fi`,
     `done`,
     `cat ${dir}/result ${dir}/reason ${dir}/status ${dir}/previous ${dir}/generation || exit`,
     `echo ${OUTPUT_MARKER}; tail -n ${OUTPUT_LINES} ${dir}/output 2>/dev/null || cat ${dir}/output; true`,
