@@ -24,7 +24,9 @@ import { startHosts, type TestHost } from "../test/harness/hosts";
 import { SYSTEM_NIX } from "../test/harness/systems";
 import { PULUMI_ENV } from "../test/harness/pulumi";
 import { generateCacheKey, startBinaryCacheServer } from "../test/harness/binary-cache";
-import { alternating, figure, median, REPO, startRun, table, timed, writeResult, type BenchRun } from "./lib";
+import * as os from "node:os";
+import { alternating, cpuSeconds, figure, median, REPO, startRun, summary, table, timed, writeResult, type BenchRun } from "./lib";
+import { tracing } from "./trace";
 
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
 const HOSTS = Number(process.env["BENCH_HOSTS"] ?? 20);
@@ -95,12 +97,21 @@ async function benchStack(name: string): Promise<BenchStack> {
   return { stack, configure: (config) => writeFileSync(path.join(workDir, "fleet.json"), JSON.stringify(config)) };
 }
 
-async function up(s: BenchStack): Promise<void> {
+async function up(s: BenchStack, transcript?: string): Promise<void> {
   let out = "";
+  const started = performance.now();
+  // BENCH_TRACE: each line of the engine's output with the seconds since the run started.
+  const stamped: string[] = [];
+  const onOutput = (t: string) => {
+    out += t;
+    if (transcript) for (const line of t.split("\n")) if (line.trim()) stamped.push(`${((performance.now() - started) / 1000).toFixed(2).padStart(6)} ${line}`);
+  };
   try {
-    await s.stack.up({ color: "never", onOutput: (t) => (out += t) });
+    await s.stack.up({ color: "never", onOutput });
   } catch (err) {
     throw new Error(`pulumi up failed: ${(err as Error).message}\n${out}`);
+  } finally {
+    if (transcript) writeFileSync(transcript, stamped.join("\n") + "\n");
   }
 }
 
@@ -122,6 +133,18 @@ async function calibrate(): Promise<{ work: number; seconds: number }> {
   const first = median([await time(work), await time(work), await time(work)]);
   work = Math.round(work * (0.5 / first));
   return { work, seconds: median([await time(work), await time(work), await time(work)]) };
+}
+
+/** CPU seconds of realising one new system's .drv (what each switched host's `build` step costs the deployer), 3 samples. */
+async function buildCpu(): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const drv = (await execa("nix-instantiate", [SYSTEM_NIX, "--argstr", "label", `fleet-build-cpu-${run}-${i}`])).stdout.trim();
+    const before = cpuSeconds().children;
+    await execa("nix-store", ["--realise", drv]);
+    samples.push(cpuSeconds().children - before);
+  }
+  return samples;
 }
 
 async function interleaved(a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: number[]; b: number[] }> {
@@ -169,7 +192,8 @@ async function main() {
       if (want("preview")) runs["fleet-preview"] = startRun("fleet-preview");
       const { work, seconds: evalSeconds } = await calibrate();
       console.log(`slow evaluation: work=${work}, one host's evaluation takes ${evalSeconds.toFixed(2)} s (target 0.5 s)`);
-      const slowEvaluation = { work, seconds: evalSeconds };
+      const slowEvaluation = { work, seconds: evalSeconds, buildCpuSeconds: await buildCpu() };
+      console.log(`building one host's new system (nix-store --realise of its .drv): ${summary(slowEvaluation.buildCpuSeconds)} CPU seconds`);
       const ours = await benchStack("hosts");
       const base = await benchStack("trivial");
       const one = await benchStack("one");
@@ -194,11 +218,17 @@ async function main() {
         // Its load before includes the preview phase's when both run: run them apart for that figure.
         runs["fleet-switch"] = startRun("fleet-switch");
         let version = 0;
+        const switchCpu: Record<number, { deployer: number; machine: number }[]> = {};
         const switchTo = async (s: BenchStack, list: TestHost[]) => {
           const v = version++;
           const labels = (i: number) => `fleet-s-${run}-${v}-${i}`;
           s.configure({ kind: "hosts", file: SLOW_NIX, work, keyFile, hosts: hostEntries(list, labels) });
-          const { seconds } = await timed(() => up(s));
+          const cpuBefore = cpuSeconds();
+          const { seconds } = await timed(() => up(s, tracing ? `/tmp/fleet-switch-${list.length}-${v}.log` : undefined));
+          const cpuAfter = cpuSeconds();
+          const cpu = { deployer: cpuAfter.children - cpuBefore.children, machine: cpuAfter.machine - cpuBefore.machine };
+          (switchCpu[list.length] ??= []).push(cpu);
+          console.error(`switch of ${list.length} host(s): ${seconds.toFixed(2)} s; CPU: deployer's processes ${cpu.deployer.toFixed(2)} s, whole machine ${cpu.machine.toFixed(2)} s (load ${os.loadavg()[0]!.toFixed(2)})`);
           const expect = (await execa("nix-instantiate", ["--eval", "--json", SLOW_NIX, "-A", "outPath", "--argstr", "label", labels(list.length - 1)])).stdout;
           const current = (await list[list.length - 1]!.run("readlink /run/current-system")).trim();
           if (JSON.stringify(current) !== expect) throw new Error(`host did not switch: runs ${current}, expected ${expect}`);
@@ -211,6 +241,12 @@ async function main() {
         await up(one);
         const r = await interleaved(() => switchTo(ours, fleet), () => switchTo(one, [single]));
         results["switch-slow"] = report(`pulumi up switching to new systems, ~${evalSeconds.toFixed(2)} s evaluation each`, `${HOSTS} hosts`, "1 host", r);
+        // CPU seconds per up: the deployer's processes (pulumi, program, provider, local nix) and the whole machine's (test hosts included, and any other work).
+        results["switch-cpu"] = Object.fromEntries(Object.entries(switchCpu).map(([n, list]) => [
+          `${n} host(s)`, { deployer: figure(list.map((c) => c.deployer)), machine: figure(list.map((c) => c.machine)) },
+        ]));
+        console.log(`CPU per up (s), median (min–max): ${Object.entries(switchCpu).map(([n, list]) =>
+          `${n} host(s): deployer ${summary(list.map((c) => c.deployer))}, machine ${summary(list.map((c) => c.machine))}`).join("; ")}`);
         results["slowEvaluation"] = slowEvaluation;
         finish("fleet-switch");
       }

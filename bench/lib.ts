@@ -1,7 +1,7 @@
 // Shared bits of the benchmarks: timing, alternating sides, the OpenSSH baseline's options,
 // result tables, and the result file each run writes (bench/results/<name>.json).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { TestHost } from "../test/harness/hosts";
@@ -116,4 +116,21 @@ export function writeResult(run: BenchRun, figures: Record<string, unknown>): st
   writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
   console.log(`${result.underLoad ? "UNDER LOAD: " : ""}load before ${result.loadBefore.join(" ")}, during max ${result.loadDuring.max}, after ${result.loadAfter.join(" ")}; commit ${result.commit.slice(0, 12)}${result.uncommittedChanges ? " (with uncommitted changes)" : ""}; written to ${path.relative(REPO, file)}`);
   return file;
+}
+
+/**
+ * CPU seconds so far: `children`, of this process's waited-for descendants (a `pulumi` run
+ * and everything it started: engine, program, provider, local nix; not the test hosts' sshd
+ * and what runs there), and `machine`, of every process on the machine (/proc/stat).
+ */
+export function cpuSeconds(): { children: number; machine: number } {
+  const tick = 100; // USER_HZ
+  const self = readFileSync("/proc/self/stat", "utf8");
+  const fields = self.slice(self.lastIndexOf(")") + 2).split(" ");
+  // Fields 16 and 17 (cutime, cstime), counted from 1 with pid and comm before ")".
+  const children = (Number(fields[13]) + Number(fields[14])) / tick;
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+  const machine = (cpu.slice(0, 8).reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!) / tick;
+  return { children, machine };
 }

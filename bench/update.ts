@@ -8,7 +8,9 @@ import { switchHost } from "../provider/host/operations";
 import { nixosHostSchema } from "../provider/schema/nixos-host";
 import { startHost, type TestHost } from "../test/harness/hosts";
 import { buildTestSystem } from "../test/harness/systems";
-import { figure, opensshOptions, startRun, summary, table, timed, writeResult } from "./lib";
+import * as os from "node:os";
+import { cpuSeconds, figure, opensshOptions, startRun, summary, table, timed, writeResult } from "./lib";
+import { printTrace, startTrace, traceProgress } from "./trace";
 
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
 
@@ -17,12 +19,20 @@ async function ours(host: TestHost, toplevel: string) {
     connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
     system: { storePath: toplevel },
   });
-  return switchHost(spec, toplevel, undefined, () => {});
+  startTrace();
+  try {
+    return await switchHost(spec, toplevel, undefined, traceProgress);
+  } finally {
+    printTrace("ours");
+  }
 }
+
+const baselineCopySeconds: number[] = [];
 
 async function baseline(host: TestHost, toplevel: string) {
   const sshOpts = opensshOptions(host);
-  await execa("nix-copy-closure", ["--to", `root@${host.address}`, toplevel], { env: { NIX_SSHOPTS: sshOpts } });
+  const copy = await timed(() => execa("nix-copy-closure", ["--to", `root@${host.address}`, toplevel], { env: { NIX_SSHOPTS: sshOpts } }));
+  baselineCopySeconds.push(copy.seconds);
   await execa("sh", [
     "-c",
     `ssh ${sshOpts} root@${host.address} 'nix-env -p /nix/var/nix/profiles/system --set ${toplevel} && ${toplevel}/bin/switch-to-configuration switch'`,
@@ -36,12 +46,25 @@ async function main() {
     buildTestSystem({ label: "upd-v2", fillerCount: 100, fillerBytes: 20 * 1024 * 1024 }),
   ]);
   const samples = { ours: [] as number[], baseline: [] as number[] };
+  const deployerCpu = { ours: [] as number[], baseline: [] as number[] };
   for (let rep = 0; rep < REPEAT; rep++) {
     const a = await startHost({ name: `upd-ours${rep}`, state: "nixos", system: v1 });
     const b = await startHost({ name: `upd-base${rep}`, state: "nixos", system: v1 });
     try {
       // Alternating which side goes first.
-      const sides = [() => timed(() => ours(a, v2)).then((t) => samples.ours.push(t.seconds)), () => timed(() => baseline(b, v2)).then((t) => samples.baseline.push(t.seconds))];
+      // CPU seconds on the deployer's side: ours runs in this process (plus the local nix it
+      // starts), the baseline in its child processes (nix-copy-closure, ssh and theirs).
+      const cpu = async (run: () => Promise<unknown>, list: number[]) => {
+        const self = process.cpuUsage();
+        const children = cpuSeconds().children;
+        await run();
+        const used = process.cpuUsage(self);
+        list.push((used.user + used.system) / 1e6 + cpuSeconds().children - children);
+      };
+      const sides = [
+        () => cpu(() => timed(() => ours(a, v2)).then((t) => samples.ours.push(t.seconds)), deployerCpu.ours),
+        () => cpu(() => timed(() => baseline(b, v2)).then((t) => samples.baseline.push(t.seconds)), deployerCpu.baseline),
+      ];
       for (const side of rep % 2 === 0 ? sides : [...sides].reverse()) await side();
       for (const h of [a, b]) {
         const current = (await h.run("readlink /run/current-system")).trim();
@@ -50,7 +73,10 @@ async function main() {
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
-    console.error(`round ${rep + 1}/${REPEAT}: ours ${samples.ours.at(-1)!.toFixed(2)} s, baseline ${samples.baseline.at(-1)!.toFixed(2)} s`);
+    console.error(
+      `round ${rep + 1}/${REPEAT}: ours ${samples.ours.at(-1)!.toFixed(2)} s, baseline ${samples.baseline.at(-1)!.toFixed(2)} s (its nix-copy-closure ${baselineCopySeconds.at(-1)!.toFixed(2)} s); ` +
+        `deployer CPU ours ${deployerCpu.ours.at(-1)!.toFixed(2)} s, baseline ${deployerCpu.baseline.at(-1)!.toFixed(2)} s; load ${os.loadavg()[0]!.toFixed(2)}`,
+    );
   }
   const ratios = samples.ours.map((o, i) => o / samples.baseline[i]!);
   console.log(
@@ -58,9 +84,17 @@ async function main() {
       ["update (one changed path)", "ours (s)", "nix-copy-closure + ssh switch (s)", "ratio ours/baseline (per round)"],
       ["---", "---", "---", "---"],
       [`median (min–max), ${REPEAT} rounds`, summary(samples.ours, 3), summary(samples.baseline, 3), summary(ratios)],
+      ["deployer CPU (s)", summary(deployerCpu.ours, 3), summary(deployerCpu.baseline, 3), ""],
     ]),
   );
-  writeResult(run, { repeat: REPEAT, ours: figure(samples.ours), baseline: figure(samples.baseline), ratio: figure(ratios) });
+  writeResult(run, {
+    repeat: REPEAT,
+    ours: figure(samples.ours),
+    baseline: figure(samples.baseline),
+    ratio: figure(ratios),
+    baselineCopySeconds: figure(baselineCopySeconds),
+    deployerCpuSeconds: { ours: figure(deployerCpu.ours), baseline: figure(deployerCpu.baseline) },
+  });
 }
 
 main().catch((err) => {

@@ -4,15 +4,18 @@ import type { Progress } from "../progress";
 import type { NixosHostSpec } from "../schema/nixos-host";
 import { acquireDeployLock, type DeployLock } from "../lock/deploy-lock";
 import { openSession } from "./session";
+import type { SshSession } from "../ssh";
 import { NixosPulumiError } from "../errors";
 import { engineGone, whenEngineGone } from "../util/engine-lifetime";
 
 /**
  * Waits (up to switch.timeoutSeconds: as long as one switch may take) for any other
- * deployment of this machine to finish, then holds the lock until released.
+ * deployment of this machine to finish, then holds the lock until released. `dialled`: the
+ * lock's session, already being dialled pinned to `hostKey` (the lock then owns it).
  */
-export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string, progress: Progress): Promise<DeployLock> {
-  const session = await openSession(spec, hostKey, progress);
+export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string, progress: Progress, dialled?: Promise<SshSession>): Promise<DeployLock> {
+  let session = await (dialled ?? openSession(spec, hostKey, progress));
+  if (!session.isOpen) session = await openSession(spec, hostKey, progress);
   // The engine went away during the wait: stop waiting (the target's script then ends too).
   const stopWaiting = whenEngineGone(() => session.close());
   let lock: DeployLock;

@@ -4,7 +4,7 @@ import { INSTALL_PHASES, type NixosHostSpec } from "../schema/nixos-host";
 import type { Progress } from "../progress";
 import { NixosPulumiError } from "../errors";
 import { buildOnTarget, copyClosure } from "../copy";
-import { buildToplevel } from "../nix";
+import { buildToplevel, closureOf } from "../nix";
 import { substituteFromCache } from "../nix/binary-cache";
 import { activate, readHostState, rebootInto, type HostState } from "../switch";
 import { openSession } from "./session";
@@ -17,7 +17,8 @@ import { refuseNonNixosToplevel, refuseNonNixosToplevelOnTarget, systemField } f
 import { describeOwner, ensureMayManage, type HostOwner } from "./ownership";
 import { formatOwner, writeOwnerRecord } from "../switch/owner-record";
 import type { DeployLock } from "../lock/deploy-lock";
-import { describeLeftVerdict, takeLeftVerdicts } from "../switch/left-verdicts";
+import { describeLeftVerdict, removeLeftVerdicts, type LeftVerdict } from "../switch/left-verdicts";
+import { readBeforeSwitch } from "../switch/before-switch";
 import { watchEngine, whenEngineGone } from "../util/engine-lifetime";
 import type { SshSession } from "../ssh";
 import { applyKeys, hasKeyWork, keyDrift, planAllKeys, type KeyDrift, type KeyPlan } from "../keys";
@@ -133,7 +134,6 @@ export async function switchHost(
   progress: Progress,
   { adopting = false, who = spec.connection.host, owner, keys }: { adopting?: boolean; who?: string; owner?: HostOwner | undefined; keys?: KeyPlan } = {},
 ): Promise<HostFacts> {
-  if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
   // Every session this switch opens, reconnects included: all are closed at its end, also
   // when a copy or activation that reconnected throws, and when the engine goes away.
   const sessions = new Set<SshSession>();
@@ -146,18 +146,35 @@ export async function switchHost(
   };
   const closeAll = () => sessions.forEach((s) => s.close());
   let session: SshSession | undefined;
-  session = await open();
+  // Dialled while the system builds; the lock's own connection alongside, when the key both
+  // are pinned to is known before the first handshake (the lock owns and closes it).
+  const firstDial = open();
+  const knownKey = spec.connection.hostKey ?? pinnedHostKey;
+  const lockDial = knownKey ? openSession(spec, knownKey, progress) : undefined;
+  for (const dial of [firstDial, lockDial]) dial?.catch(() => {});
+  try {
+    if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
+    // Read while the connections are made: the closure the copy sends (local, changes nothing).
+    if (spec.build.on === "local" && !spec.binaryCache) closureOf(toplevel).catch(() => {});
+    session = await firstDial;
+    // A connection that dropped while a long build ran is dialled again.
+    if (!session.isOpen) session = await open();
+  } catch (err) {
+    void firstDial.then((s) => s.close(), () => {});
+    void lockDial?.then((s) => s.close(), () => {});
+    throw err;
+  }
   const stopOnEngineGone = whenEngineGone(closeAll);
   let lock: DeployLock;
   try {
-    lock = await lockHost(spec, session.hostKey, who, progress);
+    lock = await lockHost(spec, session.hostKey, who, progress, lockDial);
   } catch (err) {
     stopOnEngineGone();
     closeAll();
     throw err;
   }
   try {
-    const before = await readHostState(session);
+    const { state: before, left } = await readBeforeSwitch(session);
     await refuseDeployerMachine(before, spec.connection.host);
     const previousOwner = ensureMayManage(before.owner, owner, spec.takeOver, spec.connection.host);
     if (adopting && !before.isNixos) {
@@ -169,7 +186,7 @@ export async function switchHost(
     }
     // Owners of keys written before the activation must exist now, before anything is copied or written.
     if (keys) await ensureOwnersExist(session, keys.write.filter((w) => w.key.uploadAt === "pre-activation"), "keys uploaded before the activation name users or groups the machine lacks");
-    if (await activatedByEarlierRun(session, spec, toplevel, before, progress)) {
+    if (await activatedByEarlierRun(session, spec, toplevel, before, left, progress)) {
       if (keys) await applyKeys(session, keys, "all", progress);
       if (owner) await writeOwnerRecord(session, owner);
       return factsOf(await readHostState(session, toplevel), session.hostKey, toplevel);
@@ -207,8 +224,8 @@ export async function switchHost(
       await writeOwnerRecord(session, owner);
       if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
     }
-    // Read over the session the verdict came on: the first may have dropped.
-    let after = await readHostState(session, toplevel);
+    // Read with the verdict, over the session it came on (the first may have dropped).
+    let after = activation.state;
     const needsReboot = activation.rebootRequired || after.needsReboot;
     if (needsReboot && spec.switch.rebootOnKernelChange && spec.switch.action !== "test") {
       await lock.keepUntilReboot();
@@ -237,13 +254,13 @@ export async function switchHost(
 }
 
 /**
- * Reports the verdicts earlier runs left unread on the machine (a deployer that gave up
- * waiting for it, or was killed during an activation); true when one of them already
+ * Reports and removes the verdicts earlier runs left unread on the machine (read before the
+ * switch: a deployer that gave up waiting for it, or was killed during an activation); true when one of them already
  * activated `toplevel` and the machine runs it: then it is recorded, not switched again.
  */
-async function activatedByEarlierRun(session: SshSession, spec: NixosHostSpec, toplevel: string, before: HostState, progress: Progress): Promise<boolean> {
-  const left = await takeLeftVerdicts(session);
+async function activatedByEarlierRun(session: SshSession, spec: NixosHostSpec, toplevel: string, before: HostState, left: LeftVerdict[], progress: Progress): Promise<boolean> {
   for (const verdict of left) progress(describeLeftVerdict(verdict));
+  await removeLeftVerdicts(session, left);
   const last = left.filter((v) => v.toplevel === toplevel).at(-1);
   if (!last || !["ok", "reboot-required"].includes(last.result)) return false;
   const runs = spec.switch.action === "boot" || last.result === "reboot-required" ? before.profileSystem : before.currentSystem;

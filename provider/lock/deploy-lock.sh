@@ -24,7 +24,8 @@ dir=$LOCK_DIR
 lock="$dir/deploy.lock"
 owner="$lock.owner"
 # Root-only, made by root: no other account can pre-create or replace what is written here.
-mkdir -m 700 "$dir" 2>/dev/null
+# (Each process costs 10-30 ms on a busy machine: the shell's own tests and reads where they do.)
+[ -d "$dir" ] || mkdir -m 700 "$dir" 2>/dev/null
 if [ -L "$dir" ] || [ ! -d "$dir" ] || [ "$(stat -c %u "$dir")" != 0 ]; then
   echo "$dir is not a directory owned by root (remove it; it is recreated)" >&2; exit "$EXIT_BAD_RUN_DIR"
 fi
@@ -37,7 +38,9 @@ case "$flock_cmd" in
 esac
 exec 9>>"$lock"
 now() { date +%s; }
-start=$(now)
+# When the wait began: the first time the lock was found taken.
+start=""
+update_waited() { [ -n "$start" ] || start=$(now); waited=$(( $(now) - start )); }
 
 o_token="" o_until=0 o_since=0 o_pid="" o_holder=""
 read_owner() {
@@ -56,7 +59,7 @@ free_for_us() {
   reclaimable && return 0
   # Another deployer's record: a resuming deployer lost the machine to it, whatever its state.
   [ "$MODE" = resume ] && return 1
-  [ "$o_until" -le "$(now)" ]
+  [ "$o_until" -eq 0 ] || [ "$o_until" -le "$(now)" ]
 }
 
 # While waiting: a deployer that went away (killed, its connection closed) must not be given
@@ -87,7 +90,7 @@ while :; do
   # own a moment later): the holder is named once a live record shows it.
   live=""
   [ "$o_until" -gt "$(now)" ] && live="$o_holder"
-  waited=$(( $(now) - start ))
+  update_waited
   if [ -z "$announced" ] && { [ -n "$live" ] || [ "$waited" -ge 2 ]; }; then echo "busy $live"; announced=1; fi
   if [ "$waited" -ge "$WAIT_SECONDS" ]; then
     echo "refused $live"
@@ -101,6 +104,11 @@ done
 # rollback watchdog) may still run: never start a second activation next to it. A resuming
 # deployer's own activation may be the one running: it is not waited for.
 running_activation() {
+  # Only a run directory without its verdict can belong to a running activation (activate.sh
+  # writes `done` last; directories with it are the only ones removed): without one, no process is looked for.
+  np_open=""
+  for np_a in "$dir"/*/activate.sh; do [ -e "$np_a" ] && [ ! -e "${np_a%/activate.sh}/done" ] && np_open=1; done
+  [ -n "$np_open" ] || return 1
   running=$(grep -lsz '^/run/nixos-pulumi/[^/]*/activate\.sh$' /proc/[0-9]*/cmdline | while IFS= read -r f; do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
     [ "$pid" = "$$" ] && continue
@@ -113,7 +121,8 @@ if [ "$MODE" = take ]; then
   announced=""
   while found=$(running_activation); do
     if [ -z "$announced" ]; then echo "activation $found"; announced=1; fi
-    if [ $(( $(now) - start )) -ge "$WAIT_SECONDS" ]; then
+    update_waited
+    if [ "$waited" -ge "$WAIT_SECONDS" ]; then
       echo "refused-activation $found"
       exit "$EXIT_REFUSED"
     fi
@@ -124,9 +133,10 @@ fi
 
 # The last moment a deployer that went away during the wait could be handed the lock.
 still_wanted
-since=$(now)
+taken=$(now)
+since=$taken
 if [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; then since=$o_since; fi
-write_owner $(( $(now) + LEASE_SECONDS )) "$since"
+write_owner $(( taken + LEASE_SECONDS )) "$since"
 echo locked
 while beat=$(timeout "$LEASE_SECONDS" dd bs=1 count=1 2>/dev/null 9>&-) && [ -n "$beat" ]; do
   case "$beat" in

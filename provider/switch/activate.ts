@@ -9,6 +9,7 @@ import type { Progress } from "../progress";
 import { shellJoin, shellQuote, tail, type SshSession } from "../ssh";
 import { makeRunDirCommand, PRIVATE_ROOT, REFUSED_EXIT } from "../ssh/private-paths";
 import { activationArgs, activationScript } from "./activation-script";
+import { parseHostState, stateCommand, type HostState } from "./host-state";
 
 export interface ActivateOptions {
   toplevel: string;
@@ -36,6 +37,8 @@ export interface ActivationResult {
   output: string;
   /** The open session the verdict was read over (a new one if the first dropped). */
   session: SshSession;
+  /** What the machine runs once the verdict was read (compared with the new system: needsReboot), over that session. */
+  state: HostState;
 }
 
 
@@ -47,7 +50,8 @@ export interface ActivationResult {
 function detachedStart(script: string, args: string[], unit: string): string {
   const command = shellJoin(["/bin/sh", script, ...args]);
   return [
-    `if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemd-run >/dev/null; then`,
+    `np_init=""; { read -r np_init; } 2>/dev/null < /proc/1/comm`,
+    `if [ "$np_init" = systemd ] && command -v systemd-run >/dev/null; then`,
     `  systemd-run --quiet --collect --no-ask-password --unit ${shellQuote(unit)} --service-type=exec \\`,
     `    -E "LOCALE_ARCHIVE=\${LOCALE_ARCHIVE:-/run/current-system/sw/lib/locale/locale-archive}" ${command}`,
     `else`,
@@ -70,8 +74,8 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
   // connection drops meanwhile, a new connection runs only the wait again.
   const start = [
     `${makeRunDirCommand(dir, "switch")} || exit ${REFUSED_EXIT}`,
-    heredoc(`${dir}/activate.sh`, activationScript()),
-    heredoc(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
+    writeFile(`${dir}/activate.sh`, activationScript()),
+    writeFile(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
     // For a later run that reads this verdict if we cannot (left-verdicts.ts).
     `echo ${shellQuote(options.toplevel)} > ${dir}/toplevel`,
     detachedStart(
@@ -101,7 +105,7 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
         command = waitForVerdict(dir, options.timeoutSeconds);
         continue;
       }
-      if (result.code === 0) return await verdict(session, dir, options, result.stdout.split("\n"));
+      if (result.code === 0) return await verdict(session, dir, options, result.stdout);
       if (result.code === 124) {
         throw new NixosPulumiError(`activation did not finish within ${options.timeoutSeconds}s`, {
           step: "activate",
@@ -154,32 +158,44 @@ async function reconnectForVerdict(options: ActivateOptions, dir: string, host: 
   }
 }
 
-function heredoc(file: string, content: string): string {
-  const marker = `NIXOS_PULUMI_EOF_${randomBytes(6).toString("hex")}`;
-  return `cat > ${shellQuote(file)} <<'${marker}'\n${content.replace(/\n?$/, "\n")}${marker}`;
+/** Writes `content` to `file` with the shell's own printf (no process: each costs 10-30 ms on a busy machine). */
+function writeFile(file: string, content: string): string {
+  return `printf '%s' ${shellQuote(content.replace(/\n?$/, "\n"))} > ${shellQuote(file)}`;
 }
 
 const AWAITING = "awaiting-confirm";
 
+/** Where the verdict's lines end and the tail of the activation's output begins. */
+const OUTPUT_MARKER = "@@nixos-pulumi-activation-output";
+const OUTPUT_LINES = 60;
+const FAST_TICKS = 100;
+
 /**
- * Waits on the target for the verdict (`done`, exit 124 on timeout) and prints it; under
- * magic rollback it returns earlier with AWAITING when the new system waits for a confirmation.
+ * Waits on the target for the verdict (`done`, exit 124 on timeout) and prints it with the
+ * tail of the output; under magic rollback it returns earlier with AWAITING when the new
+ * system waits for a confirmation.
  */
 function waitForVerdict(dir: string, timeoutSeconds: number): string {
-  const ticks = timeoutSeconds * 20;
+  // Every 20 ms for the first FAST_TICKS (most activations end within them), then every 50 ms.
+  const ticks = timeoutSeconds * 50 <= FAST_TICKS ? timeoutSeconds * 50 : FAST_TICKS + (timeoutSeconds - FAST_TICKS / 50) * 20;
   return [
     `i=0; while [ ! -e ${dir}/done ]; do`,
     `  if [ -e ${dir}/awaiting-confirm ] && [ ! -e ${dir}/confirm ]; then echo ${AWAITING}; exit 0; fi`,
-    `  i=$((i+1)); [ $i -le ${ticks} ] || exit 124; sleep 0.05`,
+    `  i=$((i+1)); [ $i -le ${Math.ceil(ticks)} ] || exit 124; if [ $i -le ${FAST_TICKS} ]; then sleep 0.02; else sleep 0.05; fi`,
     `done`,
-    `cat ${dir}/result ${dir}/reason ${dir}/status ${dir}/previous ${dir}/generation`,
+    `cat ${dir}/result ${dir}/reason ${dir}/status ${dir}/previous ${dir}/generation || exit`,
+    `echo ${OUTPUT_MARKER}; tail -n ${OUTPUT_LINES} ${dir}/output 2>/dev/null || cat ${dir}/output; true`,
   ].join("\n");
 }
 
-async function verdict(session: SshSession, dir: string, options: ActivateOptions, lines: string[]): Promise<ActivationResult> {
+async function verdict(session: SshSession, dir: string, options: ActivateOptions, printed: string): Promise<ActivationResult> {
+  const marker = printed.indexOf(`${OUTPUT_MARKER}\n`);
+  const lines = (marker < 0 ? printed : printed.slice(0, marker)).split("\n");
   const [result = "", reason = "", status = "", previous = "", generation = ""] = lines.map((l) => l.trim());
-  const output = tail((await session.exec(`cat ${dir}/output`)).stdout, 60);
-  await session.exec(`rm -rf ${dir}`);
+  const output = marker < 0 ? "" : tail(printed.slice(marker + OUTPUT_MARKER.length + 1), OUTPUT_LINES);
+  // Removed only once read (a verdict lost with the connection is read again, or by the next
+  // run); the state is read back in the same command.
+  const state = parseHostState(await session.execOk(`rm -rf ${dir}\n${stateCommand(options.toplevel)}`, "read state"));
   if (result === "ok" || result === "reboot-required") {
     const rebootRequired = result === "reboot-required";
     options.log?.(
@@ -187,7 +203,7 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
         ? `activate: ${options.action}: the new system has another init; it is the boot default and takes effect after a reboot (switch-to-configuration exit 100)`
         : `activate: ${options.action} ok, generation ${generation}`,
     );
-    return { generation: Number(generation || 0), rebootRequired, previousToplevel: previous, output, session };
+    return { generation: Number(generation || 0), rebootRequired, previousToplevel: previous, output, session, state };
   }
   throw new ActivationFailedError(
     `activation of ${options.toplevel} failed: ${failureMeaning(reason, status)}; ${outcomeOf(result, previous)}`,

@@ -2,7 +2,7 @@
 // activation (sshd down longer than its deadline), or it was killed while the detached
 // activation ran. activate.sh wrote them in their run directories; the next switch reads
 // them (under the deploy lock, so no activation still runs), reports them and removes them.
-import type { SshSession } from "../ssh";
+import { shellQuote, type SshSession } from "../ssh";
 import { PRIVATE_ROOT } from "../ssh/private-paths";
 
 export interface LeftVerdict {
@@ -18,19 +18,21 @@ export interface LeftVerdict {
 
 const FIELDS = ["toplevel", "result", "reason", "status", "previous"] as const;
 
-/** Reads and removes the finished run directories on the machine, oldest first. */
-export async function takeLeftVerdicts(session: SshSession): Promise<LeftVerdict[]> {
+/** The command that prints the finished run directories' verdicts (parseLeftVerdicts reads it); read-only. */
+export function leftVerdictsCommand(): string {
   // One record per finished run: its directory, then one line per field (empty when missing).
-  const script = [
+  return [
     // switch.<id>, and <id> alone as older releases named them.
     `for done in ${PRIVATE_ROOT}/*/done; do`,
     `  [ -e "$done" ] || continue`,
     `  d="\${done%/done}"; echo "@@ $d"`,
     ...FIELDS.map((f) => `  echo "$(head -n1 "$d/${f}" 2>/dev/null)"`),
-    `  rm -rf "$d"`,
     `done`,
   ].join("\n");
-  const { stdout } = await session.exec(script);
+}
+
+/** What leftVerdictsCommand printed, oldest first. */
+export function parseLeftVerdicts(stdout: string): LeftVerdict[] {
   const verdicts: LeftVerdict[] = [];
   for (const record of stdout.split("@@ ").slice(1)) {
     const [dir = "", ...values] = record.split("\n");
@@ -38,6 +40,13 @@ export async function takeLeftVerdicts(session: SshSession): Promise<LeftVerdict
     verdicts.push({ dir, ...v });
   }
   return verdicts.sort((a, b) => a.dir.localeCompare(b.dir, undefined, { numeric: true }));
+}
+
+/** Removes the run directories of verdicts read and reported (under the deploy lock: no activation runs). */
+export async function removeLeftVerdicts(session: SshSession, verdicts: LeftVerdict[]): Promise<void> {
+  const dirs = verdicts.map((v) => v.dir).filter((d) => d.startsWith(`${PRIVATE_ROOT}/`) && !d.includes("/../"));
+  if (dirs.length === 0) return;
+  await session.execOk(`rm -rf ${dirs.map(shellQuote).join(" ")}`, "activate");
 }
 
 /** One progress line for a verdict read late. */

@@ -1,0 +1,17 @@
+// What a switch reads before it changes anything, in one command (one round trip): the
+// machine's state and the verdicts earlier runs left unread. Read-only: the verdicts' run
+// directories are removed (removeLeftVerdicts) only once the switch may go on.
+import type { SshSession } from "../ssh";
+import { parseHostState, stateCommand, type HostState } from "./host-state";
+import { leftVerdictsCommand, parseLeftVerdicts, type LeftVerdict } from "./left-verdicts";
+
+const VERDICTS_MARKER = "@@@nixos-pulumi-left-verdicts";
+
+export async function readBeforeSwitch(session: SshSession): Promise<{ state: HostState; left: LeftVerdict[] }> {
+  const out = await session.execOk(`${stateCommand()}\necho ${VERDICTS_MARKER}\n${leftVerdictsCommand()}\ntrue`, "read state");
+  const at = out.indexOf(`${VERDICTS_MARKER}\n`);
+  return {
+    state: parseHostState(at < 0 ? out : out.slice(0, at)),
+    left: at < 0 ? [] : parseLeftVerdicts(out.slice(at + VERDICTS_MARKER.length + 1)),
+  };
+}
