@@ -23,6 +23,11 @@ export interface NarSource {
   truncate(): void;
   /** How many paths the stream carries (all, or up to where it was truncated). */
   count(): number;
+  /**
+   * Ends the stream where it is, inside a NAR (a staged path's stretch): what was read goes
+   * on and the stream ends cleanly, so a compressor behind it finishes its own stream.
+   */
+  cut(): void;
   /** Ends the local nix-store process (idempotent). */
   stop(): void;
   /** Resolves when every NAR was read, rejects with nix-store's error otherwise. */
@@ -93,7 +98,7 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
       callback();
     },
     flush(callback: TransformCallback) {
-      if (index < limit) return callback(new Error(`nix-store --serve ended after ${index} of ${limit} NARs`));
+      if (index < limit && !cutShort) return callback(new Error(`nix-store --serve ended after ${index} of ${limit} NARs`));
       flush(this);
       callback();
     },
@@ -113,6 +118,7 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
   });
   done.catch(() => undefined);
   let stopped = false;
+  let cutShort = false;
   const stop = () => {
     stopped = true;
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -125,5 +131,11 @@ export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): Na
       limit = Math.min(limit, index + 1);
     },
     count: () => limit,
+    cut: () => {
+      if (cutShort) return;
+      cutShort = true;
+      endEarly();
+      stream.end();
+    },
   };
 }

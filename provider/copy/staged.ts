@@ -72,10 +72,10 @@ export async function stagePath(session: SshSession, info: PathInfo, options: St
         sent = bytes - from;
         options.onBytes?.(bytes);
         if (options.stopAfter !== undefined && bytes - from >= options.stopAfter && !stopped) {
+          // Cut, not unpiped: a compressed stretch must end as a whole stream, or the
+          // target's decompressor fails on a truncated one ("gzip: unexpected end of file").
           stopped = true;
-          wire?.unpipe(input);
-          source?.stop();
-          input.end();
+          source?.cut();
         }
       },
     });

@@ -92,6 +92,24 @@ test('copy.compress "auto" compresses when the link measures slow (the proxy at 
   await assertClosureVerifies(host, realFiles);
 });
 
+test('"auto" measuring a slow link inside a large staged path: the compressed stretch ends as a whole stream, and the path arrives', async () => {
+  // The two measured stretches of one staged path: 8 MiB plain, then 8 MiB compressed and cut
+  // there. Before, the cut unpiped the compressor mid-stream and the target's decompressor
+  // failed on it ("zstd/gzip: unexpected end of file"): every install into a slow installer failed.
+  const large = await buildRealFilesClosure("copy-staged", 24 * MiB, 1);
+  const host = await freshHost("copystaged");
+  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
+  proxies.push(proxy);
+  proxy.setRate(4 * MiB);
+  const lines: string[] = [];
+  const session = await open(host, proxy);
+  const result = await copyClosure(session, large, { stageAbove: MiB, progress: (l) => lines.push(l) });
+  result.session.close();
+  assert.match(lines.join("\n"), /link measured at [0-4]\.\d MiB\/s uncompressed; measuring zstd/);
+  assert.match(lines.join("\n"), /zstd took NARs in at [\d.]+ MiB\/s, uncompressed [\d.]+ MiB\/s; compression: (zstd|none)/);
+  await assertClosureVerifies(host, large);
+});
+
 test('copy.compress "auto" measures a fast link (loopback) once the target takes the stream in, and sends it uncompressed', async () => {
   const host = await freshHost("copyfast");
   const lines: string[] = [];
