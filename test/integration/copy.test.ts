@@ -34,6 +34,15 @@ async function freshHost(name: string) {
   return host;
 }
 
+/** A fresh test host behind a proxy of its own (closed after the file), its rate set when given. */
+async function hostBehindProxy(name: string, rate?: number) {
+  const host = await freshHost(name);
+  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
+  proxies.push(proxy);
+  if (rate !== undefined) proxy.setRate(rate);
+  return { host, proxy };
+}
+
 const open = (host: TestHost, via?: TcpProxy) =>
   connect(
     connectionSchema.parse({
@@ -73,10 +82,7 @@ for (const compress of ["zstd", "gzip"] as const) {
 }
 
 test('copy.compress "auto" compresses when the link measures slow (the proxy at 4 MiB/s)', async () => {
-  const host = await freshHost("copyauto");
-  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
-  proxies.push(proxy);
-  proxy.setRate(4 * MiB);
+  const { host, proxy } = await hostBehindProxy("copyauto", 4 * MiB);
   const lines: string[] = [];
   const session = await open(host, proxy);
   const result = await copyClosure(session, realFiles, { progress: (l) => lines.push(l) });
@@ -97,10 +103,7 @@ test('"auto" measuring a slow link inside a large staged path: the compressed st
   // there. Before, the cut unpiped the compressor mid-stream and the target's decompressor
   // failed on it ("zstd/gzip: unexpected end of file"): every install into a slow installer failed.
   const large = await buildRealFilesClosure("copy-staged", 24 * MiB, 1);
-  const host = await freshHost("copystaged");
-  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
-  proxies.push(proxy);
-  proxy.setRate(4 * MiB);
+  const { host, proxy } = await hostBehindProxy("copystaged", 4 * MiB);
   const lines: string[] = [];
   const session = await open(host, proxy);
   const result = await copyClosure(session, large, { stageAbove: MiB, progress: (l) => lines.push(l) });
@@ -133,10 +136,7 @@ test('copy.compress "auto" measures a fast link (loopback) once the target takes
 });
 
 test('"none" sends NARs as they are, even on a slow link', async () => {
-  const host = await freshHost("copynone");
-  const proxy = await startProxy({ target: { host: host.address, port: host.port } });
-  proxies.push(proxy);
-  proxy.setRate(16 * MiB);
+  const { host, proxy } = await hostBehindProxy("copynone", 16 * MiB);
   const session = await open(host, proxy);
   const result = await copyClosure(session, realFiles, { compress: "none" });
   result.session.close();
@@ -202,9 +202,7 @@ test("a copy whose first question to the target is cut asks again on a new conne
 });
 
 test("a copy that reconnected and then failed closes the connection it opened: none is left to the target", async () => {
-  const host = await freshHost("copyleak");
-  const door = await startProxy({ target: { host: host.address, port: host.port } });
-  proxies.push(door);
+  const { host, proxy: door } = await hostBehindProxy("copyleak");
   const session = await open(host, door);
   session.close(); // the connection is gone before the copy asks what the target lacks
   while (session.isOpen) await new Promise((r) => setTimeout(r, 20));
