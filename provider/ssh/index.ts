@@ -4,4 +4,4 @@ export { fingerprint, HostKeyMismatchError, hostKeyAlgorithmsFor, publicKeyLine,
 export { bootIdOf, waitForNewBoot } from "./wait-for-boot";
 export { shellJoin, shellQuote } from "../util/shell-quote";
 export { generateEd25519KeyPair, type SshKeyPair } from "./openssh-key";
-export { sshGreetingWithin, type GreetingProbe } from "./greeting-probe";
+export { NoSshGreeting, sshGreetingSoon, sshGreetingWithin, type GreetingProbe } from "./greeting-probe";

@@ -1,5 +1,6 @@
 import { ConnectFailedError, NixosPulumiError } from "../errors";
 import { HostKeyMismatchError, sameHostKey } from "./host-key";
+import { NoSshGreeting } from "./greeting-probe";
 import type { SshSession } from "./session";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,6 +43,13 @@ export async function waitForNewBoot(
   let lastContact = "no answer yet";
   let reported = 0;
   let refusedSince: number | undefined;
+  const reportWait = () => {
+    const waited = Math.round((Date.now() - started) / 1000);
+    if (waited - reported >= 15) {
+      reported = waited;
+      options.progress?.(`${options.step}: waiting for the machine to come back (${waited}s; ${lastContact})`);
+    }
+  };
   while (Date.now() < deadline) {
     try {
       const session = await open();
@@ -74,12 +82,12 @@ export async function waitForNewBoot(
           });
         }
       } else refusedSince = undefined;
+      reportWait();
+      // Probes that found no greeting spent their own seconds waiting (sshGreetingSoon).
+      if (!(err instanceof NoSshGreeting)) await sleep(2000);
+      continue;
     }
-    const waited = Math.round((Date.now() - started) / 1000);
-    if (waited - reported >= 15) {
-      reported = waited;
-      options.progress?.(`${options.step}: waiting for the machine to come back (${waited}s; ${lastContact})`);
-    }
+    reportWait();
     await sleep(2000);
   }
   throw new NixosPulumiError(`the machine did not come back with a new boot within ${options.timeoutSeconds}s; last contact: ${lastContact}`, {
