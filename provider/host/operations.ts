@@ -307,27 +307,37 @@ export async function readHost(spec: NixosHostSpec, toplevel: string, pinnedHost
 
 /** Create with a disk layout: the nixos-anywhere-style install, phase by phase. */
 export async function installHost(spec: NixosHostSpec, toplevel: string, progress: Progress, who = spec.connection.host, owner?: HostOwner): Promise<HostFacts> {
-  await buildLocally(spec, toplevel, progress);
-  const layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
-  const phases = spec.install?.phases ?? [...INSTALL_PHASES];
   // The pin is chosen per phase: `hostKey` here, not connection.hostKey.
   const connectTo = (hostKey: string | undefined, connection = spec.connection) =>
     connect({ ...connection, hostKey: undefined }, { pinnedHostKey: hostKey, log: progress });
+  const unpinned = { ...spec, connection: { ...spec.connection, hostKey: undefined } };
   // Before the reboot the machine shows its rescue or installer key. connection.hostKey pins
   // it, unless it is the pre-generated key of the system being installed.
   const declared = spec.connection.hostKey;
   const firstKey = declared && declared !== spec.install?.hostKeys?.ed25519?.publicKey ? declared : undefined;
-  const ctx: InstallContext = {
-    spec,
-    toplevel,
-    layout,
-    progress,
-    session: await connectTo(firstKey),
-    connect: connectTo,
-  };
+  // Dialled while the system builds and the layout renders; the lock's own connection
+  // alongside when the pin is known before the first handshake (the lock owns and closes it).
+  const firstDial = connectTo(firstKey);
+  const lockDial = firstKey ? openSession(unpinned, firstKey, progress) : undefined;
+  for (const dial of [firstDial, lockDial]) dial?.catch(() => {});
+  let session: SshSession;
+  let layout;
+  try {
+    await buildLocally(spec, toplevel, progress);
+    layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
+    session = await firstDial;
+    // A connection that dropped while a long build ran is dialled again.
+    if (!session.isOpen) session = await connectTo(firstKey);
+  } catch (err) {
+    void firstDial.then((s) => s.close(), () => {});
+    void lockDial?.then((s) => s.close(), () => {});
+    throw err;
+  }
+  const phases = spec.install?.phases ?? [...INSTALL_PHASES];
+  const ctx: InstallContext = { spec, toplevel, layout, progress, session, connect: connectTo };
   progress(`connect: ${spec.connection.host} presented ${fingerprint(ctx.session.hostKey)}${firstKey ? " (pinned)" : " (rescue/installer key, not pinned)"}`);
   // Held until the reboot: the lock lives in /run, so after the kexec it is taken again in the installer.
-  const lock = await lockHost({ ...spec, connection: { ...spec.connection, hostKey: undefined } }, ctx.session.hostKey, who, progress).catch((err: unknown) => {
+  const lock = await lockHost(unpinned, ctx.session.hostKey, who, progress, lockDial).catch((err: unknown) => {
     ctx.session.close();
     throw err;
   });
