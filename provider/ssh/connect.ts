@@ -224,7 +224,7 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
     };
 
     if (!jump) {
-      const socket = watch(net.connect({ host: endpoint.host, port: endpoint.port }));
+      const socket = watch(coalesceWrites(net.connect({ host: endpoint.host, port: endpoint.port })));
       client.connect({ ...config, sock: socket });
       // Without this, Nagle plus delayed ACKs add ~40 ms to every round trip of the protocol.
       client.setNoDelay(true);
@@ -235,4 +235,25 @@ function dialOnce(endpoint: Endpoint, expectedHostKey: string | undefined, jump:
       client.connect({ ...config, algorithms: THROUGH_JUMP_ALGORITHMS, sock: watch(stream as unknown as Duplex) });
     });
   });
+}
+
+/**
+ * ssh2 writes every packet to the socket on its own; the packets one write into a channel
+ * makes (a 64 KiB pipe read is two 32 KiB packets) go out together, in one writev.
+ */
+function coalesceWrites(socket: net.Socket): net.Socket {
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(...args);
+  }) as typeof socket.write;
+  return socket;
 }
