@@ -60,9 +60,11 @@ async function runLayoutScripts(ctx: InstallContext, layout: NonNullable<Install
   const SCRIPT = `${dir}/disko.sh`;
   const MOUNT_SCRIPT = `${dir}/mount.sh`;
   const RELEASE_SCRIPT = `${dir}/release.sh`;
-  await ctx.session.upload(SCRIPT, layout.script, "0700");
-  await ctx.session.upload(MOUNT_SCRIPT, layout.mountScript, "0700");
-  await ctx.session.upload(RELEASE_SCRIPT, layout.releaseScript, "0700");
+  await ctx.session.uploadFiles([
+    { path: SCRIPT, content: layout.script, mode: "0700" },
+    { path: MOUNT_SCRIPT, content: layout.mountScript, mode: "0700" },
+    { path: RELEASE_SCRIPT, content: layout.releaseScript, mode: "0700" },
+  ]);
   // The probe mounts (opening LUKS, activating VGs) and, when the disks hold something else,
   // releases all of it again: the create script then starts from a released disk.
   const resumed = await ctx.session.exec(

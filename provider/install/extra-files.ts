@@ -1,35 +1,32 @@
 import type { NixosHostSpec } from "../schema/nixos-host";
-import { shellQuote, type SshSession } from "../ssh";
 
 type ExtraFiles = NonNullable<NixosHostSpec["install"]>["extraFiles"];
 
-/**
- * Writes extra files under `root` with their owner, group and mode, content as given (text)
- * or decoded from base64 (binary). Owners are numeric ids or "root": during the install the
- * new system's users exist only as numbers.
- */
-export async function writeExtraFiles(session: SshSession, files: ExtraFiles, root: string): Promise<void> {
-  for (const [file, spec] of Object.entries(files)) {
-    const content = spec.encoding === "base64" ? Buffer.from(spec.content, "base64") : spec.content;
-    await writeFileOwned(session, `${root}${file}`, content, { mode: spec.mode, owner: spec.owner, group: spec.group });
-  }
+/** A file the install writes into the new root (SshSession.uploadFiles). */
+export interface InstallFile {
+  path: string;
+  content: string | Buffer;
+  mode: string;
+  owner: number;
+  group: number;
 }
 
 /**
- * Uploads one file (0600 while it is written), then sets owner and group, then the mode:
- * chown clears the setuid and setgid bits, so the mode comes last (nixos-anywhere's
- * `tar -p` keeps them too).
+ * Extra files under `root` with their owner, group and mode, content as given (text) or
+ * decoded from base64 (binary). Owners are numeric ids or "root": during the install the new
+ * system's users exist only as numbers. Each is chowned before its mode is set (chown clears
+ * the setuid and setgid bits; nixos-anywhere's `tar -p` keeps them too).
  */
-export async function writeFileOwned(
-  session: SshSession,
-  target: string,
-  content: string | Buffer,
-  file: { mode: string; owner: number | string; group: number | string },
-): Promise<void> {
-  await session.upload(target, content, "0600");
-  await session.execOk(`chown ${idOf(file.owner)}:${idOf(file.group)} ${shellQuote(target)} && chmod ${file.mode} ${shellQuote(target)}`, "install: extra files");
+export function extraFiles(files: ExtraFiles, root: string): InstallFile[] {
+  return Object.entries(files).map(([file, spec]) => ({
+    path: `${root}${file}`,
+    content: spec.encoding === "base64" ? Buffer.from(spec.content, "base64") : spec.content,
+    mode: spec.mode,
+    owner: idOf(spec.owner),
+    group: idOf(spec.group),
+  }));
 }
 
-function idOf(owner: number | string): string {
-  return owner === "root" ? "0" : String(owner);
+function idOf(owner: number | string): number {
+  return owner === "root" ? 0 : Number(owner);
 }

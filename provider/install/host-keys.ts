@@ -4,7 +4,7 @@
 // (install.hostKeys', or a new one) where sshd reads it, and pins it after the reboot.
 import { fingerprint, generateEd25519KeyPair, type SshKeyPair } from "../ssh";
 import { publicKeyOnly, type InstallContext } from "./context";
-import { writeFileOwned } from "./extra-files";
+import type { InstallFile } from "./extra-files";
 
 const KEY_PATH = "/etc/ssh/ssh_host_ed25519_key";
 
@@ -16,17 +16,24 @@ export function hostKeyForInstall(ctx: InstallContext): SshKeyPair & { generated
 }
 
 /**
- * Writes the host key into the new root as nixos-anywhere's --copy-host-keys / extra files
- * do: /etc/ssh 0755, the private key root's and 0600, the public key 0644. Records the
- * public key in the context for the reboot's pin.
+ * The host key's files in the new root, as nixos-anywhere's --copy-host-keys / extra files
+ * write them: the private key root's and 0600, the public key 0644 (the caller makes /etc/ssh
+ * 0755: hostKeyDirCommand), and the line to report once they are written. Records the public
+ * key in the context for the reboot's pin.
  */
-export async function installHostKey(ctx: InstallContext, root = "/mnt"): Promise<void> {
+export function hostKeyFiles(ctx: InstallContext, root = "/mnt"): { files: InstallFile[]; written: string } {
   const key = hostKeyForInstall(ctx);
-  await ctx.session.execOk(`mkdir -p ${root}/etc/ssh && chmod 0755 ${root}/etc/ssh`, "install: host key");
-  await writeFileOwned(ctx.session, `${root}${KEY_PATH}`, key.privateKey.replace(/\n?$/, "\n"), { mode: "0600", owner: 0, group: 0 });
-  await writeFileOwned(ctx.session, `${root}${KEY_PATH}.pub`, key.publicKey + "\n", { mode: "0644", owner: 0, group: 0 });
   ctx.installedHostKey = publicKeyOnly(key.publicKey);
-  ctx.progress(
-    `install: host key ${fingerprint(key.publicKey)} (ed25519, ${key.generated ? "generated for this install" : "from install.hostKeys"}) written to ${KEY_PATH}; pinned after the reboot`,
-  );
+  return {
+    files: [
+      { path: `${root}${KEY_PATH}`, content: key.privateKey.replace(/\n?$/, "\n"), mode: "0600", owner: 0, group: 0 },
+      { path: `${root}${KEY_PATH}.pub`, content: key.publicKey + "\n", mode: "0644", owner: 0, group: 0 },
+    ],
+    written: `install: host key ${fingerprint(key.publicKey)} (ed25519, ${key.generated ? "generated for this install" : "from install.hostKeys"}) written to ${KEY_PATH}; pinned after the reboot`,
+  };
+}
+
+/** /etc/ssh under `root`, 0755 (sshd refuses keys in a directory others can write). */
+export function hostKeyDirCommand(root = "/mnt"): string {
+  return `mkdir -p ${root}/etc/ssh && chmod 0755 ${root}/etc/ssh`;
 }

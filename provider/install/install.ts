@@ -4,8 +4,8 @@ import { buildOnTarget, copyClosure } from "../copy";
 import { shellQuote } from "../ssh";
 import type { InstallContext } from "./context";
 import { forgetLayoutMarker } from "./disko";
-import { writeExtraFiles } from "./extra-files";
-import { installHostKey } from "./host-keys";
+import { extraFiles } from "./extra-files";
+import { hostKeyDirCommand, hostKeyFiles } from "./host-keys";
 
 /**
  * Installs the system onto the layout mounted at /mnt, as nixos-anywhere does: the closure
@@ -19,14 +19,16 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
   const { toplevel, spec } = ctx;
   const host = spec.connection.host;
   let session = ctx.session;
-  if ((await session.exec("mountpoint -q /mnt")).code !== 0) {
+  // Both checks in one command: on a slow link or an emulated installer every command counts.
+  const ready = await session.exec("mountpoint -q /mnt || { echo no-mount; exit 1; }; command -v nixos-install >/dev/null && command -v nixos-enter >/dev/null || { echo no-installer; exit 1; }");
+  if (ready.stdout.includes("no-mount")) {
     throw new NixosPulumiError("nothing is mounted on /mnt to install onto", {
       step: "install",
       host,
       hint: 'include "disko" in install.phases, or mount the target filesystems under /mnt first',
     });
   }
-  if ((await session.exec("command -v nixos-install >/dev/null && command -v nixos-enter >/dev/null")).code !== 0) {
+  if (ready.code !== 0) {
     throw new NixosPulumiError("the machine has no nixos-install/nixos-enter: it is not running the NixOS installer", {
       step: "install",
       host,
@@ -51,9 +53,14 @@ export async function installPhase(ctx: InstallContext): Promise<void> {
     }));
     ctx.session = session;
   }
-  await session.execOk("chmod 755 /mnt && mkdir -p /mnt/tmp && chmod 1777 /mnt/tmp", "install");
-  await writeExtraFiles(session, spec.install?.extraFiles ?? {}, "/mnt");
-  await installHostKey(ctx);
+  // One command: /mnt made traversable with a /tmp, the extra files, then the host key (it
+  // wins over an extra file of the same name, written before it).
+  const hostKey = hostKeyFiles(ctx);
+  await session.uploadFiles(
+    [...extraFiles(spec.install?.extraFiles ?? {}, "/mnt"), ...hostKey.files],
+    `chmod 755 /mnt && mkdir -p /mnt/tmp && chmod 1777 /mnt/tmp && ${hostKeyDirCommand()} || exit 1`,
+  );
+  ctx.progress(hostKey.written);
   ctx.progress("install: nixos-install (profile, activation, bootloader)");
   // As nixos-anywhere: nixos-install's command inside nixos-enter (its `mount --rbind`) finds
   // its tools through PATH, which on a non-NixOS rescue system lacks the new system's sw/bin.

@@ -18,6 +18,7 @@ export const REFUSED_EXIT = 77;
 export const PATH_GUARDS = `
 np_refuse() { echo "nixos-pulumi refuses to write there: $*" >&2; exit ${REFUSED_EXIT}; }
 np_check_dir() {
+  # shellcheck disable=SC2046 # split on purpose: the owner into $2, the mode into $3
   set -- "$1" $(stat -L -c '%u %A' "$1" 2>/dev/null)
   [ -n "\${2:-}" ] || np_refuse "$1 does not exist"
   [ "$2" = 0 ] || np_refuse "$1 is owned by uid $2, not root (another account could replace what is written there)"
@@ -54,7 +55,7 @@ np_private_dir() {
 }
 np_fresh_dir() {
   case "$1" in */*/*) np_safe_dir "\${1%/*}" ;; esac
-  rm -rf "$1" && mkdir -m 700 "$1" || np_refuse "cannot create $1 afresh"
+  if ! { rm -rf "$1" && mkdir -m 700 "$1"; }; then np_refuse "cannot create $1 afresh"; fi
   [ -L "$1" ] && np_refuse "$1 is a symlink"
   np_check_dir "$1"
 }
@@ -73,18 +74,62 @@ export function guarded(command: string): string {
  * someone else); a sticky shared directory like /tmp is safe this way.
  */
 export function uploadCommand(path: string, mode: string): string {
-  const dir = path.replace(/\/[^/]*$/, "") || "/";
-  const q = shellQuote(path);
+  return guarded(
+    [`umask 077`, `trap 'rm -rf "\${np_s:-}"' EXIT; trap 'exit 1' HUP INT TERM PIPE`, ...placeFile(path, `cat > "$np_s/f"`, `chmod ${mode} "$np_s/f"`)].join("\n"),
+  );
+}
+
+/** One file of uploadFilesCommand: where, its mode, its owner and group (numeric ids), its size. */
+export interface UploadedFile {
+  path: string;
+  mode: string;
+  owner?: number;
+  group?: number;
+  bytes: number;
+}
+
+/**
+ * uploadCommand for several files in one command (one round trip): stdin carries their
+ * contents one after the other, kept first in a private file under PRIVATE_ROOT; each is cut
+ * from it into its own fresh private directory beside its destination, given its owner (chown
+ * clears setuid and setgid bits, so the mode comes after it) and mode, and renamed into place.
+ * `before` runs first (e.g. creating and opening up directories on the way).
+ */
+export function uploadFilesCommand(files: UploadedFile[], before = ""): string {
+  const total = files.reduce((sum, f) => sum + f.bytes, 0);
+  let offset = 0;
+  const placed = files.flatMap((f) => {
+    const cut = `tail -c +${offset + 1} "$np_in/all" | head -c ${f.bytes} > "$np_s/f"`;
+    offset += f.bytes;
+    const owner = f.owner === undefined ? [] : [`chown ${f.owner}:${f.group ?? 0} "$np_s/f"`];
+    return placeFile(f.path, cut, ...owner, `chmod ${f.mode} "$np_s/f"`);
+  });
   return guarded(
     [
       `umask 077`,
-      `np_safe_dir ${shellQuote(dir)}`,
-      `if [ -d ${q} ] && [ ! -L ${q} ]; then np_refuse ${shellQuote(`${path} is a directory`)}; fi`,
-      `np_s=$(mktemp -d ${shellQuote(dir === "/" ? "/.nixos-pulumi-upload.XXXXXXXX" : `${dir}/.nixos-pulumi-upload.XXXXXXXX`)}) || exit 1`,
-      `trap 'rm -rf "$np_s"' EXIT; trap 'exit 1' HUP INT TERM PIPE`,
-      `cat > "$np_s/f" && chmod ${mode} "$np_s/f" && mv -fT "$np_s/f" ${q}`,
+      `np_private_dir ${PRIVATE_ROOT}`,
+      `np_in=$(mktemp -d ${PRIVATE_ROOT}/upload.XXXXXXXXXX) || np_refuse "cannot create a directory in ${PRIVATE_ROOT}"`,
+      `trap 'rm -rf "$np_in" "\${np_s:-}"' EXIT; trap 'exit 1' HUP INT TERM PIPE`,
+      `if ! cat > "$np_in/all" || [ "$(wc -c < "$np_in/all")" -ne ${total} ]; then echo "the files' contents arrived short" >&2; exit 1; fi`,
+      ...(before ? [before] : []),
+      ...placed,
     ].join("\n"),
   );
+}
+
+/**
+ * The shell lines that check `path`'s directory, fill "$np_s/f" in a fresh private directory
+ * beside it (`fill`, then `finish`), and rename it into place.
+ */
+function placeFile(path: string, fill: string, ...finish: string[]): string[] {
+  const dir = path.replace(/\/[^/]*$/, "") || "/";
+  const q = shellQuote(path);
+  return [
+    `np_safe_dir ${shellQuote(dir)}`,
+    `if [ -d ${q} ] && [ ! -L ${q} ]; then np_refuse ${shellQuote(`${path} is a directory`)}; fi`,
+    `np_s=$(mktemp -d ${shellQuote(dir === "/" ? "/.nixos-pulumi-upload.XXXXXXXX" : `${dir}/.nixos-pulumi-upload.XXXXXXXX`)}) || exit 1`,
+    [fill, ...finish, `mv -fT "$np_s/f" ${q}`, `rmdir "$np_s"`].join(" && ") + " || exit 1",
+  ];
 }
 
 /**

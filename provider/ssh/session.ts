@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { Connection } from "../schema/connection";
 import { passwordLine, probeSudo, sudoCommand, type SudoMode } from "./sudo";
-import { REFUSED_EXIT, uploadCommand } from "./private-paths";
+import { REFUSED_EXIT, uploadCommand, uploadFilesCommand } from "./private-paths";
 import { MiB } from "../util/units";
 
 export interface ExecOptions {
@@ -127,16 +127,37 @@ export class SshSession {
    */
   async upload(remotePath: string, content: string | Buffer, mode = "0600", field?: string): Promise<void> {
     const result = await this.exec(uploadCommand(remotePath, mode), { stdin: content });
+    this.uploaded(result, field ? `${field} (${remotePath})` : remotePath);
+  }
+
+  /**
+   * Several files written as upload() writes one, with their owners, in one command (one
+   * round trip); `before` runs first. Stops at the first file refused or failed; the ones
+   * before it are in place.
+   */
+  async uploadFiles(files: { path: string; content: string | Buffer; mode: string; owner?: number; group?: number }[], before = ""): Promise<void> {
+    const contents = files.map((f) => Buffer.from(f.content));
+    const command = uploadFilesCommand(
+      files.map((f, i) => ({ path: f.path, mode: f.mode, bytes: contents[i]!.length, ...(f.owner !== undefined ? { owner: f.owner, group: f.group ?? 0 } : {}) })),
+      before,
+    );
+    const result = await this.exec(command, { stdin: Buffer.concat(contents) });
+    this.uploaded(result, files.map((f) => f.path).join(", "));
+  }
+
+  private uploaded(result: ExecResult, what: string): void {
     if (result.code === REFUSED_EXIT) {
-      const what = field ? `${field} (${remotePath})` : remotePath;
-      throw new NixosPulumiError(`refused to write ${what}: ${result.stderr.trim().replace(/^nixos-pulumi refuses to write there: /, "")}`, {
+      // The refusal's own line: sudo may print other lines first.
+      const PREFIX = "nixos-pulumi refuses to write there: ";
+      const why = result.stderr.split("\n").find((l) => l.startsWith(PREFIX))?.slice(PREFIX.length) ?? result.stderr.trim();
+      throw new NixosPulumiError(`refused to write ${what}: ${why}`, {
         step: "upload",
         host: this.target,
         hint: "write it under a directory only root can change (e.g. /root or /run), or make the directory owned by root and not writable by other accounts",
       });
     }
     if (result.code !== 0) {
-      throw new NixosPulumiError(`writing ${remotePath} failed (exit ${result.code ?? result.signal})`, { step: "upload", host: this.target, output: tail(result.stderr) });
+      throw new NixosPulumiError(`writing ${what} failed (exit ${result.code ?? result.signal})`, { step: "upload", host: this.target, output: tail(result.stderr) });
     }
   }
 

@@ -95,6 +95,30 @@ test("with connection.sudoPassword: commands run as root and get their own stdin
     assert.equal(await host.run("base64 -w0 /root/streamed"), Buffer.from("first second").toString("base64"));
     await session.upload("/root/uploaded", "uploaded content");
     assert.equal(await host.run("base64 -w0 /root/uploaded"), Buffer.from("uploaded content").toString("base64"));
+    // Several files in one command (the install's extra files and host key): each byte-exact,
+    // with its owner and mode (setuid kept: set after the chown), nothing of the staging left.
+    const binary = Buffer.from([0, 255, 10, 13, 0, 1, 2]);
+    await session.uploadFiles(
+      [
+        { path: "/root/batch/a", content: "first\n", mode: "0600" },
+        { path: "/root/batch/sub/b", content: binary, mode: "4755", owner: 1234, group: 5678 },
+        { path: "/root/batch/c", content: "", mode: "0644", owner: 0, group: 0 },
+      ],
+      "mkdir -p /root/batch && chmod 0711 /root/batch",
+    );
+    assert.equal(await host.run("base64 -w0 /root/batch/a; echo; base64 -w0 /root/batch/sub/b; echo; wc -c < /root/batch/c"), `${Buffer.from("first\n").toString("base64")}\n${binary.toString("base64")}\n0`);
+    assert.equal(await host.run("stat -c '%a %u %g' /root/batch /root/batch/a /root/batch/sub/b /root/batch/c"), "711 0 0\n600 0 0\n4755 1234 5678\n644 0 0");
+    assert.equal(await host.run("find /root/batch /run/nixos-pulumi -name '.nixos-pulumi-upload.*' -o -name 'upload.*' | wc -l"), "0");
+    // A directory on the way that another account can write is refused, naming it.
+    await host.run("mkdir -p /root/open && chmod 0777 /root/open");
+    await assert.rejects(
+      session.uploadFiles([
+        { path: "/root/batch/d", content: "d", mode: "0600" },
+        { path: "/root/open/e", content: "e", mode: "0600" },
+      ]),
+      /refused to write .*\/root\/open is writable by other accounts/,
+    );
+    assert.equal(await host.run("cat /root/batch/d; test -e /root/open/e || echo ' absent'"), "d absent");
     const commandLines = await session.execOk("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '", "t");
     assert.match(commandLines, /sudo -k -S/, "sudo's own command line was read");
     assert.ok(!commandLines.includes(password), "the password is on no command line");

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { renderLayout, resolveLayout } from "../../provider/disk";
 import { luksLvmLayout, tutorialLayout } from "../fixtures/layouts";
+import { uploadCommand, uploadFilesCommand } from "../../provider/ssh/private-paths";
 
 const repo = path.resolve(__dirname, "../../..");
 const fixture = (name: string) => path.join(repo, "test/fixtures/disko", name);
@@ -49,6 +50,31 @@ test("the create, mount and release scripts rendered for every kind of node pass
       files.push(file);
     }
   });
+  const r = await shellcheck(files);
+  assert.equal(r.code, 0, r.output);
+});
+
+test("the upload commands (one file, several with owners and a command before) pass shellcheck", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "shellcheck-upload-"));
+  const commands = {
+    one: uploadCommand("/mnt/etc/my file's name", "0600"),
+    several: uploadFilesCommand(
+      [
+        { path: "/mnt/etc/ssh/ssh_host_ed25519_key", mode: "0600", owner: 0, group: 0, bytes: 400 },
+        { path: "/mnt/root/a b", mode: "4755", bytes: 3 },
+      ],
+      "mkdir -p /mnt/etc/ssh && chmod 0755 /mnt/etc/ssh",
+    ),
+  };
+  const files = [];
+  for (const [name, command] of Object.entries(commands)) {
+    // The script guarded() hands to `sh -c`, unquoted by a shell.
+    assert.match(command, /^sh -c '/);
+    const { stdout: script } = await execa("sh", ["-c", `printf %s ${command.slice("sh -c ".length)}`]);
+    const file = path.join(dir, `${name}.sh`);
+    writeFileSync(file, `#!/bin/sh\n${script}\n`);
+    files.push(file);
+  }
   const r = await shellcheck(files);
   assert.equal(r.code, 0, r.output);
 });
