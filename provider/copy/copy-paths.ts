@@ -5,11 +5,11 @@
 // and send only what the target still lacks.
 import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
-import { TARGET_AES_PROBE } from "../ssh/cpu-aes";
+import { TOOLS_PROBE, toolsIn } from "./target-tools";
 import type { PathInfo } from "../nix/closure";
 import { chooseCompression, type Compression } from "./compression";
 import { AutoCompression } from "./auto-compression";
-import { CopyInterrupted, interruptedBy, storeFlag, streamPaths } from "./stream";
+import { CopyInterrupted, interruptedBy, queryAndStream, storeFlag, streamPaths } from "./stream";
 import { importStaged, stagePath, StagingFileRefused } from "./staged";
 import { copyProgress, type CopyProgress } from "./progress";
 import type { CopyOptions, CopyResult, TargetFacts } from "./options";
@@ -34,14 +34,7 @@ const MAX_RESUMES = 5;
 
 /** One round trip: the paths the target's store lacks, and the tools the copy can use there. */
 export async function queryTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<TargetFacts> {
-  const command =
-    `command -v nix-store >/dev/null || { echo "nix-store not found on the target" >&2; exit 127; }; ` +
-    `for t in zstd gzip; do command -v $t >/dev/null 2>&1 && echo "+$t"; done; ` +
-    // The staged resume needs util-linux's `flock -w`; busybox's flock has no -w.
-    `flock -w 1 / true >/dev/null 2>&1 && echo "+flock"; ` +
-    // A copy's own connection offers AES-GCM first when both ends have AES instructions.
-    `${TARGET_AES_PROBE}; ` +
-    `xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`;
+  const command = `${TOOLS_PROBE}; xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`;
   let result;
   try {
     result = await session.exec(command, { stdin: paths.join("\n") + "\n" });
@@ -59,7 +52,7 @@ export async function queryTarget(session: SshSession, paths: string[], storeRoo
   const lines = result.stdout.split("\n").filter(Boolean);
   return {
     missing: new Set(lines.filter((l) => l.startsWith("/"))),
-    tools: new Set(lines.filter((l) => l.startsWith("+")).map((l) => l.slice(1))),
+    tools: toolsIn(lines),
   };
 }
 
@@ -73,6 +66,8 @@ export async function copyPaths(
   first: TargetFacts | undefined,
   options: CopyOptions,
   started = Date.now(),
+  /** Asked once what the target lacks: true ends the copy here, unsent (the caller copies elsewhere). */
+  handOff?: (facts: TargetFacts, bytes: number) => boolean,
 ): Promise<CopyResult> {
   const setting = options.compress ?? "auto";
   let auto: AutoCompression | undefined;
@@ -82,25 +77,60 @@ export async function copyPaths(
   let bytesCopied = 0;
   let resumes = 0;
   const resumedWithinPath: number[] = [];
+  let handedOff = false;
+  const stageAbove = (tools: Set<string>) => (tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity);
+  // What the target lacks, and the progress counter set up for it.
+  const plan = (facts: TargetFacts) => {
+    const toCopy = closure.filter((p) => facts.missing.has(p.path));
+    const bytes = toCopy.reduce((sum, p) => sum + p.narSize, 0);
+    if (!counter) {
+      if (handOff?.(facts, bytes)) {
+        handedOff = true;
+        return { toCopy: [], bytes: 0 };
+      }
+      pathsCopied = toCopy.length;
+      bytesCopied = bytes;
+      options.progress?.(`copy: ${toCopy.length} of ${closure.length} paths missing on the target (${(bytes / MiB).toFixed(1)} MiB)`);
+      counter = copyProgress(toCopy, started, options.progress);
+    } else {
+      options.progress?.(`copy: resuming, the target still lacks ${toCopy.length} paths (${(bytes / MiB).toFixed(1)} MiB)`);
+      counter.restart(toCopy);
+    }
+    return { toCopy, bytes };
+  };
   for (;;) {
     try {
-      const facts = first ?? (await queryTarget(session, closure.map((p) => p.path), options.storeRoot));
-      first = undefined;
-      const toCopy = closure.filter((p) => facts.missing.has(p.path));
-      const bytes = toCopy.reduce((sum, p) => sum + p.narSize, 0);
-      if (!counter) {
-        pathsCopied = toCopy.length;
-        bytesCopied = bytes;
-        options.progress?.(`copy: ${toCopy.length} of ${closure.length} paths missing on the target (${(bytes / MiB).toFixed(1)} MiB)`);
-        counter = copyProgress(toCopy, started, options.progress);
-      } else {
-        options.progress?.(`copy: resuming, the target still lacks ${toCopy.length} paths (${(bytes / MiB).toFixed(1)} MiB)`);
-        counter.restart(toCopy);
+      let planned: ReturnType<typeof plan> | undefined;
+      if (!first && !counter) {
+        // The first question and a small copy in one command: nothing to decide about
+        // compression (too little to measure) and no path to stage.
+        let bytesCallback: ((bytes: number) => void) | undefined;
+        let wireCallback: ((bytes: number) => void) | undefined;
+        const asked = await queryAndStream(
+          session,
+          closure,
+          (facts) => {
+            planned = plan(facts);
+            const plain = fixed === "none" || (setting === "auto" && planned.bytes < PROBE_MIN_TOTAL);
+            return plain && planned.toCopy.every((p) => p.narSize < stageAbove(facts.tools)) ? planned.toCopy : undefined;
+          },
+          {
+            storeRoot: options.storeRoot,
+            onBytes: (bytes) => (bytesCallback ??= counter!.narBytes(0))(bytes),
+            onWire: (bytes) => (wireCallback ??= counter!.wire())(bytes),
+            onAcked: (n) => counter!.registered(n),
+          },
+        );
+        if (handedOff || asked.streamed || planned?.toCopy.length === 0) break;
+        first = asked.facts;
       }
+      const facts = first ?? (await queryTarget(session, closure.map((p) => p.path), options.storeRoot));
+      const { toCopy, bytes } = planned ?? plan(facts);
+      first = undefined;
       if (setting !== "auto") fixed = chooseCompression(setting, facts.tools);
       else if (!auto && bytes < PROBE_MIN_TOTAL) fixed ??= "none";
       else auto ??= new AutoCompression(chooseCompression("auto", facts.tools), options.progress);
-      await sendAll(session, toCopy, facts.tools, fixed ?? auto!, counter, options, resumedWithinPath);
+      await sendAll(session, toCopy, facts.tools, fixed ?? auto!, counter!, options, resumedWithinPath);
       break;
     } catch (err) {
       if (!(err instanceof CopyInterrupted)) throw err;
@@ -116,7 +146,7 @@ export async function copyPaths(
         );
       }
       resumes++;
-      options.progress?.(`copy: ${err.message}; reconnecting to resume (${resumes}/${MAX_RESUMES})`);
+      options.progress?.(`copy: ${err.message}; reconnecting to ${counter ? "resume" : "ask again"} (${resumes}/${MAX_RESUMES})`);
       session.close();
       session = await options.reconnect();
     }
@@ -152,7 +182,7 @@ async function sendAll(
   const auto = typeof compression === "string" ? undefined : compression;
   const next = () => (typeof compression === "string" ? compression : compression.next());
   const measuring = () => auto !== undefined && auto.decided === undefined;
-  const stageAbove = tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity;
+  const stageAbove = tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity; // as copyPaths' plan
   const staged = (stage: { resumedAt: number }, info: PathInfo) => {
     if (stage.resumedAt === 0) return;
     resumedWithinPath.push(stage.resumedAt);

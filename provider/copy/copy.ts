@@ -4,8 +4,7 @@ import type { SshSession } from "../ssh";
 import { closingReconnectsOnFailure } from "../ssh/reconnected";
 import { cryptoBindingWarning } from "../ssh/crypto-binding";
 import { closureOf } from "../nix/closure";
-import { CopyInterrupted } from "./stream";
-import { copyPaths, queryTarget } from "./copy-paths";
+import { copyPaths } from "./copy-paths";
 import { copyInChild } from "./in-child";
 import type { CopyOptions, CopyResult, TargetFacts } from "./options";
 import { MiB } from "../util/units";
@@ -26,21 +25,15 @@ async function copyOnce(session: SshSession, storePath: string, options: CopyOpt
   const warning = cryptoBindingWarning();
   if (warning) options.progress?.(`copy: ${warning}`);
   const closure = await closureOf(storePath);
-  let first: TargetFacts | undefined;
-  if (!options.inProcess && session.connection) {
-    // What the target lacks decides where the copy runs: an answer lost to a dropped
-    // connection is asked again on a new one (a failure is thrown as it is), never guessed.
-    const paths = closure.map((p) => p.path);
-    first = await queryTarget(session, paths, options.storeRoot).catch(async (err: unknown) => {
-      if (!(err instanceof CopyInterrupted)) throw err;
-      if (!options.reconnect) return undefined; // copyPaths says what was kept and what to do
-      options.progress?.(`copy: ${err.message}; reconnecting to ask again`);
-      session.close();
-      session = await options.reconnect();
-      return queryTarget(session, paths, options.storeRoot);
-    });
-    const bytes = closure.reduce((sum, p) => sum + (first?.missing.has(p.path) ? p.narSize : 0), 0);
-    if (first && bytes >= CHILD_BYTES && session.connection) return copyInChild(session, session.connection, closure, first, options);
-  }
-  return copyPaths(session, closure, first, options, started);
+  if (options.inProcess || !session.connection) return copyPaths(session, closure, undefined, options, started);
+  // The first question (which also sends a small copy at once) decides where the copy runs: a
+  // large one in its own process, with what the target lacks as just asked.
+  let large: TargetFacts | undefined;
+  const here = await copyPaths(session, closure, undefined, options, started, (facts, bytes) => {
+    if (bytes < CHILD_BYTES) return false;
+    large = facts;
+    return true;
+  });
+  if (!large) return here;
+  return copyInChild(here.session, here.session.connection ?? session.connection, closure, large, options);
 }

@@ -8,6 +8,7 @@ export const SERVE_MAGIC_1 = 0x390c9deb;
 export const SERVE_MAGIC_2 = 0x5452eecb;
 /** 2.5: the first version with AddToStoreNar; later servers still accept it. */
 export const CLIENT_VERSION = 0x205;
+const CMD_QUERY_VALID_PATHS = 1;
 const CMD_DUMP_STORE_PATH = 3;
 const CMD_ADD_TO_STORE_NAR = 9;
 
@@ -29,6 +30,11 @@ function strings(list: string[]): Buffer {
 
 export function hello(): Buffer {
   return Buffer.concat([u64(SERVE_MAGIC_1), u64(CLIENT_VERSION)]);
+}
+
+/** QueryValidPaths without locking or substituting: the reply is the set of those valid. */
+export function queryValidPaths(paths: string[]): Buffer {
+  return Buffer.concat([u64(CMD_QUERY_VALID_PATHS), u64(0), u64(0), strings(paths)]);
 }
 
 export function dumpStorePath(path: string): Buffer {
@@ -58,9 +64,15 @@ export function addToStoreNarHeader(info: PathInfo): Buffer {
 export class ReplyReader {
   private pending: Buffer = Buffer.alloc(0);
   private greeted = false;
+  private onSet: ((paths: string[]) => void) | undefined;
   replies = 0;
 
   constructor(private readonly onReply: (value: bigint) => void) {}
+
+  /** The next reply is a set of strings (QueryValidPaths'), not a number. */
+  expectSet(onSet: (paths: string[]) => void): void {
+    this.onSet = onSet;
+  }
 
   push(chunk: Buffer): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -75,10 +87,35 @@ export class ReplyReader {
       this.greeted = true;
       this.pending = this.pending.subarray(16);
     }
+    if (this.onSet) {
+      const set = readStrings(this.pending);
+      if (!set) return;
+      const onSet = this.onSet;
+      this.onSet = undefined;
+      this.pending = this.pending.subarray(set.end);
+      onSet(set.strings);
+    }
     while (this.pending.length >= 8) {
       this.replies++;
       this.onReply(this.pending.readBigUInt64LE(0));
       this.pending = this.pending.subarray(8);
     }
   }
+}
+
+/** A count and that many strings at the start of `b`, or undefined while incomplete. */
+function readStrings(b: Buffer): { strings: string[]; end: number } | undefined {
+  if (b.length < 8) return undefined;
+  const count = Number(b.readBigUInt64LE(0));
+  const strings: string[] = [];
+  let at = 8;
+  for (let i = 0; i < count; i++) {
+    if (b.length < at + 8) return undefined;
+    const length = Number(b.readBigUInt64LE(at));
+    const end = at + 8 + length + ((8 - (length % 8)) % 8);
+    if (b.length < end) return undefined;
+    strings.push(b.toString("utf8", at + 8, at + 8 + length));
+    at = end;
+  }
+  return { strings, end: at };
 }

@@ -2,14 +2,16 @@
 // compressed, into `nix-store --serve --write` on the target over one exec channel. The
 // target acknowledges each path once it is registered; a lost connection is reported with
 // the count acknowledged, so the caller can resume after them.
-import { Transform, pipeline, type Readable } from "node:stream";
+import { PassThrough, Transform, pipeline, type Readable } from "node:stream";
 import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
 import type { PathInfo } from "../nix/closure";
 import { compressStream, decompressCommand, type Compression } from "./compression";
-import { narSource } from "./nar-source";
-import { addToStoreNarHeader, hello, ReplyReader } from "./serve-protocol";
+import { narSource, type NarSource } from "./nar-source";
+import { addToStoreNarHeader, hello, queryValidPaths, ReplyReader } from "./serve-protocol";
+import { TOOLS_PROBE, toolsIn } from "./target-tools";
+import type { TargetFacts } from "./options";
 import { mib } from "../util/units";
 
 /** The SSH connection dropped mid-copy; what the target registered before stays valid. */
@@ -96,36 +98,97 @@ function linkProbe(probe: StreamOptions["probe"], truncate: () => void) {
 }
 
 export async function streamPaths(session: SshSession, paths: PathInfo[], options: StreamOptions): Promise<StreamResult> {
+  const decompress = decompressCommand(options.compression);
+  const command = `${decompress ? `${decompress} | ` : ""}nix-store${storeFlag(options.storeRoot)} --serve --write`;
+  const { streamed } = await stream(session, command, options, { paths });
+  return streamed!;
+}
+
+/**
+ * A copy's first question and its paths in one command: the target's tools (TOOLS_PROBE),
+ * then `nix-store --serve --write` asked which of the closure's paths are valid
+ * (QueryValidPaths, as nix-copy-closure asks) and, on the same stdin, sent the paths `choose`
+ * picks from what it lacks, uncompressed. When `choose` picks none to send here (undefined:
+ * the copy goes elsewhere), the command ends after the answer.
+ */
+export async function queryAndStream(
+  session: SshSession,
+  closure: PathInfo[],
+  choose: (facts: TargetFacts) => PathInfo[] | undefined,
+  options: Omit<StreamOptions, "compression" | "probe">,
+): Promise<{ facts: TargetFacts; streamed?: StreamResult }> {
+  const command = `${TOOLS_PROBE}; echo ${END_OF_TOOLS}; exec nix-store${storeFlag(options.storeRoot)} --serve --write`;
+  return stream(session, command, { ...options, compression: "none" }, { closure, choose });
+}
+
+const END_OF_TOOLS = "+end";
+
+type Plan = { paths: PathInfo[] } | { closure: PathInfo[]; choose: (facts: TargetFacts) => PathInfo[] | undefined };
+
+async function stream(session: SshSession, command: string, options: StreamOptions, plan: Plan): Promise<{ facts: TargetFacts; streamed?: StreamResult }> {
   let acked = 0;
   let refused: bigint | undefined;
   let protocolError: Error | undefined;
-  const probe = linkProbe(options.probe, () => source.truncate());
+  let paths: PathInfo[] | undefined;
+  let source: NarSource | undefined;
+  let wire: ReturnType<typeof compressedPipe> | undefined;
+  let facts: TargetFacts = { missing: new Set(), tools: new Set() };
+  const probe = linkProbe(options.probe, () => source?.truncate());
   const reader = new ReplyReader((value) => {
     if (value === 1n) {
       acked++; // not inside `onAcked?.(…)`: without a callback its argument is never evaluated
       options.onAcked?.(acked);
     } else refused = value;
   });
-  const source = narSource(paths, {
-    start: hello(),
-    prefix: (i) => addToStoreNarHeader(paths[i]!),
-    onBytes: (bytes) => {
-      probe(bytes);
-      options.onBytes?.(bytes);
-    },
-  });
-  const wire = compressedPipe(source.stream, options.compression, options.onWire);
-  const decompress = decompressCommand(options.compression);
-  const command = `${decompress ? `${decompress} | ` : ""}nix-store${storeFlag(options.storeRoot)} --serve --write`;
+  const stdin = new PassThrough();
+  const send = (chosen: PathInfo[], start?: Buffer) => {
+    paths = chosen;
+    source = narSource(chosen, {
+      ...(start ? { start } : {}),
+      prefix: (i) => addToStoreNarHeader(chosen[i]!),
+      onBytes: (bytes) => {
+        probe(bytes);
+        options.onBytes?.(bytes);
+      },
+    });
+    wire = compressedPipe(source.stream, options.compression, options.onWire);
+    wire.pipe(stdin);
+  };
+  // Text lines (the tools) come before the serve protocol's bytes when the copy asks first.
+  let text = "closure" in plan ? undefined : "";
+  let toolLines = Buffer.alloc(0);
+  const onStdout = (chunk: Buffer) => {
+    if (text === undefined) {
+      toolLines = Buffer.concat([toolLines, chunk]);
+      const end = toolLines.indexOf(`${END_OF_TOOLS}\n`);
+      if (end < 0) return;
+      text = toolLines.subarray(0, end).toString("utf8");
+      chunk = toolLines.subarray(end + END_OF_TOOLS.length + 1);
+    }
+    reader.push(chunk);
+  };
+  if ("paths" in plan) send(plan.paths, hello());
+  else {
+    const { closure, choose } = plan;
+    stdin.write(Buffer.concat([hello(), queryValidPaths(closure.map((p) => p.path))]));
+    reader.expectSet((valid) => {
+      const have = new Set(valid);
+      facts = { missing: new Set(closure.filter((p) => !have.has(p.path)).map((p) => p.path)), tools: toolsIn((text ?? "").split("\n")) };
+      const chosen = choose(facts);
+      if (chosen && chosen.length > 0) send(chosen);
+      else stdin.end();
+    });
+  }
   let result;
   let stderrTail = "";
+  const what = () => (paths ? `the copy of ${paths.length} paths` : "the query of missing paths");
   try {
     result = await session.exec(command, {
-      stdin: wire,
+      stdin,
       keep: 0,
       onStdout: (chunk) => {
         try {
-          reader.push(chunk);
+          onStdout(chunk);
         } catch (err) {
           protocolError = err as Error;
         }
@@ -136,17 +199,26 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
       },
     });
   } catch (err) {
-    throw interruptedBy(err, session, `the copy of ${paths.length} paths`);
+    throw interruptedBy(err, session, what());
   } finally {
-    source.stop();
-    wire.destroy();
+    source?.stop();
+    wire?.destroy();
   }
-  const localError = await source.done.then(() => undefined, (e: unknown) => e as Error);
+  const localError = await (source?.done ?? Promise.resolve()).then(() => undefined, (e: unknown) => e as Error);
   if (protocolError) throw new NixosPulumiError(protocolError.message, { step: "copy", host: session.target });
-  const sent = source.count();
-  if (result.code === 0 && acked === sent && refused === undefined) return { wireBytes: wire.bytes(), sent };
+  const sent = source?.count() ?? 0;
+  if (result.code === 0 && acked === sent && refused === undefined && (text !== undefined || !("closure" in plan))) {
+    return { facts, ...(source ? { streamed: { wireBytes: wire!.bytes(), sent } } : {}) };
+  }
   if (localError) throw localError;
-  if (result.code === null && result.signal === undefined) throw new CopyInterrupted(`the copy of ${paths.length} paths (${acked} registered)`);
+  if (result.code === null && result.signal === undefined) throw new CopyInterrupted(paths ? `${what()} (${acked} registered)` : what());
+  if (!paths) {
+    throw new NixosPulumiError(`asking the target which paths it lacks failed (exit ${result.code ?? result.signal})`, {
+      step: "copy",
+      host: session.target,
+      output: tail(stderrTail || result.stderr),
+    });
+  }
   const missingBytes = paths.slice(acked).reduce((sum, p) => sum + p.narSize, 0);
   const full = /No space left on device/i.test(stderrTail);
   throw new NixosPulumiError(
@@ -154,10 +226,10 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
       ? `the target's /nix is full (No space left on device) after registering ${acked} of ${paths.length} paths; the ${paths.length - acked} paths not yet registered need ${mib(missingBytes)} MiB`
       : `nix-store --serve --write failed on the target after registering ${acked} of ${paths.length} paths (exit ${result.code ?? result.signal})`,
     {
-    step: "copy",
-    host: session.target,
-    output: tail(stderrTail || result.stderr),
-    hint: `the paths not yet registered need ${mib(missingBytes)} MiB in the target's /nix store (check df -h /nix) and a working nix-store there`,
+      step: "copy",
+      host: session.target,
+      output: tail(stderrTail || result.stderr),
+      hint: `the paths not yet registered need ${mib(missingBytes)} MiB in the target's /nix store (check df -h /nix) and a working nix-store there`,
     },
   );
 }
