@@ -34,8 +34,12 @@ export interface NarSource {
   done: Promise<void>;
 }
 
-export function narSource(paths: PathInfo[], options: NarSourceOptions = {}): NarSource {
-  const child: ChildProcess = spawn("nix-store", ["--serve"], { stdio: ["pipe", "pipe", "pipe"] });
+/** The local `nix-store --serve` a NarSource reads from; started ahead when the caller can. */
+export function localServe(): ChildProcess {
+  return spawn("nix-store", ["--serve"], { stdio: ["pipe", "pipe", "pipe"] });
+}
+
+export function narSource(paths: PathInfo[], options: NarSourceOptions = {}, child: ChildProcess = localServe()): NarSource {
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   child.stdin!.on("error", () => undefined);

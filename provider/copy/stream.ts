@@ -8,7 +8,7 @@ import type { SshSession } from "../ssh";
 import { shellQuote, tail } from "../ssh";
 import type { PathInfo } from "../nix/closure";
 import { compressStream, decompressCommand, type Compression } from "./compression";
-import { narSource, type NarSource } from "./nar-source";
+import { localServe, narSource, type NarSource } from "./nar-source";
 import { addToStoreNarHeader, hello, queryValidPaths, ReplyReader } from "./serve-protocol";
 import { TOOLS_PROBE, toolsIn } from "./target-tools";
 import type { TargetFacts } from "./options";
@@ -141,16 +141,25 @@ async function stream(session: SshSession, command: string, options: StreamOptio
     } else refused = value;
   });
   const stdin = new PassThrough();
+  // Asking first, the local nix-store starts while the target answers (it is needed unless
+  // the target lacks nothing, or the copy goes elsewhere).
+  let early = "closure" in plan ? localServe() : undefined;
+  early?.on("error", () => undefined);
   const send = (chosen: PathInfo[], start?: Buffer) => {
     paths = chosen;
-    source = narSource(chosen, {
-      ...(start ? { start } : {}),
-      prefix: (i) => addToStoreNarHeader(chosen[i]!),
-      onBytes: (bytes) => {
-        probe(bytes);
-        options.onBytes?.(bytes);
+    source = narSource(
+      chosen,
+      {
+        ...(start ? { start } : {}),
+        prefix: (i) => addToStoreNarHeader(chosen[i]!),
+        onBytes: (bytes) => {
+          probe(bytes);
+          options.onBytes?.(bytes);
+        },
       },
-    });
+      early,
+    );
+    early = undefined;
     wire = compressedPipe(source.stream, options.compression, options.onWire);
     wire.pipe(stdin);
   };
@@ -203,6 +212,7 @@ async function stream(session: SshSession, command: string, options: StreamOptio
   } finally {
     source?.stop();
     wire?.destroy();
+    early?.kill("SIGTERM");
   }
   const localError = await (source?.done ?? Promise.resolve()).then(() => undefined, (e: unknown) => e as Error);
   if (protocolError) throw new NixosPulumiError(protocolError.message, { step: "copy", host: session.target });
