@@ -33,6 +33,8 @@ const DISK_MIB = 2048;
 const BOOT_TIMEOUT_MS = 300_000;
 
 type Phases = Record<string, number>;
+/** Per install of ours: the compression `auto` chose for the copy into the installer, and why. */
+const copyChoices: string[] = [];
 const phaseSamples: Record<"ours" | "nixos-anywhere", Phases[]> = { ours: [], "nixos-anywhere": [] };
 
 /** The layout, its system (declaring the layout's fileSystems), and the disko script as a store path. */
@@ -95,7 +97,10 @@ async function ours(images: TestVm["images"], prepared: Awaited<ReturnType<typeo
       for (const m of stack.output().matchAll(/(kexec|disko|install|reboot): done in ([\d.]+)s/g)) phases[m[1]!] = Number(m[2]);
       phases["before kexec"] = seconds - Object.values(phases).reduce((a, b) => a + b, 0);
       phaseSamples.ours.push(phases);
-      console.error(`ours: ${seconds.toFixed(1)} s ${JSON.stringify(phases)}`);
+      // What `auto` chose for the copy into the installer, and the rates it measured.
+      const chosen = [...stack.output().matchAll(/copy: (link measured at [^\n]*|gzip took [^\n]*|zstd took [^\n]*)/g)].map((m) => m[1]!.trim());
+      copyChoices.push(chosen.join("; "));
+      console.error(`ours: ${seconds.toFixed(1)} s ${JSON.stringify(phases)}; copy: ${chosen.join("; ")}`);
       return seconds;
     } finally {
       await stack.remove();
@@ -202,6 +207,7 @@ async function main() {
     seconds: { ours: figure(samples.ours), "nixos-anywhere": figure(samples["nixos-anywhere"]) },
     ratios: figure(ratios),
     phases: phaseSamples,
+    oursCopyCompression: copyChoices,
   });
 }
 
