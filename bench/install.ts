@@ -98,7 +98,8 @@ async function ours(images: TestVm["images"], prepared: Awaited<ReturnType<typeo
       phases["before kexec"] = seconds - Object.values(phases).reduce((a, b) => a + b, 0);
       phaseSamples.ours.push(phases);
       // What `auto` chose for the copy into the installer, and the rates it measured.
-      const chosen = [...stack.output().matchAll(/copy: (link measured at [^\n]*|gzip took [^\n]*|zstd took [^\n]*)/g)].map((m) => m[1]!.trim());
+      // (The engine prints each diagnostic twice: as it happens and in the summary.)
+      const chosen = [...new Set([...stack.output().matchAll(/copy: (link measured at [^\n]*|gzip took [^\n]*|zstd took [^\n]*)/g)].map((m) => m[1]!.trim()))];
       copyChoices.push(chosen.join("; "));
       console.error(`ours: ${seconds.toFixed(1)} s ${JSON.stringify(phases)}; copy: ${chosen.join("; ")}`);
       return seconds;

@@ -60,11 +60,13 @@ test("auto keeps compression where a compressed stretch took NARs in faster (a s
 test("auto goes back to plain where compression did not pay (a target whose CPU is the limit)", () => {
   const lines: string[] = [];
   const auto = new AutoCompression("gzip", (l) => lines.push(l));
-  auto.measured(3.6 * MiB);
-  assert.equal(auto.measured(3.6 * MiB * GAIN * 0.99), true, "the compressed stream ends so the rest goes plain");
+  // The rates of an install's copy into the QEMU installer that kept gzip and was slower for it.
+  auto.measured(4.8 * MiB);
+  assert.ok(6.5 < 4.8 * GAIN);
+  assert.equal(auto.measured(6.5 * MiB), true, "the compressed stream ends so the rest goes plain");
   assert.equal(auto.decided, "none");
   assert.equal(auto.next(), "none");
-  assert.match(lines.join("\n"), /gzip took NARs in at 4\.1 MiB\/s, uncompressed 3\.6 MiB\/s; compression: none/);
+  assert.match(lines.join("\n"), /gzip took NARs in at 6\.5 MiB\/s, uncompressed 4\.8 MiB\/s; compression: none/);
 });
 
 test("auto without a compressor both ends have sends plain and measures nothing", () => {
