@@ -1,7 +1,8 @@
 // One streamed batch of a copy: local NARs framed as pipelined AddToStoreNar commands, maybe
-// compressed, into `nix-store --serve --write` on the target over one exec channel. The
-// target acknowledges each path once it is registered; a lost connection is reported with
-// the count acknowledged, so the caller can resume after them.
+// compressed, into `nix-store --serve --write` on the target over one exec channel (for a
+// copy's first batch, after asking that same nix-store which paths it lacks). The target
+// acknowledges each path once it is registered; a lost connection is reported with the count
+// acknowledged, so the caller can resume after them.
 import { PassThrough, Transform, pipeline, type Readable } from "node:stream";
 import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
