@@ -344,8 +344,9 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   ctx.lock = lock;
   try {
     // A machine another stack manages is not wiped by this one.
-    const previousOwner = ensureMayManage((await readHostState(ctx.session)).owner, owner, spec.takeOver, spec.connection.host);
-    await runInstall(ctx, phases);
+    const before = await readHostState(ctx.session);
+    const previousOwner = ensureMayManage(before.owner, owner, spec.takeOver, spec.connection.host);
+    await runInstall(ctx, phases, before);
     if (owner && (phases.includes("reboot") || phases.includes("install"))) {
       // Before the reboot the installed system is the one under /mnt.
       await writeOwnerRecord(ctx.session, owner, phases.includes("reboot") ? "" : "/mnt");

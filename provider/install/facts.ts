@@ -1,6 +1,6 @@
 import { NixosPulumiError } from "../errors";
 import { refuseDeployerMachine } from "./deployer-machine";
-import { readHostState } from "../switch";
+import { readHostState, type HostState } from "../switch";
 import type { InstallContext, Phase } from "./context";
 import { refuseLayoutThatDoesNotFit } from "./disk-fit";
 
@@ -32,9 +32,12 @@ function toolsNeeded(phases: Phase[], inInstaller: boolean, tarball: string | un
   return [...new Set(tools)];
 }
 
-/** Looks before touching anything: whose machine, how much memory, which tools. */
-export async function gatherFacts(ctx: InstallContext, phases: Phase[]): Promise<MachineFacts> {
-  const { variantId } = await readHostState(ctx.session);
+/**
+ * Looks before touching anything: whose machine, how much memory, which tools. `state`: the
+ * machine's state when the caller just read it (under the deploy lock), else read here.
+ */
+export async function gatherFacts(ctx: InstallContext, phases: Phase[], state?: HostState): Promise<MachineFacts> {
+  const { variantId } = state ?? (await readHostState(ctx.session));
   const tools = toolsNeeded(phases, variantId === "installer", ctx.spec.install?.kexecTarball);
   const out = await ctx.session.execOk(
     [

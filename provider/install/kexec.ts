@@ -4,6 +4,7 @@ import { readHostState } from "../switch";
 import { bootIdOf, fingerprint, tail, waitForNewBoot } from "../ssh";
 import { guarded } from "../ssh/private-paths";
 import { singleDial, type InstallContext } from "./context";
+import type { MachineFacts } from "./facts";
 import { greetedDial } from "./greeted-dial";
 import { installerHostKey } from "./installer-host-key";
 import { ensureRootKeyLogin } from "./root-access";
@@ -19,10 +20,9 @@ const DIR = "/root/kexec";
  * key the machine showed before (the installer carries the host keys over), and nothing
  * goes on until the machine answers with a new boot id and VARIANT_ID=installer.
  */
-export async function kexecPhase(ctx: InstallContext): Promise<void> {
+export async function kexecPhase(ctx: InstallContext, facts: MachineFacts): Promise<void> {
   const host = ctx.spec.connection.host;
-  const before = await readHostState(ctx.session);
-  if (before.variantId === "installer") {
+  if (facts.variantId === "installer") {
     ctx.progress("kexec: the machine already runs the NixOS installer (VARIANT_ID=installer); skipped");
     return;
   }
