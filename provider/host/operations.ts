@@ -7,7 +7,7 @@ import { buildOnTarget, copyClosure } from "../copy";
 import { buildToplevel, closureOf } from "../nix";
 import { substituteFromCache } from "../nix/binary-cache";
 import { activate, readHostState, rebootInto, type HostState } from "../switch";
-import { openSession } from "./session";
+import { dialWhile, openSession } from "./session";
 import { refuseDeployerMachine } from "../install/deployer-machine";
 import { renderHostLayout } from "./layout";
 import { connect, fingerprint } from "../ssh";
@@ -146,24 +146,14 @@ export async function switchHost(
   };
   const closeAll = () => sessions.forEach((s) => s.close());
   let session: SshSession | undefined;
-  // Dialled while the system builds; the lock's own connection alongside, when the key both
-  // are pinned to is known before the first handshake (the lock owns and closes it).
-  const firstDial = open();
   const knownKey = spec.connection.hostKey ?? pinnedHostKey;
-  const lockDial = knownKey ? openSession(spec, knownKey, progress) : undefined;
-  for (const dial of [firstDial, lockDial]) dial?.catch(() => {});
-  try {
+  const dialled = await dialWhile(open, knownKey ? () => openSession(spec, knownKey, progress) : undefined, async () => {
     if (spec.build.on === "local") await buildLocally(spec, toplevel, progress);
     // Read while the connections are made: the closure the copy sends (local, changes nothing).
     if (spec.build.on === "local" && !spec.binaryCache) closureOf(toplevel).catch(() => {});
-    session = await firstDial;
-    // A connection that dropped while a long build ran is dialled again.
-    if (!session.isOpen) session = await open();
-  } catch (err) {
-    void firstDial.then((s) => s.close(), () => {});
-    void lockDial?.then((s) => s.close(), () => {});
-    throw err;
-  }
+  });
+  session = dialled.session;
+  const lockDial = dialled.lockSession;
   const stopOnEngineGone = whenEngineGone(closeAll);
   let lock: DeployLock;
   try {
@@ -315,24 +305,15 @@ export async function installHost(spec: NixosHostSpec, toplevel: string, progres
   // it, unless it is the pre-generated key of the system being installed.
   const declared = spec.connection.hostKey;
   const firstKey = declared && declared !== spec.install?.hostKeys?.ed25519?.publicKey ? declared : undefined;
-  // Dialled while the system builds and the layout renders; the lock's own connection
-  // alongside when the pin is known before the first handshake (the lock owns and closes it).
-  const firstDial = connectTo(firstKey);
-  const lockDial = firstKey ? openSession(unpinned, firstKey, progress) : undefined;
-  for (const dial of [firstDial, lockDial]) dial?.catch(() => {});
-  let session: SshSession;
   let layout;
-  try {
-    await buildLocally(spec, toplevel, progress);
-    layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
-    session = await firstDial;
-    // A connection that dropped while a long build ran is dialled again.
-    if (!session.isOpen) session = await connectTo(firstKey);
-  } catch (err) {
-    void firstDial.then((s) => s.close(), () => {});
-    void lockDial?.then((s) => s.close(), () => {});
-    throw err;
-  }
+  const { session, lockSession: lockDial } = await dialWhile(
+    () => connectTo(firstKey),
+    firstKey ? () => openSession(unpinned, firstKey, progress) : undefined,
+    async () => {
+      await buildLocally(spec, toplevel, progress);
+      layout = spec.diskLayout ? await renderHostLayout(spec.diskLayout) : undefined;
+    },
+  );
   const phases = spec.install?.phases ?? [...INSTALL_PHASES];
   const ctx: InstallContext = { spec, toplevel, layout, progress, session, connect: connectTo };
   progress(`connect: ${spec.connection.host} presented ${fingerprint(ctx.session.hostKey)}${firstKey ? " (pinned)" : " (rescue/installer key, not pinned)"}`);
