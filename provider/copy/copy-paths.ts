@@ -1,15 +1,15 @@
-// The copy of a known closure in this process: ask the target once which paths it lacks (and
-// which decompressors it has), then stream just those as pipelined AddToStoreNar commands into
-// `nix-store --serve --write`; large paths go through a staging file so they resume mid-path.
+// The copy of a known closure in this process: ask the target's `nix-store --serve --write`
+// which paths it lacks (and the shell which decompressors it has), and stream those as
+// pipelined AddToStoreNar commands into it, in the same command when the copy is small;
+// large paths go through a staging file so they resume mid-path.
 // When the connection drops, reconnect (within the connection's dial limits), ask again,
 // and send only what the target still lacks.
-import { ConnectionLostError, NixosPulumiError } from "../errors";
+import { ConnectionLostError } from "../errors";
 import type { SshSession } from "../ssh";
-import { TOOLS_PROBE, toolsIn } from "./target-tools";
 import type { PathInfo } from "../nix/closure";
 import { chooseCompression, type Compression } from "./compression";
 import { AutoCompression } from "./auto-compression";
-import { CopyInterrupted, interruptedBy, queryAndStream, storeFlag, streamPaths } from "./stream";
+import { CopyInterrupted, queryAndStream, streamPaths } from "./stream";
 import { importStaged, stagePath, StagingFileRefused } from "./staged";
 import { copyProgress, type CopyProgress } from "./progress";
 import type { CopyOptions, CopyResult, TargetFacts } from "./options";
@@ -32,28 +32,9 @@ const TRIAL_PROBE = { startBy: 4 * MiB, span: PROBE_BYTES, seconds: 1 };
 const PROBE_MIN_TOTAL = 24 * MiB;
 const MAX_RESUMES = 5;
 
-/** One round trip: the paths the target's store lacks, and the tools the copy can use there. */
-export async function queryTarget(session: SshSession, paths: string[], storeRoot?: string): Promise<TargetFacts> {
-  const command = `${TOOLS_PROBE}; xargs -r nix-store${storeFlag(storeRoot)} --check-validity --print-invalid`;
-  let result;
-  try {
-    result = await session.exec(command, { stdin: paths.join("\n") + "\n" });
-  } catch (err) {
-    throw interruptedBy(err, session, "the query of missing paths");
-  }
-  if (result.code === null && result.signal === undefined) throw new CopyInterrupted("the query of missing paths");
-  if (result.code !== 0) {
-    throw new NixosPulumiError(`asking the target which paths it lacks failed (exit ${result.code ?? result.signal})`, {
-      step: "copy",
-      host: session.target,
-      output: result.stderr.trim().split("\n").slice(-20).join("\n"),
-    });
-  }
-  const lines = result.stdout.split("\n").filter(Boolean);
-  return {
-    missing: new Set(lines.filter((l) => l.startsWith("/"))),
-    tools: toolsIn(lines),
-  };
+/** Paths this large are staged (resumable mid-path) where the target's flock takes -w. */
+function stageAboveFor(tools: Set<string>, options: CopyOptions): number {
+  return tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity;
 }
 
 /**
@@ -78,7 +59,6 @@ export async function copyPaths(
   let resumes = 0;
   const resumedWithinPath: number[] = [];
   let handedOff = false;
-  const stageAbove = (tools: Set<string>) => (tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity);
   // What the target lacks, and the progress counter set up for it.
   const plan = (facts: TargetFacts) => {
     const toCopy = closure.filter((p) => facts.missing.has(p.path));
@@ -101,9 +81,9 @@ export async function copyPaths(
   for (;;) {
     try {
       let planned: ReturnType<typeof plan> | undefined;
-      if (!first && !counter) {
-        // The first question and a small copy in one command: nothing to decide about
-        // compression (too little to measure) and no path to stage.
+      if (!first) {
+        // The question (first, or again after a reconnect) and a small copy in one command:
+        // nothing to decide about compression (too little to measure) and no path to stage.
         let bytesCallback: ((bytes: number) => void) | undefined;
         let wireCallback: ((bytes: number) => void) | undefined;
         const asked = await queryAndStream(
@@ -111,8 +91,8 @@ export async function copyPaths(
           closure,
           (facts) => {
             planned = plan(facts);
-            const plain = fixed === "none" || (setting === "auto" && planned.bytes < PROBE_MIN_TOTAL);
-            return plain && planned.toCopy.every((p) => p.narSize < stageAbove(facts.tools)) ? planned.toCopy : undefined;
+            const plain = fixed === "none" || (setting === "auto" && !auto && planned.bytes < PROBE_MIN_TOTAL);
+            return plain && planned.toCopy.every((p) => p.narSize < stageAboveFor(facts.tools, options)) ? planned.toCopy : undefined;
           },
           {
             storeRoot: options.storeRoot,
@@ -124,9 +104,9 @@ export async function copyPaths(
         if (handedOff || asked.streamed || planned?.toCopy.length === 0) break;
         first = asked.facts;
       }
-      const facts = first ?? (await queryTarget(session, closure.map((p) => p.path), options.storeRoot));
-      const { toCopy, bytes } = planned ?? plan(facts);
+      const facts = first;
       first = undefined;
+      const { toCopy, bytes } = planned ?? plan(facts);
       if (setting !== "auto") fixed = chooseCompression(setting, facts.tools);
       else if (!auto && bytes < PROBE_MIN_TOTAL) fixed ??= "none";
       else auto ??= new AutoCompression(chooseCompression("auto", facts.tools), options.progress);
@@ -182,7 +162,7 @@ async function sendAll(
   const auto = typeof compression === "string" ? undefined : compression;
   const next = () => (typeof compression === "string" ? compression : compression.next());
   const measuring = () => auto !== undefined && auto.decided === undefined;
-  const stageAbove = tools.has("flock") ? (options.stageAbove ?? STAGE_BYTES) : Infinity; // as copyPaths' plan
+  const stageAbove = stageAboveFor(tools, options);
   const staged = (stage: { resumedAt: number }, info: PathInfo) => {
     if (stage.resumedAt === 0) return;
     resumedWithinPath.push(stage.resumedAt);

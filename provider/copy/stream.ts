@@ -1,8 +1,8 @@
 // One streamed batch of a copy: local NARs framed as pipelined AddToStoreNar commands, maybe
-// compressed, into `nix-store --serve --write` on the target over one exec channel (for a
-// copy's first batch, after asking that same nix-store which paths it lacks). The target
-// acknowledges each path once it is registered; a lost connection is reported with the count
-// acknowledged, so the caller can resume after them.
+// compressed, into `nix-store --serve --write` on the target over one exec channel; the
+// copy's question of which paths the target lacks may go to that same nix-store first. The
+// target acknowledges each path once it is registered; a lost connection is reported with the
+// count acknowledged, so the caller can resume after them.
 import { PassThrough, Transform, pipeline, type Readable } from "node:stream";
 import { ConnectionLostError, NixosPulumiError } from "../errors";
 import type { SshSession } from "../ssh";
@@ -106,7 +106,7 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
 }
 
 /**
- * A copy's first question and its paths in one command: the target's tools (TOOLS_PROBE),
+ * A copy's question and its paths in one command: the target's tools (TOOLS_PROBE),
  * then `nix-store --serve --write` asked which of the closure's paths are valid
  * (QueryValidPaths, as nix-copy-closure asks) and, on the same stdin, sent the paths `choose`
  * picks from what it lacks, uncompressed. When `choose` picks none to send here (undefined:
