@@ -157,7 +157,12 @@ export class SshSession {
       });
     }
     if (result.code !== 0) {
-      throw new NixosPulumiError(`writing ${what} failed (exit ${result.code ?? result.signal})`, { step: "upload", host: this.target, output: tail(result.stderr) });
+      throw new NixosPulumiError(`writing ${what} failed (exit ${result.code ?? result.signal})`, {
+        step: "upload",
+        host: this.target,
+        output: tail(result.stderr),
+        hint: "read the output above: the filesystem may be full or read-only there (check df -h), or the connection dropped; run again",
+      });
     }
   }
 

@@ -119,6 +119,12 @@ test("with connection.sudoPassword: commands run as root and get their own stdin
       /refused to write .*\/root\/open is writable by other accounts/,
     );
     assert.equal(await host.run("cat /root/batch/d; test -e /root/open/e || echo ' absent'"), "d absent");
+    // A place root cannot write (a read-only filesystem): the error names the file and the step.
+    await assert.rejects(session.uploadFiles([{ path: "/proc/sys/np-upload", content: "x", mode: "0600" }]), (err: Error) => {
+      assert.match(err.message, /\[.*upload\] writing \/proc\/sys\/np-upload failed \(exit 1\)/);
+      assert.match(err.message, /df -h/);
+      return true;
+    });
     const commandLines = await session.execOk("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '", "t");
     assert.match(commandLines, /sudo -k -S/, "sudo's own command line was read");
     assert.ok(!commandLines.includes(password), "the password is on no command line");
