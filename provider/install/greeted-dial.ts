@@ -3,11 +3,10 @@ import { NoSshGreeting, sshGreetingSoon, type SshSession } from "../ssh";
 
 /**
  * Each attempt of a wait for a machine coming back probes for its SSH greeting for this long,
- * a fresh TCP connection every GREETING_PROBE_EVERY_MS, each waiting up to GREETING_PROBE_MS.
+ * a fresh TCP connection every GREETING_PROBE_EVERY_MS.
  */
 export const GREETING_WINDOW_MS = 5000;
 export const GREETING_PROBE_EVERY_MS = 1000;
-export const GREETING_PROBE_MS = 5000;
 /** Every this many attempts one is a full dial without a probe (a very slow sshd still gets in). */
 const FULL_DIAL_EVERY = 4;
 
@@ -25,11 +24,7 @@ export function greetedDial(connection: Connection, dial: () => Promise<SshSessi
   return async () => {
     attempts++;
     if (!connection.proxy && attempts % FULL_DIAL_EVERY !== 0) {
-      const probe = await sshGreetingSoon(connection.host, connection.port, {
-        windowMs: GREETING_WINDOW_MS,
-        everyMs: GREETING_PROBE_EVERY_MS,
-        timeoutMs: GREETING_PROBE_MS,
-      });
+      const probe = await sshGreetingSoon(connection.host, connection.port, { windowMs: GREETING_WINDOW_MS, everyMs: GREETING_PROBE_EVERY_MS });
       if (!probe.greeted) throw new NoSshGreeting(`${connection.host}:${connection.port}: ${probe.reason} (probe before dialling)`);
     }
     return dial();

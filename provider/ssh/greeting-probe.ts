@@ -55,15 +55,14 @@ function greetingProbe(host: string, port: number, timeoutMs: number): { result:
 }
 
 /**
- * Probes started `everyMs` apart within `windowMs`, each waiting up to `timeoutMs` (and no
- * longer than the window, but at least `everyMs`): greeted as
- * soon as any of them is. A machine coming back behind a forward that accepts every connection
+ * Probes started `everyMs` apart within `windowMs`, each waiting until the window ends (at
+ * least `everyMs`): greeted as soon as any of them is. A machine coming back behind a forward that accepts every connection
  * (QEMU's user network, a NAT) answers only connections whose SYN reaches it once it is up, and
  * a SYN sent earlier is retried with growing pauses (3 s, then 6 s in QEMU's slirp): one probe
  * at a time sees the machine seconds late, fresh ones a second apart see it within a second.
  * Not greeted: the reason of the last probe to end.
  */
-export function sshGreetingSoon(host: string, port: number, options: { windowMs: number; everyMs: number; timeoutMs: number }): Promise<GreetingProbe> {
+export function sshGreetingSoon(host: string, port: number, options: { windowMs: number; everyMs: number }): Promise<GreetingProbe> {
   const planned = Math.max(1, Math.ceil(options.windowMs / options.everyMs));
   return new Promise((resolve) => {
     let launched = 0;
@@ -83,7 +82,7 @@ export function sshGreetingSoon(host: string, port: number, options: { windowMs:
       running++;
       // All end by the window's end: a probe started late waits only what is left of it.
       const left = options.windowMs - (launched - 1) * options.everyMs;
-      const probe = greetingProbe(host, port, Math.max(options.everyMs, Math.min(options.timeoutMs, left)));
+      const probe = greetingProbe(host, port, Math.max(options.everyMs, left));
       cancels.add(probe.cancel);
       void probe.result.then((r) => {
         cancels.delete(probe.cancel);

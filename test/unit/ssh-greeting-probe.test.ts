@@ -74,7 +74,7 @@ test("probes a second apart see a forward that starts answering within a second;
   try {
     const started = Date.now();
     upAt = started + 1200;
-    const probe = await sshGreetingSoon("127.0.0.1", forward.port, { windowMs: 5000, everyMs: 500, timeoutMs: 5000 });
+    const probe = await sshGreetingSoon("127.0.0.1", forward.port, { windowMs: 5000, everyMs: 500 });
     const seen = Date.now() - upAt;
     assert.deepEqual(probe, { greeted: true });
     assert.ok(seen >= 0 && seen < 900, `seen ${seen} ms after the forward started answering`);
@@ -94,7 +94,7 @@ test("probes that find no greeting end with the window and the last reason", asy
   const silent = await server(() => undefined);
   try {
     const started = Date.now();
-    const probe = await sshGreetingSoon("127.0.0.1", silent.port, { windowMs: 1500, everyMs: 500, timeoutMs: 5000 });
+    const probe = await sshGreetingSoon("127.0.0.1", silent.port, { windowMs: 1500, everyMs: 500 });
     const waited = Date.now() - started;
     assert.equal(probe.greeted, false);
     assert.match((probe as { reason: string }).reason, /accepted TCP but sent no SSH greeting/);
