@@ -1,15 +1,7 @@
 import type { NixosHostSpec } from "../schema/nixos-host";
+import type { FileToUpload } from "../ssh";
 
 type ExtraFiles = NonNullable<NixosHostSpec["install"]>["extraFiles"];
-
-/** A file the install writes into the new root (SshSession.uploadFiles). */
-export interface InstallFile {
-  path: string;
-  content: string | Buffer;
-  mode: string;
-  owner: number;
-  group: number;
-}
 
 /**
  * Extra files under `root` with their owner, group and mode, content as given (text) or
@@ -17,7 +9,7 @@ export interface InstallFile {
  * system's users exist only as numbers. Each is chowned before its mode is set (chown clears
  * the setuid and setgid bits; nixos-anywhere's `tar -p` keeps them too).
  */
-export function extraFiles(files: ExtraFiles, root: string): InstallFile[] {
+export function extraFiles(files: ExtraFiles, root: string): FileToUpload[] {
   return Object.entries(files).map(([file, spec]) => ({
     path: `${root}${file}`,
     content: spec.encoding === "base64" ? Buffer.from(spec.content, "base64") : spec.content,

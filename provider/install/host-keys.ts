@@ -2,9 +2,8 @@
 // a key of each services.openssh.hostKeys type that is missing on first boot (sshd.nix,
 // preStart), and nobody could verify that one. So the provider writes an ed25519 key
 // (install.hostKeys', or a new one) where sshd reads it, and pins it after the reboot.
-import { fingerprint, generateEd25519KeyPair, type SshKeyPair } from "../ssh";
+import { fingerprint, generateEd25519KeyPair, type FileToUpload, type SshKeyPair } from "../ssh";
 import { publicKeyOnly, type InstallContext } from "./context";
-import type { InstallFile } from "./extra-files";
 
 const KEY_PATH = "/etc/ssh/ssh_host_ed25519_key";
 
@@ -21,7 +20,7 @@ export function hostKeyForInstall(ctx: InstallContext): SshKeyPair & { generated
  * 0755: hostKeyDirCommand), and the line to report once they are written. Records the public
  * key in the context for the reboot's pin.
  */
-export function hostKeyFiles(ctx: InstallContext, root = "/mnt"): { files: InstallFile[]; written: string } {
+export function hostKeyFiles(ctx: InstallContext, root = "/mnt"): { files: FileToUpload[]; written: string } {
   const key = hostKeyForInstall(ctx);
   ctx.installedHostKey = publicKeyOnly(key.publicKey);
   return {

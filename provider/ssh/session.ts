@@ -23,6 +23,15 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** A file for SshSession.uploadFiles: where, what, its mode and (numeric) owner and group. */
+export interface FileToUpload {
+  path: string;
+  content: string | Buffer;
+  mode: string;
+  owner?: number;
+  group?: number;
+}
+
 /** One authenticated SSH connection, reused for every command of an operation. */
 export class SshSession {
   private closed = false;
@@ -135,7 +144,7 @@ export class SshSession {
    * round trip); `before` runs first. Stops at the first file refused or failed; the ones
    * before it are in place.
    */
-  async uploadFiles(files: { path: string; content: string | Buffer; mode: string; owner?: number; group?: number }[], before = ""): Promise<void> {
+  async uploadFiles(files: FileToUpload[], before = ""): Promise<void> {
     const contents = files.map((f) => Buffer.from(f.content));
     const command = uploadFilesCommand(
       files.map((f, i) => ({ path: f.path, mode: f.mode, bytes: contents[i]!.length, ...(f.owner !== undefined ? { owner: f.owner, group: f.group ?? 0 } : {}) })),
