@@ -59,6 +59,11 @@ export async function copyPaths(
   let resumes = 0;
   const resumedWithinPath: number[] = [];
   let handedOff = false;
+  let withheld = false;
+  const maySend = async () => {
+    if (options.sendAfter && !(await options.sendAfter)) withheld = true;
+    return !withheld;
+  };
   // What the target lacks, and the progress counter set up for it.
   const plan = (facts: TargetFacts) => {
     const toCopy = closure.filter((p) => facts.missing.has(p.path));
@@ -89,8 +94,10 @@ export async function copyPaths(
         const asked = await queryAndStream(
           session,
           closure,
-          (facts) => {
+          async (facts) => {
+            if (!(await maySend())) return undefined;
             planned = plan(facts);
+            if (handedOff) return undefined;
             const plain = fixed === "none" || (setting === "auto" && !auto && planned.bytes < PROBE_MIN_TOTAL);
             return plain && planned.toCopy.every((p) => p.narSize < stageAboveFor(facts.tools, options)) ? planned.toCopy : undefined;
           },
@@ -101,11 +108,12 @@ export async function copyPaths(
             onAcked: (n) => counter!.registered(n),
           },
         );
-        if (handedOff || asked.streamed || planned?.toCopy.length === 0) break;
+        if (handedOff || withheld || asked.streamed || planned?.toCopy.length === 0) break;
         first = asked.facts;
       }
       const facts = first;
       first = undefined;
+      if (!(await maySend())) break;
       const { toCopy, bytes } = planned ?? plan(facts);
       if (setting !== "auto") fixed = chooseCompression(setting, facts.tools);
       else if (!auto && bytes < PROBE_MIN_TOTAL) fixed ??= "none";
@@ -136,6 +144,7 @@ export async function copyPaths(
     pathsTotal: closure.length,
     pathsCopied,
     bytesCopied,
+    ...(withheld ? { withheld } : {}),
     wireBytes: counter?.wireBytes() ?? 0,
     compression: fixed ?? auto?.decided ?? "none",
     resumes,

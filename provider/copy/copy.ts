@@ -35,5 +35,6 @@ async function copyOnce(session: SshSession, storePath: string, options: CopyOpt
     return true;
   });
   if (!large) return here;
+  if (options.sendAfter && !(await options.sendAfter)) return { ...here, withheld: true };
   return copyInChild(here.session, here.session.connection ?? session.connection, closure, large, options);
 }

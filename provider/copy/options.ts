@@ -19,6 +19,12 @@ export interface CopyOptions {
    * child node process with its own connection (in-child.ts), which bounds its memory.
    */
   inProcess?: boolean;
+  /**
+   * Nothing is sent before this settles; the question of what the target lacks (which changes
+   * nothing) is asked meanwhile, so it overlaps the caller's own checks. false: the copy ends
+   * sending nothing (`withheld`); a rejection ends it with that error.
+   */
+  sendAfter?: Promise<boolean>;
 }
 
 export interface CopyResult {
@@ -38,6 +44,8 @@ export interface CopyResult {
   childMaxRssKiB?: number;
   /** The cipher of the copy's own connection, when it ran in a child process. */
   childCipher?: string;
+  /** Nothing was sent: `sendAfter` said false. */
+  withheld?: boolean;
   /** The session to go on with: a new one when the copy reconnected. */
   session: SshSession;
 }

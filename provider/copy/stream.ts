@@ -110,12 +110,14 @@ export async function streamPaths(session: SshSession, paths: PathInfo[], option
  * then `nix-store --serve --write` asked which of the closure's paths are valid
  * (QueryValidPaths, as nix-copy-closure asks) and, on the same stdin, sent the paths `choose`
  * picks from what it lacks, uncompressed. When `choose` picks none to send here (undefined:
- * the copy goes elsewhere), the command ends after the answer.
+ * the copy goes elsewhere), the command ends after the answer. `choose` may take its time
+ * (the answer waits in the target's nix-store); when it throws, the command ends unsent and
+ * the copy throws that error.
  */
 export async function queryAndStream(
   session: SshSession,
   closure: PathInfo[],
-  choose: (facts: TargetFacts) => PathInfo[] | undefined,
+  choose: Choose,
   options: Omit<StreamOptions, "compression" | "probe">,
 ): Promise<{ facts: TargetFacts; streamed?: StreamResult }> {
   const command = `${TOOLS_PROBE}; echo ${END_OF_TOOLS}; exec nix-store${storeFlag(options.storeRoot)} --serve --write`;
@@ -124,12 +126,15 @@ export async function queryAndStream(
 
 const END_OF_TOOLS = "+end";
 
-type Plan = { paths: PathInfo[] } | { closure: PathInfo[]; choose: (facts: TargetFacts) => PathInfo[] | undefined };
+type Choose = (facts: TargetFacts) => PathInfo[] | undefined | Promise<PathInfo[] | undefined>;
+type Plan = { paths: PathInfo[] } | { closure: PathInfo[]; choose: Choose };
 
 async function stream(session: SshSession, command: string, options: StreamOptions, plan: Plan): Promise<{ facts: TargetFacts; streamed?: StreamResult }> {
   let acked = 0;
   let refused: bigint | undefined;
   let protocolError: Error | undefined;
+  let chooseError: unknown;
+  let ended = false;
   let paths: PathInfo[] | undefined;
   let source: NarSource | undefined;
   let wire: ReturnType<typeof compressedPipe> | undefined;
@@ -184,9 +189,17 @@ async function stream(session: SshSession, command: string, options: StreamOptio
     reader.expectSet((valid) => {
       const have = new Set(valid);
       facts = { missing: new Set(closure.filter((p) => !have.has(p.path)).map((p) => p.path)), tools: toolsIn((text ?? "").split("\n")) };
-      const chosen = choose(facts);
-      if (chosen && chosen.length > 0) send(chosen);
-      else stdin.end();
+      void Promise.resolve()
+        .then(() => choose(facts))
+        .then((chosen) => {
+          if (ended) return; // the command is over (the connection dropped): nothing to send into
+          if (chosen && chosen.length > 0) send(chosen);
+          else stdin.end();
+        })
+        .catch((err: unknown) => {
+          chooseError = err;
+          stdin.end();
+        });
     });
   }
   let result;
@@ -211,11 +224,13 @@ async function stream(session: SshSession, command: string, options: StreamOptio
   } catch (err) {
     throw interruptedBy(err, session, what());
   } finally {
+    ended = true;
     source?.stop();
     wire?.destroy();
     early?.kill("SIGTERM");
   }
   const localError = await (source?.done ?? Promise.resolve()).then(() => undefined, (e: unknown) => e as Error);
+  if (chooseError !== undefined) throw chooseError;
   if (protocolError) throw new NixosPulumiError(protocolError.message, { step: "copy", host: session.target });
   const sent = source?.count() ?? 0;
   if (result.code === 0 && acked === sent && refused === undefined && (text !== undefined || !("closure" in plan))) {

@@ -32,6 +32,7 @@ export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string
   // ... or while it is held: release it, so the next deployer need not wait out the lease.
   const stopHolding = whenEngineGone(() => lock.release());
   return {
+    waited: lock.waited,
     ensureHeld: async (step) => {
       if (engineGone.aborted) throw new NixosPulumiError(`not going on with ${step}: ${String(engineGone.reason)}`, { step: "lock", host: session.target });
       return lock.ensureHeld(step);

@@ -155,10 +155,29 @@ export async function switchHost(
   session = dialled.session;
   const lockDial = dialled.lockSession;
   const stopOnEngineGone = whenEngineGone(closeAll);
+  // On a machine this stack already switched, the copy asks what the target lacks (which
+  // changes nothing there) while the lock is taken and the machine checked, and sends only once
+  // they allow it (`sendCopy`). Not on a first switch: on a machine without a Nix store,
+  // nix-store would create one before the checks refuse the machine.
+  let sendCopy: (send: boolean) => void = () => {};
+  const copyOptions = { progress, compress: spec.copy.compress, reconnect: () => open() };
+  const copying =
+    spec.build.on === "local" && !spec.binaryCache && !adopting
+      ? copyClosure(session, toplevel, { ...copyOptions, sendAfter: new Promise<boolean>((r) => (sendCopy = r)) })
+      : undefined;
+  // Its error, if it fails before it is awaited, is thrown where it is (not an unhandled rejection).
+  copying?.catch(() => undefined);
+  // Ends a copy the switch does not go on to; its own error, if any, is not the switch's.
+  const copyNotNeeded = async () => {
+    sendCopy(false);
+    await copying?.catch(() => undefined);
+  };
+  let runDirRemoved: Promise<void> = Promise.resolve();
   let lock: DeployLock;
   try {
     lock = await lockHost(spec, session.hostKey, who, progress, lockDial);
   } catch (err) {
+    await copyNotNeeded();
     stopOnEngineGone();
     closeAll();
     throw err;
@@ -177,6 +196,7 @@ export async function switchHost(
     // Owners of keys written before the activation must exist now, before anything is copied or written.
     if (keys) await ensureOwnersExist(session, keys.write.filter((w) => w.key.uploadAt === "pre-activation"), "keys uploaded before the activation name users or groups the machine lacks");
     if (await activatedByEarlierRun(session, spec, toplevel, before, left, progress)) {
+      await copyNotNeeded();
       if (keys) await applyKeys(session, keys, "all", progress);
       if (owner) await writeOwnerRecord(session, owner);
       return factsOf(await readHostState(session, toplevel), session.hostKey, toplevel);
@@ -187,11 +207,11 @@ export async function switchHost(
     }
     else if (spec.binaryCache) await substituteFromCache(session, spec.binaryCache, toplevel, progress);
     else {
-      ({ session } = await copyClosure(session, toplevel, {
-        progress,
-        compress: spec.copy.compress,
-        reconnect: () => open(),
-      }));
+      // Another deployment ran while the lock was awaited: what the target lacks is asked again.
+      sendCopy(!lock.waited);
+      let copied = await copying;
+      if (!copied || copied.withheld) copied = await copyClosure(copied?.session ?? session, toplevel, copyOptions);
+      session = copied.session;
     }
     // The lock's connection may have dropped with the copy's: never activate unless it is still ours.
     await lock.ensureHeld("activation");
@@ -209,6 +229,7 @@ export async function switchHost(
       reconnect: () => open(spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
     });
     session = activation.session;
+    runDirRemoved = activation.runDirRemoved;
     if (keys) await applyKeys(session, keys, "post-activation", progress);
     if (owner) {
       await writeOwnerRecord(session, owner);
@@ -218,6 +239,7 @@ export async function switchHost(
     let after = activation.state;
     const needsReboot = activation.rebootRequired || after.needsReboot;
     if (needsReboot && spec.switch.rebootOnKernelChange && spec.switch.action !== "test") {
+      await runDirRemoved; // before the reboot cuts its connection
       await lock.keepUntilReboot();
       ({ session, state: after } = await rebootInto(session, {
         toplevel,
@@ -237,9 +259,11 @@ export async function switchHost(
     }
     return factsOf(after, session.hostKey, toplevel);
   } finally {
+    await copyNotNeeded();
     stopOnEngineGone();
+    // The lock is released while the activation's run directory is removed, then the sessions close.
+    await Promise.all([runDirRemoved, lock.release()]);
     closeAll();
-    await lock.release();
   }
 }
 

@@ -10,14 +10,14 @@
 #   second deployer keeps waiting. A released lock keeps its record with <lease-until> 0, so
 #   a resuming deployer sees that someone else held the machine meanwhile.
 # The protocol is declared in lock/protocol.ts, which prepends: LOCK_DIR, MODE (take|resume),
-# TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER (one line), BREAK (the token of a deployer known
-# dead, or empty) and the EXIT_* codes.
+# TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER (one line) and the EXIT_* codes. The first line
+# of stdin is BREAK: the token of a deployer known dead, or empty.
 # Prints: "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
 # activation started earlier still runs, "waiting" on each round of a wait, then "locked";
 # while held, "held" for each "c" read. Or exits EXIT_REFUSED with "refused <holder>" /
 # "refused-activation <pid> <cmdline>", EXIT_LOST with "lost <since> <holder>", EXIT_NO_FLOCK
 # with "no-flock".
-# Reads while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF or no byte
+# Reads, after BREAK, while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF or no byte
 # for LEASE_SECONDS ends the shell and leaves the lease to run out.
 set -u
 dir=$LOCK_DIR
@@ -26,10 +26,13 @@ owner="$lock.owner"
 # Root-only, made by root: no other account can pre-create or replace what is written here.
 # (Each process costs 10-30 ms on a busy machine: the shell's own tests and reads where they do.)
 [ -d "$dir" ] || mkdir -m 700 "$dir" 2>/dev/null
-if [ -L "$dir" ] || [ ! -d "$dir" ] || [ "$(stat -c %u "$dir")" != 0 ]; then
-  echo "$dir is not a directory owned by root (remove it; it is recreated)" >&2; exit "$EXIT_BAD_RUN_DIR"
-fi
-chmod 700 "$dir" || exit "$EXIT_BAD_RUN_DIR"
+np_st=""
+[ -L "$dir" ] || [ ! -d "$dir" ] || np_st=$(stat -c '%u %a' "$dir")
+case "$np_st" in
+  "0 700") ;;
+  "0 "*) chmod 700 "$dir" || exit "$EXIT_BAD_RUN_DIR" ;;
+  *) echo "$dir is not a directory owned by root (remove it; it is recreated)" >&2; exit "$EXIT_BAD_RUN_DIR" ;;
+esac
 # A flock that cannot run counts as missing (busybox ash names its applets without a path).
 flock_cmd=$(command -v flock 2>/dev/null)
 case "$flock_cmd" in
@@ -37,6 +40,8 @@ case "$flock_cmd" in
   /*) [ -x "$flock_cmd" ] || { echo "no-flock"; exit "$EXIT_NO_FLOCK"; } ;;
 esac
 exec 9>>"$lock"
+# The deployer writes it as soon as it knows; a deployer gone before that ends this shell.
+IFS= read -r BREAK || exit 0
 now() { date +%s; }
 # When the wait began: the first time the lock was found taken.
 start=""
@@ -51,7 +56,7 @@ read_owner() {
 }
 # Written whole and renamed: a reader without the flock never sees half a record.
 write_owner() { # <lease-until> <since>
-  rm -f "$owner.$$" && printf '%s %s %s %s %s\n' "$TOKEN" "$1" "$2" "$$" "$HOLDER" > "$owner.$$" && mv -f "$owner.$$" "$owner"
+  printf '%s %s %s %s %s\n' "$TOKEN" "$1" "$2" "$$" "$HOLDER" > "$owner.$$" && mv -f "$owner.$$" "$owner"
 }
 reclaimable() { [ -n "$o_token" ] && { [ "$o_token" = "$BREAK" ] || { [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; }; }; }
 free_for_us() {
@@ -103,12 +108,15 @@ done
 # A deployer killed mid-switch released the lock, but its detached activation (and magic
 # rollback watchdog) may still run: never start a second activation next to it. A resuming
 # deployer's own activation may be the one running: it is not waited for.
+# Only a run directory without its verdict can belong to a running activation (activate.sh
+# writes `done` last; directories with it are the only ones removed): without one, no process
+# is looked for (and no subshell started).
+open_run_dir() {
+  for np_a in "$dir"/*/activate.sh; do [ -e "$np_a" ] && [ ! -e "${np_a%/activate.sh}/done" ] && return 0; done
+  return 1
+}
 running_activation() {
-  # Only a run directory without its verdict can belong to a running activation (activate.sh
-  # writes `done` last; directories with it are the only ones removed): without one, no process is looked for.
-  np_open=""
-  for np_a in "$dir"/*/activate.sh; do [ -e "$np_a" ] && [ ! -e "${np_a%/activate.sh}/done" ] && np_open=1; done
-  [ -n "$np_open" ] || return 1
+  open_run_dir || return 1
   running=$(grep -lsz '^/run/nixos-pulumi/[^/]*/activate\.sh$' /proc/[0-9]*/cmdline | while IFS= read -r f; do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
     [ "$pid" = "$$" ] && continue
@@ -119,7 +127,7 @@ running_activation() {
 }
 if [ "$MODE" = take ]; then
   announced=""
-  while found=$(running_activation); do
+  while open_run_dir && found=$(running_activation); do
     if [ -z "$announced" ]; then echo "activation $found"; announced=1; fi
     update_waited
     if [ "$waited" -ge "$WAIT_SECONDS" ]; then

@@ -13,7 +13,7 @@ import { DeployLockLostError, NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
 import { shippedFile } from "../util/shipped-file";
-import { parseLeaseRecord, parseLockLine, scriptPrelude, LEASE_RECORD, TO_TARGET, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
+import { breakTokenLine, parseLeaseRecord, parseLockLine, scriptPrelude, LEASE_RECORD, TO_TARGET, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
 import { nextLockStep, type LockEvent, type LockState, type LockStep } from "./transitions";
 
 export interface DeployLockOptions {
@@ -32,6 +32,11 @@ export interface DeployLockOptions {
 }
 
 export interface DeployLock {
+  /**
+   * When taken, another deployer held the lock or an activation still ran: what was read of
+   * the machine before the lock was taken may be out of date.
+   */
+  readonly waited: boolean;
   /**
    * Before a step that changes the machine: confirms the lock is still ours (waiting for a
    * reconnect under way), or throws naming whoever took it. `step` names what was stopped.
@@ -84,7 +89,7 @@ interface Hold {
 }
 
 type Started =
-  | { kind: "held"; hold: Hold }
+  | { kind: "held"; hold: Hold; waited: boolean }
   | { kind: "no-flock" }
   | { kind: "refused"; error: NixosPulumiError }
   | { kind: "lost"; holder: string; since: number }
@@ -103,9 +108,18 @@ interface ScriptParams extends ProtocolParams {
   log?: Progress | undefined;
 }
 
-async function runScript(session: SshSession, p: ScriptParams): Promise<Started> {
+/** Runs the script; `breakToken` (its first stdin line) may still be being found out. */
+async function runScript(session: SshSession, p: ScriptParams, breakToken: string | Promise<string> = p.breakToken): Promise<Started> {
   const command = `${scriptPrelude(p, shellQuote)}\n${lockScript()}`;
   const lifeline = new PassThrough();
+  let tokenError: unknown;
+  void Promise.resolve(breakToken).then(
+    (token) => lifeline.write(breakTokenLine(token)),
+    (err: unknown) => {
+      tokenError = err;
+      lifeline.end(); // the script ends without its first line
+    },
+  );
   let buffered = "";
   const messages: LockMessage[] = [];
   let onLocked: () => void = () => {};
@@ -136,9 +150,11 @@ async function runScript(session: SshSession, p: ScriptParams): Promise<Started>
     (err: unknown) => ({ code: null, stderr: err instanceof Error ? err.message : String(err) }),
   );
   const outcome = await Promise.race([locked.then(() => "locked" as const), ended]);
+  if (tokenError !== undefined) throw tokenError;
   if (outcome === "locked") {
     return {
       kind: "held",
+      waited: messages.some((m) => m.kind === "busy" || m.kind === "activation"),
       hold: {
         session,
         lifeline,
@@ -184,8 +200,8 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
   };
   let started: Started;
   try {
-    params.breakToken = await deadHolderToken(session, options.log);
-    started = await runScript(session, params);
+    // The lease record is read while the script starts: it needs the answer only to take over a dead holder's lock.
+    started = await runScript(session, params, deadHolderToken(session, options.log));
   } catch (err) {
     session.close();
     throw err;
@@ -199,7 +215,7 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
     throw new NixosPulumiError(`could not take the deploy lock: ${started.kind === "lost" ? `held by ${started.holder}` : started.reason}`, { step: "lock", host: session.target });
   }
   options.log?.(`lock: holding the deploy lock on ${session.target}`);
-  return new HeldLock(started.hold, { ...params, mode: "resume", breakToken: "" }, options.reconnect, options.log);
+  return new HeldLock(started.hold, started.waited, { ...params, mode: "resume", breakToken: "" }, options.reconnect, options.log);
 }
 
 /**
@@ -233,6 +249,7 @@ class HeldLock implements DeployLock {
 
   constructor(
     private hold: Hold,
+    readonly waited: boolean,
     private readonly params: ScriptParams,
     private reconnect: (() => Promise<SshSession>) | undefined,
     private readonly log: Progress | undefined,
@@ -392,6 +409,7 @@ class HeldLock implements DeployLock {
  */
 class UnlockedUntilBoot implements DeployLock {
   private lock: DeployLock | undefined;
+  readonly waited = false;
 
   constructor(
     private readonly params: ScriptParams,
@@ -419,7 +437,7 @@ class UnlockedUntilBoot implements DeployLock {
         hint: "another deployment may be installing this machine; let it finish, then run `pulumi up` again",
       });
     }
-    this.lock = new HeldLock(started.hold, this.params, open, this.log);
+    this.lock = new HeldLock(started.hold, started.waited, this.params, open, this.log);
     this.log?.(`lock: holding the deploy lock on ${session.target} again after the boot`);
   }
 

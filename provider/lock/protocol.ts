@@ -89,8 +89,17 @@ export interface ScriptParams {
   holder: string;
   waitSeconds: number;
   leaseSeconds: number;
-  /** The token of a deployer known dead, or "". */
+  /** The token of a deployer known dead, or "": not in the prelude, the first line of stdin (breakTokenLine). */
   breakToken: string;
+}
+
+/**
+ * The first line the deployer writes to the script's stdin: the token of a deployer known dead
+ * (its lock is taken over), or an empty line. The script reads it only once it has checked the
+ * lock directory, so the deployer may still be finding it out while the script starts.
+ */
+export function breakTokenLine(token: string): string {
+  return `${token.replace(/\n/g, "")}\n`;
 }
 
 export function scriptPrelude(p: ScriptParams, quote: (s: string) => string, lockDir = LOCK_DIR): string {
@@ -101,7 +110,6 @@ export function scriptPrelude(p: ScriptParams, quote: (s: string) => string, loc
     `WAIT_SECONDS=${Math.max(0, Math.floor(p.waitSeconds))}`,
     `LEASE_SECONDS=${Math.max(1, Math.floor(p.leaseSeconds))}`,
     `HOLDER=${quote(p.holder.replace(/\n/g, " "))}`,
-    `BREAK=${quote(p.breakToken)}`,
     ...Object.entries(EXIT).map(([name, code]) => `EXIT_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}=${code}`),
   ].join("\n");
 }

@@ -37,8 +37,13 @@ export interface ActivationResult {
   output: string;
   /** The open session the verdict was read over (a new one if the first dropped). */
   session: SshSession;
-  /** What the machine runs once the verdict was read (compared with the new system: needsReboot), over that session. */
+  /** What the machine runs once the verdict was there (compared with the new system: needsReboot), read with it. */
   state: HostState;
+  /**
+   * The run directory's removal, started once the verdict was read (a verdict lost with the
+   * connection is read again, or by the next run); settles either way. Await it before closing `session`.
+   */
+  runDirRemoved: Promise<void>;
 }
 
 
@@ -83,7 +88,7 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
       activationArgs({ dir, ...options }),
       `nixos-pulumi-switch-${id}`,
     ),
-    waitForVerdict(dir, options.timeoutSeconds),
+    waitForVerdict(dir, options),
   ].join("\n");
 
   let session = first;
@@ -102,7 +107,7 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
         session.close();
         session = fresh;
         await session.execOk(`touch ${dir}/confirm`, "activate: confirm");
-        command = waitForVerdict(dir, options.timeoutSeconds);
+        command = waitForVerdict(dir, options);
         continue;
       }
       if (result.code === 0) return await verdict(session, dir, options, result.stdout);
@@ -131,7 +136,7 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
     log("activate: connection dropped; reconnecting to read the verdict");
     session.close();
     session = await reconnectForVerdict(options, dir, first.target);
-    command = waitForVerdict(dir, options.timeoutSeconds);
+    command = waitForVerdict(dir, options);
   }
 }
 
@@ -167,15 +172,17 @@ const AWAITING = "awaiting-confirm";
 
 /** Where the verdict's lines end and the tail of the activation's output begins. */
 const OUTPUT_MARKER = "@@nixos-pulumi-activation-output";
+/** Where the output's tail ends and the machine's state, read after the verdict, begins. */
+const STATE_MARKER = "@@nixos-pulumi-state-after";
 const OUTPUT_LINES = 60;
 const FAST_TICKS = 100;
 
 /**
  * Waits on the target for the verdict (`done`, exit 124 on timeout) and prints it with the
- * tail of the output; under magic rollback it returns earlier with AWAITING when the new
- * system waits for a confirmation.
+ * tail of the output and the machine's state; under magic rollback it returns earlier with
+ * AWAITING when the new system waits for a confirmation.
  */
-function waitForVerdict(dir: string, timeoutSeconds: number): string {
+function waitForVerdict(dir: string, { timeoutSeconds, toplevel }: Pick<ActivateOptions, "timeoutSeconds" | "toplevel">): string {
   // Every 20 ms for the first FAST_TICKS (most activations end within them), then every 50 ms.
   const ticks = timeoutSeconds * 50 <= FAST_TICKS ? timeoutSeconds * 50 : FAST_TICKS + (timeoutSeconds - FAST_TICKS / 50) * 20;
   return [
@@ -184,18 +191,24 @@ function waitForVerdict(dir: string, timeoutSeconds: number): string {
     `  i=$((i+1)); [ $i -le ${Math.ceil(ticks)} ] || exit 124; if [ $i -le ${FAST_TICKS} ]; then sleep 0.02; else sleep 0.05; fi`,
     `done`,
     `cat ${dir}/result ${dir}/reason ${dir}/status ${dir}/previous ${dir}/generation || exit`,
-    `echo ${OUTPUT_MARKER}; tail -n ${OUTPUT_LINES} ${dir}/output 2>/dev/null || cat ${dir}/output; true`,
+    `echo ${OUTPUT_MARKER}; tail -n ${OUTPUT_LINES} ${dir}/output 2>/dev/null || cat ${dir}/output`,
+    `echo; echo ${STATE_MARKER}`,
+    stateCommand(toplevel),
   ].join("\n");
 }
 
 async function verdict(session: SshSession, dir: string, options: ActivateOptions, printed: string): Promise<ActivationResult> {
   const marker = printed.indexOf(`${OUTPUT_MARKER}\n`);
+  const stateAt = printed.lastIndexOf(`\n${STATE_MARKER}\n`);
   const lines = (marker < 0 ? printed : printed.slice(0, marker)).split("\n");
   const [result = "", reason = "", status = "", previous = "", generation = ""] = lines.map((l) => l.trim());
-  const output = marker < 0 ? "" : tail(printed.slice(marker + OUTPUT_MARKER.length + 1), OUTPUT_LINES);
-  // Removed only once read (a verdict lost with the connection is read again, or by the next
-  // run); the state is read back in the same command.
-  const state = parseHostState(await session.execOk(`rm -rf ${dir}\n${stateCommand(options.toplevel)}`, "read state"));
+  const output = marker < 0 ? "" : tail(printed.slice(marker + OUTPUT_MARKER.length + 1, stateAt < 0 ? undefined : stateAt), OUTPUT_LINES);
+  const state = parseHostState(stateAt < 0 ? "" : printed.slice(stateAt + STATE_MARKER.length + 2));
+  // Removed only once read: a verdict lost with the connection is read again, or by the next run.
+  const runDirRemoved = session.exec(`rm -rf ${dir}`).then(
+    () => undefined,
+    () => undefined,
+  );
   if (result === "ok" || result === "reboot-required") {
     const rebootRequired = result === "reboot-required";
     options.log?.(
@@ -203,8 +216,9 @@ async function verdict(session: SshSession, dir: string, options: ActivateOption
         ? `activate: ${options.action}: the new system has another init; it is the boot default and takes effect after a reboot (switch-to-configuration exit 100)`
         : `activate: ${options.action} ok, generation ${generation}`,
     );
-    return { generation: Number(generation || 0), rebootRequired, previousToplevel: previous, output, session, state };
+    return { generation: Number(generation || 0), rebootRequired, previousToplevel: previous, output, session, state, runDirRemoved };
   }
+  await runDirRemoved;
   throw new ActivationFailedError(
     `activation of ${options.toplevel} failed: ${failureMeaning(reason, status)}; ${outcomeOf(result, previous)}`,
     {

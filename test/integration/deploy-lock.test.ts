@@ -59,6 +59,38 @@ test("a second deployer waits for the first and gets the lock when it is release
   assert.ok(lines.some((l) => /being deployed by stack a\/one, resource web from \S+ \(pid \d+, started /.test(l)), lines.join("\n"));
 });
 
+test("an update that waited for the lock asks the target again: what the first deployer copied meanwhile is not sent twice", async () => {
+  const MiB = 1024 * 1024;
+  const shared = await buildTestSystem({ label: "lock-asked-again", fillerCount: 3, fillerBytes: MiB });
+  const first = await acquireDeployLock(await direct(), { holder: "stack a/one, resource web", waitSeconds: 5 });
+  const lines: string[] = [];
+  let waiting: (() => void) | undefined;
+  const secondWaits = new Promise<void>((r) => (waiting = r));
+  const spec = nixosHostSchema.parse({
+    connection: { host: host.address, privateKey: host.clientPrivateKey, hostKey: host.hostPublicKey },
+    system: { storePath: shared },
+    switch: { timeoutSeconds: 30 },
+  });
+  const second = switchHost(spec, shared, undefined, (l) => {
+    lines.push(l);
+    if (/being deployed by stack a\/one/.test(l)) waiting!();
+  }, { who: "stack b/two, resource web" });
+  second.catch(() => undefined);
+  await secondWaits;
+  // The first deployer copies the same system while the second waits.
+  const session = await direct();
+  const copied = await copyClosure(session, shared);
+  session.close();
+  assert.ok(copied.pathsCopied >= 4, `the first deployer copied ${copied.pathsCopied} paths`);
+  await first.release();
+  const facts = await second;
+  assert.equal(facts.currentSystem, shared);
+  const copyLines = lines.filter((l) => /^copy: \d+ of \d+ paths missing/.test(l));
+  assert.deepEqual(copyLines.map((l) => /^copy: (\d+) of/.exec(l)![1]), ["0"], lines.join("\n"));
+  const held = lines.findIndex((l) => /lock: holding the deploy lock/.test(l));
+  assert.ok(held >= 0 && lines.findIndex((l) => /^copy:/.test(l)) > held, `a copy line before the lock was held:\n${lines.join("\n")}`);
+});
+
 test("a second deployer refuses after its bounded wait, naming the first", async () => {
   const first = await acquireDeployLock(await direct(), { holder: "stack a/one, resource web", waitSeconds: 5 });
   try {

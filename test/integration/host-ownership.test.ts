@@ -1,10 +1,11 @@
-// The owner record on a real test host: an install never wipes, and an adopt never records, a
-// machine another stack manages; both refuse before anything runs there. (Through the real
+// The owner record on a real test host: an install never wipes, an adopt never records, and an
+// update never sends anything to a machine another stack manages; each refuses before anything
+// runs there. (Through the real
 // Pulumi CLI, switch and takeover: test/e2e/host-ownership.test.ts.)
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
-import { adoptHost, installHost } from "../../provider/host/operations";
+import { adoptHost, installHost, switchHost } from "../../provider/host/operations";
 import { OWNER_RECORD } from "../../provider/switch/owner-record";
 import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem } from "../harness/systems";
@@ -50,4 +51,18 @@ test("adopting a machine that already runs the system records nothing for anothe
   await adoptHost(spec({ takeOver: "shop/prod" }), v1, (l) => lines.push(l), "stack shop/staging, resource web", STAGING);
   assert.equal((await host.run(`cat ${OWNER_RECORD}`)).trim(), `${STAGING.stack} ${STAGING.resource}`);
   assert.match(lines.join("\n"), /ownership: took this machine over from stack shop\/prod/);
+});
+
+test("an update from another stack refuses before anything is sent: the new system's paths never reach the machine", async () => {
+  const v2 = await buildTestSystem({ label: "owned-v2" });
+  const owner = (await host.run(`cat ${OWNER_RECORD}`)).split(" ")[0]!;
+  const other = owner === PROD.stack ? STAGING : PROD;
+  const lines: string[] = [];
+  await assert.rejects(
+    switchHost(spec({ system: { storePath: v2 } }), v2, host.hostPublicKey, (l) => lines.push(l), { who: `stack ${other.stack}, resource web`, owner: other }),
+    new RegExp(`managed by stack ${owner.replace("/", "\\/")}`),
+  );
+  assert.doesNotMatch(lines.join("\n"), /copy:/, "no copy step reported");
+  assert.equal((await host.run(`nix-store --check-validity ${v2} 2>/dev/null && echo valid || echo missing`)).trim(), "missing");
+  assert.equal((await host.run("readlink /run/current-system")).trim(), v1);
 });

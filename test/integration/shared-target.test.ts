@@ -169,7 +169,9 @@ test("a switch activates from its own root-only run directory; a finished run's 
   let session = await open();
   try {
     await copyClosure(session, toplevel);
-    ({ session } = await activate(session, { toplevel, action: "switch", rollback: "none", timeoutSeconds: 60, reconnect: open }));
+    const activated = await activate(session, { toplevel, action: "switch", rollback: "none", timeoutSeconds: 60, reconnect: open });
+    session = activated.session;
+    await activated.runDirRemoved;
     assert.equal((await nixos.run("readlink /run/current-system")).trim(), toplevel);
     assert.equal(await nixos.run("ls -A /run/nixos-pulumi | grep '^switch\\.' ; true"), "switch.2-running");
 

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sym
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { EXIT, MESSAGE_WORDS, TO_TARGET, parseLeaseRecord, parseLockLine, scriptPrelude, type LockMessage, type ScriptParams } from "../../provider/lock/protocol";
+import { EXIT, MESSAGE_WORDS, TO_TARGET, breakTokenLine, parseLeaseRecord, parseLockLine, scriptPrelude, type LockMessage, type ScriptParams } from "../../provider/lock/protocol";
 import { shellQuote } from "../../provider/util/shell-quote";
 
 const script = readFileSync(path.resolve(__dirname, "../../../provider/lock/deploy-lock.sh"), "utf8");
@@ -26,6 +26,7 @@ interface Run {
 
 function run(lockDir: string, p: ScriptParams, env: Record<string, string> = {}): Run {
   const child = execa("/bin/sh", ["-c", `${scriptPrelude(p, shellQuote, lockDir)}\n${script}`], { reject: false, env, stdin: "pipe", buffer: true });
+  child.stdin!.write(breakTokenLine(p.breakToken));
   const messages: LockMessage[] = [];
   const waiters: Array<() => void> = [];
   let buffered = "";
@@ -94,6 +95,23 @@ test("a resuming deployer that finds another's record is told it lost the machin
   const lost = resumed.messages.at(-1);
   assert.equal(lost?.kind, "lost");
   assert.ok(lost?.kind === "lost" && lost.holder === "stack c/dev, resource web1" && lost.since > 0, JSON.stringify(lost));
+});
+
+test("the first stdin line names a dead deployer's token: the script waits for it, then takes that lock over", async () => {
+  const dir = lockDir("break");
+  const dead = run(dir, params({ token: "m.9.z", holder: "killed deployer" }));
+  await dead.until("locked");
+  const child = execa("/bin/sh", ["-c", `${scriptPrelude(params({ token: "m.1.a" }), shellQuote, dir)}\n${script}`], { reject: false, stdin: "pipe" });
+  let printed = "";
+  child.stdout!.on("data", (d: Buffer) => (printed += d.toString()));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(printed, "", "nothing is decided before the deployer's first line");
+  child.stdin!.write(breakTokenLine("m.9.z"));
+  while (!printed.includes("locked\n")) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(record(dir)!.token, "m.1.a");
+  assert.equal((await dead.child).signal, "SIGKILL", "the dead deployer's shell, still holding the flock, was ended");
+  child.stdin!.end(TO_TARGET.release);
+  assert.equal((await child).exitCode, 0);
 });
 
 test("without flock the script says so with EXIT.noFlock; a lock directory not owned by root gives EXIT.badRunDir", async () => {
