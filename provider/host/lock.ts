@@ -13,7 +13,15 @@ import { engineGone, whenEngineGone } from "../util/engine-lifetime";
  * deployment of this machine to finish, then holds the lock until released. `dialled`: the
  * lock's session, already being dialled pinned to `hostKey` (the lock then owns it).
  */
-export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string, progress: Progress, dialled?: Promise<SshSession>): Promise<DeployLock> {
+export async function lockHost(
+  spec: NixosHostSpec,
+  hostKey: string,
+  who: string,
+  progress: Progress,
+  dialled?: Promise<SshSession>,
+  /** Run on the target as soon as the lock is held (DeployLock.readUnderLock). */
+  readWhenLocked?: string,
+): Promise<DeployLock> {
   let session = await (dialled ?? openSession(spec, hostKey, progress));
   if (!session.isOpen) session = await openSession(spec, hostKey, progress);
   // The engine went away during the wait: stop waiting (the target's script then ends too).
@@ -25,6 +33,7 @@ export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string
       waitSeconds: spec.switch.timeoutSeconds,
       log: progress,
       reconnect: () => openSession(spec, hostKey, progress),
+      ...(readWhenLocked ? { readWhenLocked } : {}),
     });
   } finally {
     stopWaiting();
@@ -33,6 +42,7 @@ export async function lockHost(spec: NixosHostSpec, hostKey: string, who: string
   const stopHolding = whenEngineGone(() => lock.release());
   return {
     waited: lock.waited,
+    readUnderLock: lock.readUnderLock,
     ensureHeld: async (step) => {
       if (engineGone.aborted) throw new NixosPulumiError(`not going on with ${step}: ${String(engineGone.reason)}`, { step: "lock", host: session.target });
       return lock.ensureHeld(step);

@@ -18,7 +18,7 @@ import { describeOwner, ensureMayManage, type HostOwner } from "./ownership";
 import { formatOwner, writeOwnerRecord } from "../switch/owner-record";
 import type { DeployLock } from "../lock/deploy-lock";
 import { describeLeftVerdict, removeLeftVerdicts, type LeftVerdict } from "../switch/left-verdicts";
-import { readBeforeSwitch } from "../switch/before-switch";
+import { beforeSwitchCommand, parseBeforeSwitch, readBeforeSwitch } from "../switch/before-switch";
 import { watchEngine, whenEngineGone } from "../util/engine-lifetime";
 import type { SshSession } from "../ssh";
 import { applyKeys, hasKeyWork, keyDrift, planAllKeys, type KeyDrift, type KeyPlan } from "../keys";
@@ -175,7 +175,7 @@ export async function switchHost(
   let runDirRemoved: Promise<void> = Promise.resolve();
   let lock: DeployLock;
   try {
-    lock = await lockHost(spec, session.hostKey, who, progress, lockDial);
+    lock = await lockHost(spec, session.hostKey, who, progress, lockDial, beforeSwitchCommand());
   } catch (err) {
     await copyNotNeeded();
     stopOnEngineGone();
@@ -183,7 +183,8 @@ export async function switchHost(
     throw err;
   }
   try {
-    const { state: before, left } = await readBeforeSwitch(session);
+    // Read by the lock's own command once it was held; a machine without flock is read now.
+    const { state: before, left } = lock.readUnderLock !== undefined ? parseBeforeSwitch(lock.readUnderLock) : await readBeforeSwitch(session);
     await refuseDeployerMachine(before, spec.connection.host);
     const previousOwner = ensureMayManage(before.owner, owner, spec.takeOver, spec.connection.host);
     if (adopting && !before.isNixos) {

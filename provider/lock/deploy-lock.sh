@@ -10,10 +10,13 @@
 #   second deployer keeps waiting. A released lock keeps its record with <lease-until> 0, so
 #   a resuming deployer sees that someone else held the machine meanwhile.
 # The protocol is declared in lock/protocol.ts, which prepends: LOCK_DIR, MODE (take|resume),
-# TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER (one line) and the EXIT_* codes. The first line
-# of stdin is BREAK: the token of a deployer known dead, or empty.
-# Prints: "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
-# activation started earlier still runs, "waiting" on each round of a wait, then "locked";
+# TOKEN, WAIT_SECONDS, LEASE_SECONDS, HOLDER (one line), the EXIT_* codes and READ_WHEN_LOCKED
+# (set: run read_when_locked, a read-only command of the deployer's, once the lock is held,
+# each of its lines printed after "| "). The first line of stdin is BREAK: the token of a
+# deployer known dead, or empty, the deployer's answer to "record".
+# Prints: "record <lease record>" first, "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
+# activation started earlier still runs, "waiting" on each round of a wait, then the "| "
+# lines of read_when_locked and "locked";
 # while held, "held" for each "c" read. Or exits EXIT_REFUSED with "refused <holder>" /
 # "refused-activation <pid> <cmdline>", EXIT_LOST with "lost <since> <holder>", EXIT_NO_FLOCK
 # with "no-flock".
@@ -40,7 +43,12 @@ case "$flock_cmd" in
   /*) [ -x "$flock_cmd" ] || { echo "no-flock"; exit "$EXIT_NO_FLOCK"; } ;;
 esac
 exec 9>>"$lock"
-# The deployer writes it as soon as it knows; a deployer gone before that ends this shell.
+# The lease record as it stands, for the deployer to tell whether its holder is a dead process
+# of its own machine; its answer, BREAK, is the first line of stdin. A deployer gone before
+# answering ends this shell.
+np_rec=""
+[ -s "$owner" ] && { IFS= read -r np_rec < "$owner" || true; }
+echo "record $np_rec"
 IFS= read -r BREAK || exit 0
 now() { date +%s; }
 # When the wait began: the first time the lock was found taken.
@@ -145,6 +153,9 @@ taken=$(now)
 since=$taken
 if [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; then since=$o_since; fi
 write_owner $(( taken + LEASE_SECONDS )) "$since"
+if [ -n "$READ_WHEN_LOCKED" ]; then
+  (set +u; read_when_locked) 2>/dev/null | while IFS= read -r np_l || [ -n "$np_l" ]; do printf '| %s\n' "$np_l"; done
+fi
 echo locked
 while beat=$(timeout "$LEASE_SECONDS" dd bs=1 count=1 2>/dev/null 9>&-) && [ -n "$beat" ]; do
   case "$beat" in

@@ -13,7 +13,7 @@ import { DeployLockLostError, NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
 import { shippedFile } from "../util/shipped-file";
-import { breakTokenLine, parseLeaseRecord, parseLockLine, scriptPrelude, LEASE_RECORD, TO_TARGET, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
+import { breakTokenLine, parseLockLine, scriptPrelude, TO_TARGET, type LeaseRecord, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
 import { nextLockStep, type LockEvent, type LockState, type LockStep } from "./transitions";
 
 export interface DeployLockOptions {
@@ -28,6 +28,8 @@ export interface DeployLockOptions {
   leaseSeconds?: number;
   /** Opens a new session when the lock's own drops; without it a dropped lock is lost. */
   reconnect?: () => Promise<SshSession>;
+  /** A read-only command run on the target as soon as the lock is held (DeployLock.readUnderLock): one command round trip fewer. */
+  readWhenLocked?: string;
   log?: Progress;
 }
 
@@ -37,6 +39,8 @@ export interface DeployLock {
    * the machine before the lock was taken may be out of date.
    */
   readonly waited: boolean;
+  /** What options.readWhenLocked printed, run right after the lock was taken (undefined without a lock: no flock). */
+  readonly readUnderLock?: string | undefined;
   /**
    * Before a step that changes the machine: confirms the lock is still ours (waiting for a
    * reconnect under way), or throws naming whoever took it. `step` names what was stopped.
@@ -89,7 +93,7 @@ interface Hold {
 }
 
 type Started =
-  | { kind: "held"; hold: Hold; waited: boolean }
+  | { kind: "held"; hold: Hold; waited: boolean; read: string }
   | { kind: "no-flock" }
   | { kind: "refused"; error: NixosPulumiError }
   | { kind: "lost"; holder: string; since: number }
@@ -108,18 +112,14 @@ interface ScriptParams extends ProtocolParams {
   log?: Progress | undefined;
 }
 
-/** Runs the script; `breakToken` (its first stdin line) may still be being found out. */
-async function runScript(session: SshSession, p: ScriptParams, breakToken: string | Promise<string> = p.breakToken): Promise<Started> {
+/**
+ * Runs the script. `breakToken`: the token to break, or how to find it from the lease record
+ * the script prints first (its answer is the script's first stdin line).
+ */
+async function runScript(session: SshSession, p: ScriptParams, breakToken: string | ((record: LeaseRecord | undefined) => string) = p.breakToken): Promise<Started> {
   const command = `${scriptPrelude(p, shellQuote)}\n${lockScript()}`;
   const lifeline = new PassThrough();
-  let tokenError: unknown;
-  void Promise.resolve(breakToken).then(
-    (token) => lifeline.write(breakTokenLine(token)),
-    (err: unknown) => {
-      tokenError = err;
-      lifeline.end(); // the script ends without its first line
-    },
-  );
+  if (typeof breakToken === "string") lifeline.write(breakTokenLine(breakToken));
   let buffered = "";
   const messages: LockMessage[] = [];
   let onLocked: () => void = () => {};
@@ -134,7 +134,9 @@ async function runScript(session: SshSession, p: ScriptParams, breakToken: strin
         const message = parseLockLine(buffered.slice(0, nl));
         buffered = buffered.slice(nl + 1);
         messages.push(message);
-        if (message.kind === "locked") onLocked();
+        if (message.kind === "record") {
+          if (typeof breakToken !== "string") lifeline.write(breakTokenLine(breakToken(message.record)));
+        } else if (message.kind === "locked") onLocked();
         else if (message.kind === "held") {
           const waiting = confirmations;
           confirmations = [];
@@ -150,11 +152,11 @@ async function runScript(session: SshSession, p: ScriptParams, breakToken: strin
     (err: unknown) => ({ code: null, stderr: err instanceof Error ? err.message : String(err) }),
   );
   const outcome = await Promise.race([locked.then(() => "locked" as const), ended]);
-  if (tokenError !== undefined) throw tokenError;
   if (outcome === "locked") {
     return {
       kind: "held",
       waited: messages.some((m) => m.kind === "busy" || m.kind === "activation"),
+      read: messages.flatMap((m) => (m.kind === "read" ? [m.line] : [])).join("\n"),
       hold: {
         session,
         lifeline,
@@ -196,38 +198,41 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
     waitSeconds: options.waitSeconds,
     leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
     breakToken: "",
+    ...(options.readWhenLocked ? { readWhenLocked: options.readWhenLocked } : {}),
     log: options.log,
   };
+  // Taken again after a reconnect or a boot: nothing is read then.
+  const again: ScriptParams = { ...params, mode: "resume", breakToken: "", readWhenLocked: undefined };
   let started: Started;
   try {
-    // The lease record is read while the script starts: it needs the answer only to take over a dead holder's lock.
-    started = await runScript(session, params, deadHolderToken(session, options.log));
+    started = await runScript(session, params, (record) => deadHolderToken(record, session.target, options.log));
   } catch (err) {
     session.close();
     throw err;
   }
   if (started.kind === "no-flock") {
     options.log?.(`lock: WARNING: ${session.target} has no \`flock\` command; deploying without a deploy lock`);
-    return new UnlockedUntilBoot({ ...params, mode: "resume", breakToken: "" }, options.log);
+    return new UnlockedUntilBoot(again, options.log);
   }
   if (started.kind === "refused") throw started.error;
   if (started.kind !== "held") {
     throw new NixosPulumiError(`could not take the deploy lock: ${started.kind === "lost" ? `held by ${started.holder}` : started.reason}`, { step: "lock", host: session.target });
   }
   options.log?.(`lock: holding the deploy lock on ${session.target}`);
-  return new HeldLock(started.hold, started.waited, { ...params, mode: "resume", breakToken: "" }, options.reconnect, options.log);
+  const lock = new HeldLock(started.hold, started.waited, again, options.reconnect, options.log);
+  if (options.readWhenLocked) lock.readUnderLock = started.read;
+  return lock;
 }
 
 /**
  * The token of a lock left by a deployer process of THIS machine that no longer runs (a
  * killed `pulumi up`): its lease need not be waited out. Any other holder is waited for.
  */
-async function deadHolderToken(session: SshSession, log: Progress | undefined): Promise<string> {
-  const record = parseLeaseRecord((await session.exec(`cat ${LEASE_RECORD} 2>/dev/null`)).stdout);
+function deadHolderToken(record: LeaseRecord | undefined, target: string, log: Progress | undefined): string {
   if (!record) return "";
   const [machine, pid] = record.token.split(".");
   if (machine !== deployerId() || !pid || record.leaseUntil === 0 || processRuns(Number(pid))) return "";
-  log?.(`lock: the deploy lock on ${session.target} is held by ${record.holder}, a process of this machine that no longer runs; taking it over`);
+  log?.(`lock: the deploy lock on ${target} is held by ${record.holder}, a process of this machine that no longer runs; taking it over`);
   return record.token;
 }
 
@@ -243,6 +248,7 @@ function processRuns(pid: number): boolean {
 /** A lock taken on this boot: its states and their transitions are transitions.ts's; here, their effects. */
 class HeldLock implements DeployLock {
   private state: LockState = { kind: "held" };
+  readUnderLock: string | undefined;
   /** Settles when the reconnect under way (state "reconnecting") has ended either way. */
   private reconnecting: Promise<void> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | undefined;

@@ -39,15 +39,24 @@ export type LockMessage =
   | { kind: "refused-activation"; found: string }
   /** Another deployer holds the machine a resuming deployer had; `since` in epoch seconds (0: unknown). */
   | { kind: "lost"; since: number; holder: string }
+  /** The lease record as the script found it (empty: none), answered with the BREAK line. */
+  | { kind: "record"; record: LeaseRecord | undefined }
+  /** A line the script's read under the lock printed (ScriptParams.readWhenLocked), before "locked". */
+  | { kind: "read"; line: string }
   | { kind: "unknown"; line: string };
+
+/** How the script prefixes each line of its read under the lock. */
+export const READ_PREFIX = "| ";
 
 const WITH_TEXT = ["busy", "activation", "refused", "refused-activation"] as const;
 
 export function parseLockLine(line: string): LockMessage {
+  if (line.startsWith(READ_PREFIX)) return { kind: "read", line: line.slice(READ_PREFIX.length) };
   if (line === "locked" || line === "held" || line === "waiting" || line === "no-flock") return { kind: line };
   const space = line.indexOf(" ");
   const word = space < 0 ? line : line.slice(0, space);
   const rest = space < 0 ? "" : line.slice(space + 1);
+  if (word === "record") return { kind: "record", record: parseLeaseRecord(rest) };
   if (word === "lost") {
     const [since = "0", ...holder] = rest.split(" ");
     return { kind: "lost", since: Number(since) || 0, holder: holder.join(" ") };
@@ -58,7 +67,7 @@ export function parseLockLine(line: string): LockMessage {
 }
 
 /** The message words the script may print, for the protocol test. */
-export const MESSAGE_WORDS = ["locked", "held", "waiting", "no-flock", "lost", ...WITH_TEXT];
+export const MESSAGE_WORDS = ["locked", "held", "waiting", "no-flock", "lost", "record", ...WITH_TEXT];
 
 /** The target's lease record, deploy.lock.owner: "<token> <lease-until> <since> <pid> <holder>". */
 export interface LeaseRecord {
@@ -74,7 +83,6 @@ export interface LeaseRecord {
 
 /** The lock's directory on the target: /run, so a reboot or kexec ends every lock. */
 export const LOCK_DIR = "/run/nixos-pulumi";
-export const LEASE_RECORD = `${LOCK_DIR}/deploy.lock.owner`;
 
 export function parseLeaseRecord(text: string): LeaseRecord | undefined {
   const [token = "", until = "0", since = "0", pid = "", ...holder] = text.trim().split(" ");
@@ -91,12 +99,17 @@ export interface ScriptParams {
   leaseSeconds: number;
   /** The token of a deployer known dead, or "": not in the prelude, the first line of stdin (breakTokenLine). */
   breakToken: string;
+  /**
+   * A read-only command the script runs as soon as it holds the lock, before "locked": its
+   * output comes back as "read" lines, what the deployer would otherwise read next in a
+   * command of its own, already under the lock.
+   */
+  readWhenLocked?: string;
 }
 
 /**
- * The first line the deployer writes to the script's stdin: the token of a deployer known dead
- * (its lock is taken over), or an empty line. The script reads it only once it has checked the
- * lock directory, so the deployer may still be finding it out while the script starts.
+ * The first line the deployer writes to the script's stdin, its answer to the script's
+ * "record": the token of a deployer known dead (its lock is taken over), or an empty line.
  */
 export function breakTokenLine(token: string): string {
   return `${token.replace(/\n/g, "")}\n`;
@@ -111,5 +124,6 @@ export function scriptPrelude(p: ScriptParams, quote: (s: string) => string, loc
     `LEASE_SECONDS=${Math.max(1, Math.floor(p.leaseSeconds))}`,
     `HOLDER=${quote(p.holder.replace(/\n/g, " "))}`,
     ...Object.entries(EXIT).map(([name, code]) => `EXIT_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}=${code}`),
+    ...(p.readWhenLocked ? ["READ_WHEN_LOCKED=1", `read_when_locked() {\n${p.readWhenLocked}\n}`] : ["READ_WHEN_LOCKED="]),
   ].join("\n");
 }

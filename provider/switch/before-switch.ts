@@ -7,8 +7,21 @@ import { leftVerdictsCommand, parseLeftVerdicts, type LeftVerdict } from "./left
 
 const VERDICTS_MARKER = "@@@nixos-pulumi-left-verdicts";
 
-export async function readBeforeSwitch(session: SshSession): Promise<{ state: HostState; left: LeftVerdict[] }> {
-  const out = await session.execOk(`${stateCommand()}\necho ${VERDICTS_MARKER}\n${leftVerdictsCommand()}\ntrue`, "read state");
+export interface BeforeSwitch {
+  state: HostState;
+  left: LeftVerdict[];
+}
+
+/** The command: run alone (readBeforeSwitch) or by the deploy lock as soon as it is held. */
+export function beforeSwitchCommand(): string {
+  return `${stateCommand()}\necho ${VERDICTS_MARKER}\n${leftVerdictsCommand()}\ntrue`;
+}
+
+export async function readBeforeSwitch(session: SshSession): Promise<BeforeSwitch> {
+  return parseBeforeSwitch(await session.execOk(beforeSwitchCommand(), "read state"));
+}
+
+export function parseBeforeSwitch(out: string): BeforeSwitch {
   const at = out.indexOf(`${VERDICTS_MARKER}\n`);
   return {
     state: parseHostState(at < 0 ? out : out.slice(0, at)),

@@ -97,7 +97,7 @@ test("a resuming deployer that finds another's record is told it lost the machin
   assert.ok(lost?.kind === "lost" && lost.holder === "stack c/dev, resource web1" && lost.since > 0, JSON.stringify(lost));
 });
 
-test("the first stdin line names a dead deployer's token: the script waits for it, then takes that lock over", async () => {
+test("the script shows the lease record first and waits for the deployer's answer: a dead deployer's token, whose lock it then takes over", async () => {
   const dir = lockDir("break");
   const dead = run(dir, params({ token: "m.9.z", holder: "killed deployer" }));
   await dead.until("locked");
@@ -105,13 +105,26 @@ test("the first stdin line names a dead deployer's token: the script waits for i
   let printed = "";
   child.stdout!.on("data", (d: Buffer) => (printed += d.toString()));
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal(printed, "", "nothing is decided before the deployer's first line");
+  const shown = parseLockLine(printed.split("\n")[0]!);
+  assert.ok(shown.kind === "record" && shown.record?.token === "m.9.z" && shown.record.holder.startsWith("killed deployer"), printed);
+  assert.equal(printed.split("\n").length, 2, `nothing else is decided before the deployer's answer: ${printed}`);
   child.stdin!.write(breakTokenLine("m.9.z"));
   while (!printed.includes("locked\n")) await new Promise((r) => setTimeout(r, 20));
   assert.equal(record(dir)!.token, "m.1.a");
   assert.equal((await dead.child).signal, "SIGKILL", "the dead deployer's shell, still holding the flock, was ended");
   child.stdin!.end(TO_TARGET.release);
   assert.equal((await child).exitCode, 0);
+});
+
+test("a read under the lock runs once the lock is held: its lines come back after \"| \", before \"locked\"", async () => {
+  const dir = lockDir("read");
+  const reader = run(dir, params({ readWhenLocked: `cut -d" " -f1 "$LOCK_DIR/deploy.lock.owner"\necho "  two words"\necho "$NOT_SET|"\nprintf 'no newline'` }));
+  await reader.until("locked");
+  const reads = reader.messages.filter((m) => m.kind === "read").map((m) => (m.kind === "read" ? m.line : ""));
+  assert.deepEqual(reads, ["m.1.a", "  two words", "|", "no newline"], "the record already named this holder; lines kept whole, an unset variable empty");
+  assert.equal(reader.messages.findIndex((m) => m.kind === "locked"), reader.messages.length - 1);
+  reader.child.stdin!.end(TO_TARGET.release);
+  assert.equal((await reader.child).exitCode, 0);
 });
 
 test("without flock the script says so with EXIT.noFlock; a lock directory not owned by root gives EXIT.badRunDir", async () => {
