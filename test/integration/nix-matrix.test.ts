@@ -16,6 +16,9 @@ import { buildToplevel, closureOf, evaluateSystem } from "../../provider/nix";
 import { parseNixVersion } from "../../provider/nix/nix-version";
 import { parsePathInfoJson, pathInfoJsonArgs } from "../../provider/nix/path-info-json";
 import { nixosHostSchema } from "../../provider/schema/nixos-host";
+import { connectionSchema } from "../../provider/schema/connection";
+import { connect } from "../../provider/ssh";
+import { streamPaths } from "../../provider/copy/stream";
 import { startHost, type TestHost } from "../harness/hosts";
 import { buildTestSystem, SYSTEM_NIX } from "../harness/systems";
 import { matrixEnds, withDeployerNix, type NixUnderTest } from "../harness/nix-versions";
@@ -102,6 +105,17 @@ for (const { deployer, target } of pairs) {
       assert.equal((await host.run("readlink -f /nix/var/nix/profiles/system")).trim(), fromExpression.toplevel);
       await assertClosureVerifies(host, fromExpression.toplevel);
 
+      // Paths the target already has, sent again (an update's question answered before another
+      // deployer sent them): the target's nix-store reads each through and acknowledges it.
+      const again = (await closureOf(fromExpression.toplevel)).slice(0, 3);
+      const session = await connect(connectionSchema.parse(connection(host)));
+      try {
+        // Three in one stream: a target that did not read a valid path's NAR through would take the next one's bytes for a command.
+        assert.equal((await streamPaths(session, again, { compression: "none" })).sent, again.length);
+      } finally {
+        session.close();
+      }
+      await assertClosureVerifies(host, fromExpression.toplevel);
     });
     // The versions share this machine's store: 2.8 reads what the deployer's Nix registered.
     const refs = await execa("/usr/bin/nix-store", ["--query", "--references", flakeToplevel]);
