@@ -14,14 +14,14 @@
 # (set: run read_when_locked, a read-only command of the deployer's, once the lock is held,
 # each of its lines printed after "| "). The first line of stdin is BREAK: the token of a
 # deployer known dead, or empty, the deployer's answer to "record".
-# Prints: "record <lease record>" first, "busy <holder>" when it has to wait, "activation <pid> <cmdline>" when an
-# activation started earlier still runs, "waiting" on each round of a wait, then the "| "
-# lines of read_when_locked and "locked";
+# Prints: "record <lease record>" first, "busy <holder>" when it has to wait, "activation
+# <pid> <cmdline>" when an activation started earlier still runs, "waiting" on each round of a
+# wait, then the "| " lines of read_when_locked and "locked";
 # while held, "held" for each "c" read. Or exits EXIT_REFUSED with "refused <holder>" /
 # "refused-activation <pid> <cmdline>", EXIT_LOST with "lost <since> <holder>", EXIT_NO_FLOCK
 # with "no-flock".
-# Reads, after BREAK, while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF or no byte
-# for LEASE_SECONDS ends the shell and leaves the lease to run out.
+# Reads, after BREAK, while held: "." heartbeat, "c" heartbeat and confirm, "r" release; EOF
+# or no byte for LEASE_SECONDS ends the shell and leaves the lease to run out.
 set -u
 dir=$LOCK_DIR
 lock="$dir/deploy.lock"
@@ -123,8 +123,8 @@ open_run_dir() {
   for np_a in "$dir"/*/activate.sh; do [ -e "$np_a" ] && [ ! -e "${np_a%/activate.sh}/done" ] && return 0; done
   return 1
 }
+# Called once open_run_dir found such a directory.
 running_activation() {
-  open_run_dir || return 1
   running=$(grep -lsz '^/run/nixos-pulumi/[^/]*/activate\.sh$' /proc/[0-9]*/cmdline | while IFS= read -r f; do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
     [ "$pid" = "$$" ] && continue

@@ -219,9 +219,7 @@ export async function acquireDeployLock(session: SshSession, options: DeployLock
     throw new NixosPulumiError(`could not take the deploy lock: ${started.kind === "lost" ? `held by ${started.holder}` : started.reason}`, { step: "lock", host: session.target });
   }
   options.log?.(`lock: holding the deploy lock on ${session.target}`);
-  const lock = new HeldLock(started.hold, started.waited, again, options.reconnect, options.log);
-  if (options.readWhenLocked) lock.readUnderLock = started.read;
-  return lock;
+  return new HeldLock(started.hold, started.waited, again, options.reconnect, options.log, options.readWhenLocked ? started.read : undefined);
 }
 
 /**
@@ -248,7 +246,6 @@ function processRuns(pid: number): boolean {
 /** A lock taken on this boot: its states and their transitions are transitions.ts's; here, their effects. */
 class HeldLock implements DeployLock {
   private state: LockState = { kind: "held" };
-  readUnderLock: string | undefined;
   /** Settles when the reconnect under way (state "reconnecting") has ended either way. */
   private reconnecting: Promise<void> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -259,6 +256,7 @@ class HeldLock implements DeployLock {
     private readonly params: ScriptParams,
     private reconnect: (() => Promise<SshSession>) | undefined,
     private readonly log: Progress | undefined,
+    readonly readUnderLock?: string,
   ) {
     this.watch(hold);
     this.startHeartbeat();
