@@ -88,9 +88,8 @@ test("a command that cannot start (sshd refuses another channel) is reported as 
   const session = await open();
   try {
     await copyClosure(session, next);
-    // As many channels open on this connection as sshd allows (the test hosts' MaxSessions 50): the next is refused.
-    const busy = Array.from({ length: 50 }, () => session.exec("sleep 5").catch(() => undefined));
-    await new Promise((r) => setTimeout(r, 500));
+    // As many commands run on this connection as sshd allows (the test hosts' MaxSessions 50): the next is refused.
+    const busy = await fillChannels(session, 50);
     const started = Date.now();
     await assert.rejects(activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 5, reconnect: open }), (err: Error) => {
       assert.match(err.message, /could not start a command: .*open failed/i);
@@ -105,6 +104,34 @@ test("a command that cannot start (sshd refuses another channel) is reported as 
     session.close();
   }
 });
+
+/**
+ * Opens commands on `session` until `limit` of them run (the test hosts' MaxSessions): the
+ * connection is full, and stays full while they sleep. A channel refused on the way (one the
+ * connection still held a moment ago) is opened again, so the next one is surely refused.
+ */
+async function fillChannels(session: SshSession, limit: number): Promise<Promise<unknown>[]> {
+  const running: Promise<unknown>[] = [];
+  const deadline = Date.now() + 20_000;
+  while (running.length < limit) {
+    const wanted = limit - running.length;
+    const opened = await Promise.all(
+      Array.from({ length: wanted }, async () => {
+        let up!: () => void;
+        const isUp = new Promise<void>((resolve) => (up = resolve));
+        const done = session.exec("echo up; exec sleep 30", { onStdout: () => up() });
+        const ok = await Promise.race([isUp.then(() => true), done.then(() => false, () => false)]);
+        return ok ? { done: done.catch(() => undefined) } : undefined;
+      }),
+    );
+    for (const command of opened) if (command) running.push(command.done);
+    if (running.length < limit) {
+      assert.ok(Date.now() < deadline, `only ${running.length} of ${limit} commands could run on one connection`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return running;
+}
 
 // Last: the cut-ssh system stays current, and rolling back to it would cut SSH again.
 test("an activation that cuts SSH off still finishes, and its verdict is read over a new connection", async () => {
