@@ -50,10 +50,11 @@ np_rec=""
 [ -s "$owner" ] && { IFS= read -r np_rec < "$owner" || true; }
 echo "record $np_rec"
 IFS= read -r BREAK || exit 0
-now() { date +%s; }
+# The time in seconds, in np_now: bash's EPOCHSECONDS costs no process, another shell runs date.
+now() { if [ -n "${BASH_VERSION:-}" ] && [ -n "${EPOCHSECONDS:-}" ]; then np_now=$EPOCHSECONDS; else np_now=$(date +%s); fi; }
 # When the wait began: the first time the lock was found taken.
 start=""
-update_waited() { [ -n "$start" ] || start=$(now); waited=$(( $(now) - start )); }
+update_waited() { now; [ -n "$start" ] || start=$np_now; waited=$(( np_now - start )); }
 
 o_token="" o_until=0 o_since=0 o_pid="" o_holder=""
 read_owner() {
@@ -72,7 +73,7 @@ free_for_us() {
   reclaimable && return 0
   # Another deployer's record: a resuming deployer lost the machine to it, whatever its state.
   [ "$MODE" = resume ] && return 1
-  [ "$o_until" -eq 0 ] || [ "$o_until" -le "$(now)" ]
+  [ "$o_until" -eq 0 ] || { now; [ "$o_until" -le "$np_now" ]; }
 }
 
 # While waiting: a deployer that went away (killed, its connection closed) must not be given
@@ -102,7 +103,8 @@ while :; do
   # A record whose lease is over is stale (a holder that has just taken the flock writes its
   # own a moment later): the holder is named once a live record shows it.
   live=""
-  [ "$o_until" -gt "$(now)" ] && live="$o_holder"
+  now
+  [ "$o_until" -gt "$np_now" ] && live="$o_holder"
   update_waited
   if [ -z "$announced" ] && { [ -n "$live" ] || [ "$waited" -ge 2 ]; }; then echo "busy $live"; announced=1; fi
   if [ "$waited" -ge "$WAIT_SECONDS" ]; then
@@ -149,7 +151,8 @@ fi
 
 # The last moment a deployer that went away during the wait could be handed the lock.
 still_wanted
-taken=$(now)
+now
+taken=$np_now
 since=$taken
 if [ "$MODE" = resume ] && [ "$o_token" = "$TOKEN" ]; then since=$o_since; fi
 write_owner $(( taken + LEASE_SECONDS )) "$since"
@@ -160,8 +163,8 @@ echo locked
 while beat=$(timeout "$LEASE_SECONDS" dd bs=1 count=1 2>/dev/null 9>&-) && [ -n "$beat" ]; do
   case "$beat" in
     r) write_owner 0 "$since"; exit 0 ;;
-    c) write_owner $(( $(now) + LEASE_SECONDS )) "$since"; echo held ;;
-    *) write_owner $(( $(now) + LEASE_SECONDS )) "$since" ;;
+    c) now; write_owner $(( np_now + LEASE_SECONDS )) "$since"; echo held ;;
+    *) now; write_owner $(( np_now + LEASE_SECONDS )) "$since" ;;
   esac
 done
 # The connection dropped or went silent: the record stays, and the lease runs out on its own.

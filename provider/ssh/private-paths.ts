@@ -12,7 +12,8 @@ export const REFUSED_EXIT = 77;
  * np_safe_dir DIR creates DIR's missing components (root, 0755; mkdir without -p, so a name
  * someone else raced in is never adopted) and checks every component: a symlink only if root
  * owns it; a directory owned by root that no one else can write unless it is sticky (then no
- * one else can replace the root-owned entry below it). np_private_dir DIR: DIR itself a real
+ * one else can replace the root-owned entry below it); np_check_dir leaves the mode of the
+ * directory it checked in np_mode. np_private_dir DIR: DIR itself a real
  * root-owned directory, mode 0700. np_fresh_dir DIR: removes DIR and makes it anew, 0700.
  */
 export const PATH_GUARDS = `
@@ -22,6 +23,7 @@ np_check_dir() {
   set -- "$1" $(stat -L -c '%u %A' "$1" 2>/dev/null)
   [ -n "\${2:-}" ] || np_refuse "$1 does not exist"
   [ "$2" = 0 ] || np_refuse "$1 is owned by uid $2, not root (another account could replace what is written there)"
+  np_mode=$3
   case "$3" in
     d*) ;;
     *) np_refuse "$1 is not a directory" ;;
@@ -51,7 +53,7 @@ np_private_dir() {
   [ -e "$1" ] || mkdir -m 700 "$1" || np_refuse "cannot create $1"
   [ -L "$1" ] && np_refuse "$1 is a symlink"
   np_check_dir "$1"
-  chmod 700 "$1"
+  [ "$np_mode" = drwx------ ] || chmod 700 "$1"
 }
 np_fresh_dir() {
   case "$1" in */*/*) np_safe_dir "\${1%/*}" ;; esac

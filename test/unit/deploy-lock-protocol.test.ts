@@ -149,6 +149,6 @@ test("the script uses only the protocol's words, exit codes and stdin bytes", ()
   const exits = [...script.matchAll(/\bexit ("?\$?[A-Z_0-9]+"?|\d+)/g)].map((m) => m[1]!.replace(/"/g, ""));
   const declared = scriptPrelude(params({}), shellQuote).split("\n").map((l) => `$${l.split("=")[0]}`);
   assert.deepEqual(exits.filter((e) => e !== "0" && !declared.includes(e)), [], "every exit code comes from the prelude's EXIT_* variables");
-  const arms = [...script.matchAll(/^\s+([^\s*)]+)\) write_owner/gm)].map((m) => m[1]!);
+  const arms = [...script.matchAll(/^\s+([^\s*)]+)\) (?:now; )?write_owner/gm)].map((m) => m[1]!);
   assert.deepEqual(arms.sort(), [TO_TARGET.confirm, TO_TARGET.release].sort(), "the script reads the protocol's confirm and release bytes");
 });
