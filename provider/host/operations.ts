@@ -214,9 +214,13 @@ export async function switchHost(
       if (!copied || copied.withheld) copied = await copyClosure(copied?.session ?? session, toplevel, copyOptions);
       session = copied.session;
     }
-    // The lock's connection may have dropped with the copy's: never activate unless it is still ours.
-    await lock.ensureHeld("activation");
-    if (keys) await applyKeys(session, keys, "pre-activation", progress);
+    // The lock's connection may have dropped with the copy's: never activate unless it is still
+    // ours. The activation's command makes its run directory meanwhile, and starts nothing before.
+    const copied = session;
+    const mayStart = (async () => {
+      await lock.ensureHeld("activation");
+      if (keys) await applyKeys(copied, keys, "pre-activation", progress);
+    })();
     const activation = await activate(session, {
       toplevel,
       action: spec.switch.action,
@@ -228,6 +232,11 @@ export async function switchHost(
       log: progress,
       // The activation may restart sshd or (magic rollback) cut the network until it rolls back.
       reconnect: () => open(spec.switch.confirmTimeoutSeconds + spec.switch.timeoutSeconds),
+      startWhen: mayStart,
+    }).catch(async (err: unknown) => {
+      // Nothing of the switch goes on after it failed: the lock's confirmation and keys settle first.
+      await mayStart.catch(() => undefined);
+      throw err;
     });
     session = activation.session;
     runDirRemoved = activation.runDirRemoved;

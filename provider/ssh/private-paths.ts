@@ -137,7 +137,7 @@ function placeFile(path: string, fill: string, ...finish: string[]): string[] {
 /**
  * Creates a new run directory `<PRIVATE_ROOT>/<purpose>.<random>` (mktemp -d: 0700, root) and
  * prints it; leftovers of this purpose from runs that did not clean up are removed first,
- * except a switch's whose activation still runs (no `done` yet).
+ * except a switch's whose activation was started and has not finished (activate.sh, no `done` yet).
  */
 export function newRunDirCommand(purpose: "install" | "switch"): string {
   return guarded(
@@ -159,7 +159,8 @@ export function makeRunDirCommand(dir: string, purpose: "install" | "switch"): s
 
 function leftoverCleanup(purpose: "install" | "switch"): string {
   // An install holds the deploy lock for the whole run: any other install directory is a
-  // leftover. A switch's directory is one once its activation wrote `done`.
-  const keep = purpose === "switch" ? ` && [ -e "$np_old/done" ]` : "";
+  // leftover. A switch's directory is one once its activation wrote `done`, or when it never
+  // started one (no activate.sh: its deployer went away before the start).
+  const keep = purpose === "switch" ? ` && { [ -e "$np_old/done" ] || [ ! -e "$np_old/activate.sh" ]; }` : "";
   return `for np_old in ${PRIVATE_ROOT}/${purpose}.*; do [ -d "$np_old" ] && [ ! -L "$np_old" ]${keep} && rm -rf "$np_old"; done; true`;
 }

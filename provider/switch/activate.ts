@@ -2,6 +2,7 @@
 // and wait for its verdict, read back from files, over a new connection if the old one
 // dropped. The verdict is never inferred from a dropped connection.
 import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
 import { ActivationFailedError, ConnectFailedError, ConnectionLostError, NixosPulumiError } from "../errors";
 import { closingReconnectsOnFailure } from "../ssh/reconnected";
 import { engineGone } from "../util/engine-lifetime";
@@ -27,6 +28,12 @@ export interface ActivateOptions {
    * waiting for the machine up to confirmTimeoutSeconds + timeoutSeconds.
    */
   reconnect: () => Promise<SshSession>;
+  /**
+   * When given, the activation starts only once it settles: meanwhile its command makes the
+   * run directory and writes its files, and starts nothing. When it rejects, the command ends
+   * unstarted (its directory removed) and activate throws that error.
+   */
+  startWhen?: Promise<void>;
 }
 
 export interface ActivationResult {
@@ -65,6 +72,9 @@ function detachedStart(script: string, args: string[], unit: string): string {
   ].join("\n");
 }
 
+/** The exit code of a command that found the activation not started (and removed its directory). */
+const NOT_STARTED_EXIT = 125;
+
 export function activate(first: SshSession, options: ActivateOptions): Promise<ActivationResult> {
   return closingReconnectsOnFailure(options.reconnect, (reconnect) => activateOver(first, { ...options, reconnect }));
 }
@@ -77,12 +87,23 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
   log(`activate: ${options.action} ${options.toplevel} (rollback: ${options.rollback})`);
   // One command writes the script, starts it detached and waits for its verdict; if the
   // connection drops meanwhile, a new connection runs only the wait again.
+  const gate = options.startWhen ? new PassThrough() : undefined;
+  let gateError: { error: unknown } | undefined;
+  options.startWhen?.then(
+    () => gate!.end("go\n"),
+    (error: unknown) => {
+      gateError = { error };
+      gate!.end();
+    },
+  );
   const start = [
     `${makeRunDirCommand(dir, "switch")} || exit ${REFUSED_EXIT}`,
-    writeFile(`${dir}/activate.sh`, activationScript()),
     writeFile(`${dir}/health-checks`, (options.healthChecks ?? []).join("\n") + "\n"),
     // For a later run that reads this verdict if we cannot (left-verdicts.ts).
     `echo ${shellQuote(options.toplevel)} > ${dir}/toplevel`,
+    ...(gate ? [`IFS= read -r np_go || np_go=""; [ "$np_go" = go ] || { rm -rf ${dir}; exit ${NOT_STARTED_EXIT}; }`] : []),
+    // Written last before the start: without it, the activation was never started.
+    writeFile(`${dir}/activate.sh`, activationScript()),
     detachedStart(
       `${dir}/activate.sh`,
       activationArgs({ dir, ...options }),
@@ -98,7 +119,15 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
   for (;;) {
     try {
       if (!session.isOpen) throw new ConnectionLostError("connection closed", { step: "exec" });
-      const result = await session.exec(command);
+      const result = await session.exec(command, gate && command === start ? { stdin: gate } : {});
+      if (gateError) throw gateError.error;
+      if (result.code === NOT_STARTED_EXIT) {
+        throw new NixosPulumiError("the activation was not started: the connection dropped before it was; nothing was activated", {
+          step: "activate",
+          host: first.target,
+          hint: "run `pulumi up` again",
+        });
+      }
       if (result.code === 0 && result.stdout.startsWith(AWAITING)) {
         // Magic rollback: confirm over a NEW connection (new TCP connection, new handshake),
         // so a host whose network or sshd broke cannot be confirmed through an old session.
@@ -122,6 +151,7 @@ async function activateOver(first: SshSession, options: ActivateOptions): Promis
         throw new NixosPulumiError(`could not start the activation (exit ${result.code})`, { step: "activate", host: first.target, output: tail(result.stderr) });
       }
     } catch (err) {
+      if (gateError) throw gateError.error;
       // Only a dropped connection, or no way back in to confirm, is read past: the verdict is
       // read below over a new connection. Anything else is what failed, and says so.
       if (!(err instanceof ConnectionLostError || err instanceof ConnectFailedError)) throw err;
@@ -198,6 +228,7 @@ const TICK = [
  */
 function waitForVerdict(dir: string, { timeoutSeconds, toplevel }: Pick<ActivateOptions, "timeoutSeconds" | "toplevel">): string {
   return [
+    `[ -e ${dir}/activate.sh ] || { rm -rf ${dir}; exit ${NOT_STARTED_EXIT}; }`,
     TICK,
     // The time waited counts the pauses only, in ms.
     `np_ms=0; while [ ! -e ${dir}/done ]; do`,

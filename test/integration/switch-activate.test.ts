@@ -105,6 +105,73 @@ test("a command that cannot start (sshd refuses another channel) is reported as 
   }
 });
 
+const switchDirs = async () => (await host.run("ls -d /run/nixos-pulumi/switch.* 2>/dev/null || true")).trim().split("\n").filter(Boolean);
+
+test("an activation waits for startWhen: its run directory is made meanwhile, nothing starts; a rejection ends it unstarted with that error", async () => {
+  const before = await current();
+  const next = await buildTestSystem({ label: "sw-gated" });
+  const session = await open();
+  try {
+    await copyClosure(session, next);
+    // A run directory a deployer killed before its start left (no activate.sh): a leftover.
+    await host.run("mkdir -m 700 /run/nixos-pulumi/switch.1-killedbeforestart && echo x > /run/nixos-pulumi/switch.1-killedbeforestart/toplevel");
+    let allow!: () => void;
+    const allowed = new Promise<void>((resolve) => (allow = resolve));
+    const logs: string[] = [];
+    const activation = activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: allowed, log: (l) => logs.push(l) });
+    // Waiting at the gate: the directory is there, without the script, and the machine unchanged.
+    let waiting: string[] = [];
+    for (let i = 0; i < 100 && waiting.length === 0; i++) {
+      waiting = (await switchDirs()).filter((d) => !d.endsWith("killedbeforestart"));
+      if (waiting.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(waiting.length, 1, "the activation's run directory, made while it waits");
+    assert.deepEqual(await switchDirs(), waiting, "the leftover without activate.sh was removed");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await host.run(`ls ${waiting[0]}`)).split("\n").filter(Boolean).sort().join(" "), "health-checks toplevel");
+    assert.equal(await current(), before, "nothing activated while waiting");
+    allow();
+    const result = await activation;
+    await result.runDirRemoved;
+    assert.equal(await current(), next);
+
+    // A rejection: the error is the gate's own, the machine stays, no directory is left.
+    const third = await buildTestSystem({ label: "sw-gated-refused" });
+    await copyClosure(session, third);
+    const refusal = new Error("lost the deploy lock (test)");
+    await assert.rejects(
+      activate(session, { toplevel: third, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: new Promise((_, reject) => setTimeout(() => reject(refusal), 300)) }),
+      (err: unknown) => err === refusal,
+    );
+    assert.equal(await current(), next);
+    assert.deepEqual(await switchDirs(), []);
+  } finally {
+    session.close();
+  }
+});
+
+test("a connection dropped while the activation waits for startWhen: it says nothing was started, and nothing was", async () => {
+  const before = await current();
+  const next = await buildTestSystem({ label: "sw-gated-dropped" });
+  const session = await open();
+  try {
+    await copyClosure(session, next);
+    let allow!: () => void;
+    const allowed = new Promise<void>((resolve) => (allow = resolve));
+    const activation = activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: allowed });
+    for (let i = 0; i < 100 && (await switchDirs()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    session.close();
+    setTimeout(allow, 200);
+    const started = Date.now();
+    await assert.rejects(activation, /the activation was not started: the connection dropped before it was; nothing was activated/);
+    assert.ok(Date.now() - started < 10_000, "said at once, not after the activation's timeout");
+    assert.equal(await current(), before);
+    assert.deepEqual(await switchDirs(), []);
+  } finally {
+    session.close();
+  }
+});
+
 /**
  * Opens commands on `session` until `limit` of them run (the test hosts' MaxSessions): the
  * connection is full, and stays full while they sleep. A channel refused on the way (one the
