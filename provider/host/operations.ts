@@ -187,6 +187,8 @@ export async function switchHost(
     const { state: before, left } = lock.readUnderLock !== undefined ? parseBeforeSwitch(lock.readUnderLock) : await readBeforeSwitch(session);
     await refuseDeployerMachine(before, spec.connection.host);
     const previousOwner = ensureMayManage(before.owner, owner, spec.takeOver, spec.connection.host);
+    // Read under the lock, under which alone it changes: a record that already names this stack stays as it is.
+    const recordOwner = owner && before.owner !== formatOwner(owner) ? owner : undefined;
     if (adopting && !before.isNixos) {
       throw new NixosPulumiError("the machine does not run NixOS (no /run/current-system), and no diskLayout was given", {
         step: "adopt",
@@ -199,7 +201,7 @@ export async function switchHost(
     if (await activatedByEarlierRun(session, spec, toplevel, before, left, progress)) {
       await copyNotNeeded();
       if (keys) await applyKeys(session, keys, "all", progress);
-      if (owner) await writeOwnerRecord(session, owner);
+      if (recordOwner) await writeOwnerRecord(session, recordOwner);
       return factsOf(await readHostState(session, toplevel), session.hostKey, toplevel);
     }
     if (spec.build.on === "target") {
@@ -241,8 +243,8 @@ export async function switchHost(
     session = activation.session;
     runDirRemoved = activation.runDirRemoved;
     if (keys) await applyKeys(session, keys, "post-activation", progress);
-    if (owner) {
-      await writeOwnerRecord(session, owner);
+    if (recordOwner) {
+      await writeOwnerRecord(session, recordOwner);
       if (previousOwner) progress(`ownership: took this machine over from ${describeOwner(previousOwner)} (takeOver)`);
     }
     // Read with the verdict, over the session it came on (the first may have dropped).

@@ -66,3 +66,17 @@ test("an update from another stack refuses before anything is sent: the new syst
   assert.equal((await host.run(`nix-store --check-validity ${v2} 2>/dev/null && echo valid || echo missing`)).trim(), "missing");
   assert.equal((await host.run("readlink /run/current-system")).trim(), v1);
 });
+
+test("an update by the stack that manages the machine leaves its record as it is; a record gone missing is written again", async () => {
+  const line = (await host.run(`cat ${OWNER_RECORD}`)).trim();
+  const manager = line.startsWith(PROD.stack) ? PROD : STAGING;
+  const stat = async () => (await host.run(`stat -c '%i %Y.%y' ${OWNER_RECORD}`)).trim();
+  const untouched = await stat();
+  const v3 = await buildTestSystem({ label: "owned-v3" });
+  await switchHost(spec({ system: { storePath: v3 } }), v3, host.hostPublicKey, () => {}, { who: `stack ${manager.stack}, resource web`, owner: manager });
+  assert.equal((await host.run("readlink /run/current-system")).trim(), v3);
+  assert.equal(await stat(), untouched, "the same record, not rewritten");
+  await host.run(`rm ${OWNER_RECORD}`);
+  await switchHost(spec({ system: { storePath: v1 } }), v1, host.hostPublicKey, () => {}, { who: `stack ${manager.stack}, resource web`, owner: manager });
+  assert.equal((await host.run(`cat ${OWNER_RECORD}`)).trim(), `${manager.stack} ${manager.resource}`);
+});
