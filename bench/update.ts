@@ -1,10 +1,12 @@
 // Benchmark (not a test): a NixosHost update end to end (build check, copy of the missing
-// paths, profile, switch-to-configuration, state read) against `nix-copy-closure --to`
+// paths, profile, switch-to-configuration, state read), as the provider runs it on a machine
+// its stack manages (owner record in place, who and owner given), against `nix-copy-closure --to`
 // plus `ssh … switch-to-configuration switch`, measured in the same run on fresh hosts,
 // BENCH_REPEAT (default 5) rounds alternating which side goes first.
 // Run: flock /tmp/nixos-pulumi-heavy.lock node dist/bench/update.js   (result: bench/results/update.json)
 import { execa } from "execa";
 import { switchHost } from "../provider/host/operations";
+import { OWNER_RECORD } from "../provider/switch/owner-record";
 import { nixosHostSchema } from "../provider/schema/nixos-host";
 import { startHost, type TestHost } from "../test/harness/hosts";
 import { buildTestSystem } from "../test/harness/systems";
@@ -13,6 +15,7 @@ import { cpuSeconds, figure, opensshOptions, startRun, summary, table, timed, wr
 import { printTrace, startTrace, traceProgress } from "./trace";
 
 const REPEAT = Number(process.env["BENCH_REPEAT"] ?? 5);
+const OWNER = { stack: "bench/update", resource: "urn:pulumi:update::bench::pulumi-nodejs:dynamic/nixos-pulumi:NixosHost::web" };
 
 async function ours(host: TestHost, toplevel: string) {
   const spec = nixosHostSchema.parse({
@@ -21,7 +24,7 @@ async function ours(host: TestHost, toplevel: string) {
   });
   startTrace();
   try {
-    return await switchHost(spec, toplevel, undefined, traceProgress);
+    return await switchHost(spec, toplevel, undefined, traceProgress, { who: `stack ${OWNER.stack}, resource web`, owner: OWNER });
   } finally {
     printTrace("ours");
   }
@@ -51,6 +54,8 @@ async function main() {
     const a = await startHost({ name: `upd-ours${rep}`, state: "nixos", system: v1 });
     const b = await startHost({ name: `upd-base${rep}`, state: "nixos", system: v1 });
     try {
+      // As after its install or adopt: the machine names the stack that manages it.
+      await a.run(`mkdir -p ${OWNER_RECORD.replace(/\/[^/]*$/, "")} && echo '${OWNER.stack} ${OWNER.resource}' > ${OWNER_RECORD}`);
       // Alternating which side goes first.
       // CPU seconds on the deployer's side: ours runs in this process (plus the local nix it
       // starts), the baseline in its child processes (nix-copy-closure, ssh and theirs).

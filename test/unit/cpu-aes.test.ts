@@ -1,5 +1,5 @@
 // Whether a CPU has AES instructions, read from /proc/cpuinfo the same way on this machine
-// (localCpuHasAes) and on a target (TARGET_AES_PROBE, run by the target's sh and grep).
+// (localCpuHasAes) and on a target (TARGET_AES_PROBE, run by the target's shell).
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -16,6 +16,8 @@ const cases: [string, string, boolean][] = [
   ["arm64 with crypto extensions", "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\n", true],
   ["arm64 without", "Features\t: fp asimd evtstrm crc32\n", false],
   ["aes last on the line", "flags\t\t: fpu aes\n", true],
+  ["aes first after the colon", "flags\t\t:aes fpu\n", true],
+  ["aes in a flags line without a colon", "flags aes\n", false],
 ];
 
 for (const [name, text, expected] of cases) {
@@ -24,6 +26,9 @@ for (const [name, text, expected] of cases) {
     writeFileSync(file, text);
     assert.equal(localCpuHasAes(file), expected);
     const probe = TARGET_AES_PROBE.replace("/proc/cpuinfo", file);
-    assert.equal(execFileSync("sh", ["-c", `${probe}; true`], { encoding: "utf8" }).trim() === "+aes", expected);
+    for (const shell of [["sh"], ["bash"], ["busybox", "sh"]]) {
+      const printed = execFileSync(shell[0]!, [...shell.slice(1), "-c", `${probe}; true`], { encoding: "utf8" }).trim();
+      assert.equal(printed === "+aes", expected, `${shell.join(" ")} printed ${JSON.stringify(printed)}`);
+    }
   });
 }
