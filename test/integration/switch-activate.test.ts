@@ -82,12 +82,28 @@ test("a failing health check rolls back; with rollback none the host stays on th
   }
 });
 
-test("a command that cannot start (sshd refuses another channel) is reported as such, not as a timeout, and nothing is activated", async () => {
+/** Runs `body` with a new system `label` copied over a fresh session (closed afterwards), and what ran before. */
+async function withCopied(label: string, body: (session: SshSession, next: string, before: string) => Promise<void>): Promise<void> {
   const before = await current();
-  const next = await buildTestSystem({ label: "sw-nochannel" });
+  const next = await buildTestSystem({ label });
   const session = await open();
   try {
     await copyClosure(session, next);
+    await body(session, next, before);
+  } finally {
+    session.close();
+  }
+}
+
+/** A promise and the function that resolves it. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+test("a command that cannot start (sshd refuses another channel) is reported as such, not as a timeout, and nothing is activated", () =>
+  withCopied("sw-nochannel", async (session, next, before) => {
     // As many commands run on this connection as sshd allows (the test hosts' MaxSessions 50): the next is refused.
     const busy = await fillChannels(session, 50);
     const started = Date.now();
@@ -100,25 +116,16 @@ test("a command that cannot start (sshd refuses another channel) is reported as 
     assert.equal(await current(), before, "nothing was activated");
     session.close();
     await Promise.all(busy);
-  } finally {
-    session.close();
-  }
-});
+  }));
 
 const switchDirs = async () => (await host.run("ls -d /run/nixos-pulumi/switch.* 2>/dev/null || true")).trim().split("\n").filter(Boolean);
 
-test("an activation waits for startWhen: its run directory is made meanwhile, nothing starts; a rejection ends it unstarted with that error", async () => {
-  const before = await current();
-  const next = await buildTestSystem({ label: "sw-gated" });
-  const session = await open();
-  try {
-    await copyClosure(session, next);
+test("an activation waits for startWhen: its run directory is made meanwhile, nothing starts; a rejection ends it unstarted with that error", () =>
+  withCopied("sw-gated", async (session, next, before) => {
     // A run directory a deployer killed before its start left (no activate.sh): a leftover.
     await host.run("mkdir -m 700 /run/nixos-pulumi/switch.1-killedbeforestart && echo x > /run/nixos-pulumi/switch.1-killedbeforestart/toplevel");
-    let allow!: () => void;
-    const allowed = new Promise<void>((resolve) => (allow = resolve));
-    const logs: string[] = [];
-    const activation = activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: allowed, log: (l) => logs.push(l) });
+    const gate = deferred();
+    const activation = activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: gate.promise });
     // Waiting at the gate: the directory is there, without the script, and the machine unchanged.
     let waiting: string[] = [];
     for (let i = 0; i < 100 && waiting.length === 0; i++) {
@@ -130,7 +137,7 @@ test("an activation waits for startWhen: its run directory is made meanwhile, no
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await host.run(`ls ${waiting[0]}`)).split("\n").filter(Boolean).sort().join(" "), "health-checks toplevel");
     assert.equal(await current(), before, "nothing activated while waiting");
-    allow();
+    gate.resolve();
     const result = await activation;
     await result.runDirRemoved;
     assert.equal(await current(), next);
@@ -145,32 +152,21 @@ test("an activation waits for startWhen: its run directory is made meanwhile, no
     );
     assert.equal(await current(), next);
     assert.deepEqual(await switchDirs(), []);
-  } finally {
-    session.close();
-  }
-});
+  }));
 
-test("a connection dropped while the activation waits for startWhen: it says nothing was started, and nothing was", async () => {
-  const before = await current();
-  const next = await buildTestSystem({ label: "sw-gated-dropped" });
-  const session = await open();
-  try {
-    await copyClosure(session, next);
-    let allow!: () => void;
-    const allowed = new Promise<void>((resolve) => (allow = resolve));
-    const activation = activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: allowed });
+test("a connection dropped while the activation waits for startWhen: it says nothing was started, and nothing was", () =>
+  withCopied("sw-gated-dropped", async (session, next, before) => {
+    const gate = deferred();
+    const activation = activate(session, { toplevel: next, action: "switch", rollback: "on-failure", timeoutSeconds: 60, reconnect: open, startWhen: gate.promise });
     for (let i = 0; i < 100 && (await switchDirs()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     session.close();
-    setTimeout(allow, 200);
+    setTimeout(gate.resolve, 200);
     const started = Date.now();
     await assert.rejects(activation, /the activation was not started: the connection dropped before it was; nothing was activated/);
     assert.ok(Date.now() - started < 10_000, "said at once, not after the activation's timeout");
     assert.equal(await current(), before);
     assert.deepEqual(await switchDirs(), []);
-  } finally {
-    session.close();
-  }
-});
+  }));
 
 /**
  * Opens commands on `session` until `limit` of them run (the test hosts' MaxSessions): the
@@ -184,10 +180,9 @@ async function fillChannels(session: SshSession, limit: number): Promise<Promise
     const wanted = limit - running.length;
     const opened = await Promise.all(
       Array.from({ length: wanted }, async () => {
-        let up!: () => void;
-        const isUp = new Promise<void>((resolve) => (up = resolve));
-        const done = session.exec("echo up; exec sleep 30", { onStdout: () => up() });
-        const ok = await Promise.race([isUp.then(() => true), done.then(() => false, () => false)]);
+        const up = deferred();
+        const done = session.exec("echo up; exec sleep 30", { onStdout: () => up.resolve() });
+        const ok = await Promise.race([up.promise.then(() => true), done.then(() => false, () => false)]);
         return ok ? { done: done.catch(() => undefined) } : undefined;
       }),
     );
