@@ -160,11 +160,15 @@ test("a disk key under a directory another account owns is refused before anythi
   assert.equal(await host.run("sgdisk -p /dev/vda 2>&1; true"), tableBefore, "the disk was not touched");
 });
 
-test("a switch activates from its own root-only run directory; a finished run's leftover goes; a /run/nixos-pulumi another account owns is refused", async () => {
+test("a switch activates from its own root-only run directory; a finished or never started run's leftover goes; a /run/nixos-pulumi another account owns is refused", async () => {
   const spec = nixosHostSchema.parse({ connection: { host: nixos.address, privateKey: nixos.clientPrivateKey, hostKey: nixos.hostPublicKey }, system: { storePath: toplevel } });
   const open = () => connect(spec.connection);
-  // Left by earlier switches: one whose activation finished (done), one still running.
-  await nixos.run("mkdir -p -m 700 /run/nixos-pulumi && mkdir -m 700 /run/nixos-pulumi/switch.1-finished /run/nixos-pulumi/switch.2-running && touch /run/nixos-pulumi/switch.1-finished/done");
+  // Left by earlier switches: one whose activation finished (done), one still running (its
+  // script, no done), one whose deployer went away before starting it (no script).
+  await nixos.run(
+    "mkdir -p -m 700 /run/nixos-pulumi && mkdir -m 700 /run/nixos-pulumi/switch.1-finished /run/nixos-pulumi/switch.2-running /run/nixos-pulumi/switch.3-notstarted && " +
+      "touch /run/nixos-pulumi/switch.1-finished/activate.sh /run/nixos-pulumi/switch.1-finished/done /run/nixos-pulumi/switch.2-running/activate.sh /run/nixos-pulumi/switch.3-notstarted/toplevel",
+  );
   await nixos.run(`rm -f ${STOP}; setsid ${asMallory(RACE)} </dev/null >/dev/null 2>&1 &`);
   let session = await open();
   try {
