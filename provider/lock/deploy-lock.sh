@@ -51,7 +51,7 @@ np_rec=""
 echo "record $np_rec"
 IFS= read -r BREAK || exit 0
 # The time in seconds, in np_now: bash's EPOCHSECONDS costs no process, another shell runs date.
-now() { if [ -n "${BASH_VERSION:-}" ] && [ -n "${EPOCHSECONDS:-}" ]; then np_now=$EPOCHSECONDS; else np_now=$(date +%s); fi; }
+if [ -n "${BASH_VERSION:-}" ] && [ -n "${EPOCHSECONDS:-}" ]; then now() { np_now=$EPOCHSECONDS; }; else now() { np_now=$(date +%s); }; fi
 # When the wait began: the first time the lock was found taken.
 start=""
 update_waited() { now; [ -n "$start" ] || start=$np_now; waited=$(( np_now - start )); }

@@ -206,7 +206,7 @@ const OUTPUT_MARKER = "@@nixos-pulumi-activation-output";
 const STATE_MARKER = "@@nixos-pulumi-state-after";
 const OUTPUT_LINES = 60;
 /** Polled this often for the first 2 s (most activations end within them), then every 50 ms. */
-const FAST = { builtin: { ms: 5, s: "0.005" }, sleep: { ms: 20, s: "0.02" } };
+const FAST_MS = { builtin: 5, sleep: 20 };
 
 /**
  * A pause of $1 seconds: bash's `read -t` on a pipe no one writes to costs no process (each
@@ -215,14 +215,14 @@ const FAST = { builtin: { ms: 5, s: "0.005" }, sleep: { ms: 20, s: "0.02" } };
  * for its timeout instead of an end of file.
  */
 const TICK = [
-  `np_fast=${FAST.sleep.s}; np_fast_ms=${FAST.sleep.ms}; np_tick() { sleep "$1"; }`,
+  `np_fast_ms=${FAST_MS.sleep}; np_fast=${FAST_MS.sleep / 1000}; np_tick() { sleep "$1"; }`,
   `if [ -n "\${BASH_VERSION:-}" ] && ! shopt -oq posix && eval 'exec 7<> <(:)' 2>/dev/null; then`,
-  `  np_fast=${FAST.builtin.s}; np_fast_ms=${FAST.builtin.ms}; np_tick() { read -r -t "$1" -u 7 _ || :; }`,
+  `  np_fast_ms=${FAST_MS.builtin}; np_fast=${FAST_MS.builtin / 1000}; np_tick() { read -r -t "$1" -u 7 _ || :; }`,
   `fi`,
 ].join("\n");
 
 /**
- * Waits on the target for the verdict (\`done\`, exit 124 on timeout) and prints it with the
+ * Waits on the target for the verdict (`done`, exit 124 on timeout) and prints it with the
  * tail of the output and the machine's state; under magic rollback it returns earlier with
  * AWAITING when the new system waits for a confirmation.
  */
