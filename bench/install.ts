@@ -102,6 +102,7 @@ async function ours(images: TestVm["images"], prepared: Awaited<ReturnType<typeo
       const chosen = [...new Set([...stack.output().matchAll(/copy: (link measured at [^\n]*|gzip took [^\n]*|zstd took [^\n]*)/g)].map((m) => m[1]!.trim()))];
       copyChoices.push(chosen.join("; "));
       console.error(`ours: ${seconds.toFixed(1)} s ${JSON.stringify(phases)}; copy: ${chosen.join("; ")}`);
+      if (process.env["BENCH_TRACE"]) console.error(stack.output());
       return seconds;
     } finally {
       await stack.remove();
