@@ -59,4 +59,14 @@ export class AutoCompression {
     this.log?.(`copy: ${this.candidate} took NARs in at ${mibs(rate)} MiB/s, uncompressed ${mibs(this.plainRate)} MiB/s; compression: ${this.decided}`);
     return !keep;
   }
+
+  /**
+   * The copy ended while the compressed stretch was still to be measured (what was left after
+   * the plain one was too little to measure): everything went uncompressed.
+   */
+  unmeasured(): void {
+    if (this.decided) return;
+    this.decided = "none";
+    if (this.plainRate !== undefined) this.log?.(`copy: too little was left to measure ${this.candidate}; compression: none`);
+  }
 }

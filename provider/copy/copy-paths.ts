@@ -222,9 +222,10 @@ async function sendAll(
     const first = i;
     const shape = next() === "none" ? STREAM_PROBE : TRIAL_PROBE;
     const probe = measuring() && runBytes >= shape.startBy + shape.span ? { ...shape, decide: (rate: number) => auto!.measured(rate) } : undefined;
+    // A run too short to measure goes plain while auto is deciding: nothing is compressed unmeasured.
     const { sent } = await streamPaths(session, paths.slice(i, end), {
       storeRoot: options.storeRoot,
-      compression: next(),
+      compression: measuring() && !probe ? "none" : next(),
       onBytes: counter.narBytes(first),
       onWire: counter.wire(),
       onAcked: (n) => counter.registered(first + n),
@@ -232,4 +233,5 @@ async function sendAll(
     });
     i += sent;
   }
+  auto?.unmeasured();
 }

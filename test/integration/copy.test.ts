@@ -113,6 +113,22 @@ test('"auto" measuring a slow link inside a large staged path: the compressed st
   await assertClosureVerifies(host, large);
 });
 
+test('"auto" whose plain measurement ends inside the last path sends the rest plain and says so: nothing is compressed unmeasured', async () => {
+  // One ~28 MiB path: the plain stretch is measured inside it (8 to 16 MiB, slow enough to try
+  // compressing), so the stream can end only after it, with nothing left to measure compressed.
+  const single = await buildRealFilesClosure("copy-short-rest", 28 * MiB, 1);
+  const { host, proxy } = await hostBehindProxy("copyshortrest", 16 * MiB);
+  const lines: string[] = [];
+  const session = await open(host, proxy);
+  const result = await copyClosure(session, single, { progress: (l) => lines.push(l) });
+  result.session.close();
+  const log = lines.join("\n");
+  assert.match(log, /link measured at [\d.]+ MiB\/s uncompressed; measuring zstd\n(.*\n)*copy: too little was left to measure zstd; compression: none/, log);
+  assert.equal(result.compression, "none");
+  assert.ok(result.wireBytes >= result.bytesCopied, `${result.wireBytes} on the wire for ${result.bytesCopied} of NARs: something went compressed`);
+  await assertClosureVerifies(host, single);
+});
+
 test('copy.compress "auto" measures a fast link (loopback) once the target takes the stream in, and sends it uncompressed', async () => {
   const host = await freshHost("copyfast");
   const lines: string[] = [];
@@ -130,7 +146,7 @@ test('copy.compress "auto" measures a fast link (loopback) once the target takes
     assert.ok(result.wireBytes >= result.bytesCopied);
   } else {
     // A busy machine: the target's store, not the link, set the rate, and a compressed stretch did not beat it.
-    assert.match(log, /zstd took NARs in at [\d.]+ MiB\/s, uncompressed [\d.]+ MiB\/s; compression: none/);
+    assert.match(log, /zstd took NARs in at [\d.]+ MiB\/s, uncompressed [\d.]+ MiB\/s; compression: none|too little was left to measure zstd; compression: none/);
   }
   await assertClosureVerifies(host, realFiles);
 });

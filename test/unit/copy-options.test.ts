@@ -69,6 +69,31 @@ test("auto goes back to plain where compression did not pay (a target whose CPU 
   assert.match(lines.join("\n"), /gzip took NARs in at 6\.5 MiB\/s, uncompressed 4\.8 MiB\/s; compression: none/);
 });
 
+test("auto whose copy ended before the compressed stretch could be measured says so, and reports plain", () => {
+  const lines: string[] = [];
+  const auto = new AutoCompression("zstd", (l) => lines.push(l));
+  auto.measured(11 * MiB);
+  assert.equal(auto.next(), "zstd", "the next stretch would have been measured compressed");
+  auto.unmeasured();
+  assert.equal(auto.decided, "none");
+  assert.equal(auto.next(), "none");
+  assert.equal(lines.at(-1), "copy: too little was left to measure zstd; compression: none");
+  auto.unmeasured();
+  assert.equal(lines.length, 2, "said once");
+  // A copy too short for even the plain measurement says nothing about compression.
+  const quiet: string[] = [];
+  const short = new AutoCompression("zstd", (l) => quiet.push(l));
+  short.unmeasured();
+  assert.equal(short.decided, "none");
+  assert.deepEqual(quiet, []);
+  // A decision already made stays.
+  const kept = new AutoCompression("zstd");
+  kept.measured(11 * MiB);
+  kept.measured(30 * MiB);
+  kept.unmeasured();
+  assert.equal(kept.decided, "zstd");
+});
+
 test("auto without a compressor both ends have sends plain and measures nothing", () => {
   const auto = new AutoCompression("none");
   assert.equal(auto.decided, "none");
