@@ -13,6 +13,7 @@ import { DeployLockLostError, NixosPulumiError } from "../errors";
 import type { Progress } from "../progress";
 import { shellQuote, type SshSession } from "../ssh";
 import { shippedFile } from "../util/shipped-file";
+import { processRuns } from "../util/process-runs";
 import { breakTokenLine, parseLockLine, scriptPrelude, TO_TARGET, type LeaseRecord, type LockMessage, type ScriptParams as ProtocolParams } from "./protocol";
 import { nextLockStep, type LockEvent, type LockState, type LockStep } from "./transitions";
 
@@ -232,15 +233,6 @@ function deadHolderToken(record: LeaseRecord | undefined, target: string, log: P
   if (machine !== deployerId() || !pid || record.leaseUntil === 0 || processRuns(Number(pid))) return "";
   log?.(`lock: the deploy lock on ${target} is held by ${record.holder}, a process of this machine that no longer runs; taking it over`);
   return record.token;
-}
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** A lock taken on this boot: its states and their transitions are transitions.ts's; here, their effects. */
