@@ -32,9 +32,13 @@ export class AutoCompression {
     if (candidate === "none") this.decided = "none";
   }
 
-  /** What the next stretch is sent with: the choice, or the stretch being measured. */
-  next(): Compression {
-    return this.decided ?? (this.plainRate === undefined ? "none" : this.candidate);
+  /**
+   * What the next stretch is sent with: the choice, or the stretch being measured. A stretch
+   * that will not be measured (`measured` false: too short) goes plain while the choice is
+   * open: nothing is compressed unmeasured.
+   */
+  next(measured = true): Compression {
+    return this.decided ?? (this.plainRate === undefined || !measured ? "none" : this.candidate);
   }
 
   /**

@@ -169,7 +169,7 @@ async function sendAll(
   resumedWithinPath: number[],
 ): Promise<void> {
   const auto = typeof compression === "string" ? undefined : compression;
-  const next = () => (typeof compression === "string" ? compression : compression.next());
+  const next = (measured = true) => (typeof compression === "string" ? compression : compression.next(measured));
   const measuring = () => auto !== undefined && auto.decided === undefined;
   const stageAbove = stageAboveFor(tools, options);
   const staged = (stage: { resumedAt: number }, info: PathInfo) => {
@@ -222,10 +222,9 @@ async function sendAll(
     const first = i;
     const shape = next() === "none" ? STREAM_PROBE : TRIAL_PROBE;
     const probe = measuring() && runBytes >= shape.startBy + shape.span ? { ...shape, decide: (rate: number) => auto!.measured(rate) } : undefined;
-    // A run too short to measure goes plain while auto is deciding: nothing is compressed unmeasured.
     const { sent } = await streamPaths(session, paths.slice(i, end), {
       storeRoot: options.storeRoot,
-      compression: measuring() && !probe ? "none" : next(),
+      compression: next(probe !== undefined),
       onBytes: counter.narBytes(first),
       onWire: counter.wire(),
       onAcked: (n) => counter.registered(first + n),

@@ -74,6 +74,7 @@ test("auto whose copy ended before the compressed stretch could be measured says
   const auto = new AutoCompression("zstd", (l) => lines.push(l));
   auto.measured(11 * MiB);
   assert.equal(auto.next(), "zstd", "the next stretch would have been measured compressed");
+  assert.equal(auto.next(false), "none", "a stretch too short to measure goes plain");
   auto.unmeasured();
   assert.equal(auto.decided, "none");
   assert.equal(auto.next(), "none");
